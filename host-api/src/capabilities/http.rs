@@ -1,0 +1,484 @@
+//! Outbound HTTP for `wasi:http/outgoing-handler`, under the host's policy.
+//!
+//! Every request is checked, in order: the per-execution request count, the
+//! host allowlist, then the addresses the name resolves to (loopback,
+//! private, link-local, metadata and other special ranges are refused unless
+//! the operator allows private networks; cloud metadata endpoints are always
+//! refused). The connection is then pinned to the addresses that were
+//! checked, so a second DNS answer cannot smuggle in another target.
+//! Redirects are not followed (a plugin that wants them issues a new,
+//! checked request). Bodies are capped both ways.
+//!
+//! Refusals reach the guest as `internal-error("denied: <reason>")` because
+//! `http-request-denied` carries no text; the SDK turns that prefix back into
+//! `HttpError::Denied`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full, Limited};
+use serde::{Deserialize, Serialize};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::report::OutboundCall;
+
+/// Outbound HTTP rules for one execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpPolicy {
+    /// Host patterns: `api.example.com`, `*.example.com` (subdomains only),
+    /// `*` (any host), each optionally with `:port`. Empty denies all.
+    pub allowed_hosts: Vec<String>,
+    /// Lets requests reach loopback, private and link-local addresses. For
+    /// operators running everything on one private network, and for tests.
+    pub allow_private_network: bool,
+    pub max_requests: u32,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    #[serde(with = "millis")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            allowed_hosts: Vec::new(),
+            allow_private_network: false,
+            max_requests: 50,
+            max_request_bytes: 4 << 20,
+            max_response_bytes: 8 << 20,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl HttpPolicy {
+    /// A policy allowing the given host patterns with default caps.
+    pub fn allowing<S: Into<String>>(patterns: impl IntoIterator<Item = S>) -> Self {
+        HttpPolicy { allowed_hosts: patterns.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+
+    /// Whether `host:port` matches an allowed pattern.
+    pub fn host_allowed(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|pattern| pattern_matches(pattern, &host, port))
+    }
+}
+
+fn pattern_matches(pattern: &str, host: &str, port: u16) -> bool {
+    let pattern = pattern.trim().to_ascii_lowercase();
+    // "[::1]:8080", "example.com:8443", "example.com", "*"
+    let (name, wanted_port) = match pattern.rsplit_once(':') {
+        Some((name, p)) if !name.is_empty() && !p.contains(']') && (!name.contains(':') || name.ends_with(']')) => {
+            match p.parse::<u16>() {
+                Ok(p) => (name.to_owned(), Some(p)),
+                Err(_) => return false,
+            }
+        }
+        _ => (pattern.clone(), None),
+    };
+    if wanted_port.is_some_and(|p| p != port) {
+        return false;
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if name == "*" {
+        return true;
+    }
+    if let Some(suffix) = name.strip_prefix("*.") {
+        return host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.');
+    }
+    name == host
+}
+
+/// Why an address is off limits, or `None` for a public unicast address.
+pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden_v4(v4);
+            }
+            forbidden_v6(v6)
+        }
+    }
+}
+
+/// Addresses that hand out cloud credentials: refused even on a private
+/// network, since nothing a plugin does needs them.
+fn is_metadata(ip: IpAddr) -> bool {
+    const METADATA: [IpAddr; 4] = [
+        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+        IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
+        IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)),
+    ];
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    METADATA.contains(&ip)
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    if is_metadata(IpAddr::V4(ip)) {
+        Some("cloud metadata")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("shared (carrier-grade NAT)")
+    } else if ip.is_multicast() || ip.is_broadcast() {
+        Some("multicast or broadcast")
+    } else if a >= 240 || (a == 192 && b == 0 && c == 0) || (a == 198 && (b == 18 || b == 19)) {
+        Some("reserved")
+    } else if ip.is_documentation() {
+        Some("documentation")
+    } else {
+        None
+    }
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if is_metadata(IpAddr::V6(ip)) {
+        Some("cloud metadata")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if first & 0xfe00 == 0xfc00 {
+        Some("private (unique local)")
+    } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
+        Some("link-local")
+    } else if ip.is_multicast() {
+        Some("multicast or broadcast")
+    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
+        // NAT64: judge the embedded IPv4 address.
+        let s = ip.segments();
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+        forbidden_v4(v4)
+    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
+        Some("documentation")
+    } else {
+        None
+    }
+}
+
+/// Whether the policy lets a connection go to `ip`; `Err` names the reason.
+fn check_address(policy: &HttpPolicy, host: &str, ip: IpAddr) -> Result<(), String> {
+    let Some(class) = forbidden_address(ip) else {
+        return Ok(());
+    };
+    if is_metadata(ip) {
+        return Err(format!("denied: `{host}` resolves to {ip}, a {class} address"));
+    }
+    if policy.allow_private_network {
+        return Ok(());
+    }
+    Err(format!("denied: `{host}` resolves to {ip}, a {class} address"))
+}
+
+/// The `wasi:http` hooks of one execution: applies the policy and records
+/// every call for the report.
+pub(crate) struct OutboundHttp {
+    policy: Arc<HttpPolicy>,
+    calls: Arc<Mutex<Vec<OutboundCall>>>,
+    started: u32,
+}
+
+impl OutboundHttp {
+    pub(crate) fn new(policy: HttpPolicy) -> Self {
+        OutboundHttp { policy: Arc::new(policy), calls: Arc::default(), started: 0 }
+    }
+
+    /// Calls recorded so far (completed or refused).
+    pub(crate) fn calls(&self) -> Vec<OutboundCall> {
+        lock(&self.calls).clone()
+    }
+}
+
+fn lock(calls: &Mutex<Vec<OutboundCall>>) -> std::sync::MutexGuard<'_, Vec<OutboundCall>> {
+    calls.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+/// What is known about a request before it is sent, for the call record.
+struct Target {
+    method: String,
+    host: String,
+    port: u16,
+    url: String,
+}
+
+impl Target {
+    fn of(request: &http::Request<WasiBody>) -> Self {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let scheme = if https { "https" } else { "http" };
+        Target {
+            method: request.method().to_string(),
+            url: format!("{scheme}://{}{}", uri.authority().map(|a| a.as_str()).unwrap_or_default(), uri.path()),
+            host,
+            port,
+        }
+    }
+
+    fn record(&self, status: Option<u16>, started: Instant, response_bytes: u64, error: Option<String>) -> OutboundCall {
+        OutboundCall {
+            method: self.method.clone(),
+            host: self.host.clone(),
+            url: self.url.clone(),
+            status,
+            duration_ms: started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64,
+            response_bytes,
+            error,
+        }
+    }
+}
+
+fn denial(reason: String) -> HttpError {
+    HttpError::InternalError(Some(reason))
+}
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_error: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let started = Instant::now();
+        let target = Target::of(&request);
+        let calls = self.calls.clone();
+        let refuse = move |target: &Target, reason: String| -> Box<dyn Future<Output = SendResult> + Send> {
+            lock(&calls).push(target.record(None, started, 0, Some(reason.clone())));
+            Box::new(std::future::ready(Err(denial(reason))))
+        };
+
+        if self.started >= self.policy.max_requests {
+            let reason = format!("denied: request limit of {} per execution reached", self.policy.max_requests);
+            return refuse(&target, reason);
+        }
+        self.started += 1;
+        if target.host.is_empty() {
+            return refuse(&target, "denied: request has no host".to_owned());
+        }
+        if !self.policy.host_allowed(&target.host, target.port) {
+            let reason = format!("denied: host `{}` is not on this plugin's allowed hosts", target.host);
+            return refuse(&target, reason);
+        }
+
+        let policy = self.policy.clone();
+        let calls = self.calls.clone();
+        Box::new(async move {
+            let result = perform(&policy, &target, request, options).await;
+            let call = match &result {
+                Ok((response, bytes)) => target.record(Some(response.status().as_u16()), started, *bytes, None),
+                Err(e) => target.record(None, started, 0, Some(e.to_string())),
+            };
+            lock(&calls).push(call);
+            match result {
+                Ok((response, _)) => {
+                    let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
+                        Box::new(std::future::ready(Ok(())));
+                    Ok((response, done))
+                }
+                Err(Failure::Denied(reason)) => Err(denial(reason)),
+                Err(Failure::Transport(e)) => Err(e),
+            }
+        })
+    }
+}
+
+enum Failure {
+    Denied(String),
+    Transport(HttpError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Denied(reason) => f.write_str(reason),
+            Failure::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+async fn resolve(policy: &HttpPolicy, target: &Target) -> Result<(Vec<SocketAddr>, bool), Failure> {
+    let literal = target.host.trim_start_matches('[').trim_end_matches(']');
+    let (addrs, is_literal) = if let Ok(ip) = literal.parse::<IpAddr>() {
+        (vec![SocketAddr::new(ip, target.port)], true)
+    } else {
+        let found = tokio::net::lookup_host((target.host.as_str(), target.port)).await.map_err(|e| {
+            Failure::Transport(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None })
+        })?;
+        (found.collect::<Vec<_>>(), false)
+    };
+    if addrs.is_empty() {
+        return Err(Failure::Transport(HttpError::DestinationNotFound));
+    }
+    // Every answer must pass: the connector may try any of them.
+    for addr in &addrs {
+        check_address(policy, &target.host, addr.ip()).map_err(Failure::Denied)?;
+    }
+    Ok((addrs, is_literal))
+}
+
+fn transport(e: reqwest::Error) -> Failure {
+    let error = if e.is_timeout() {
+        HttpError::ConnectionTimeout
+    } else if e.is_connect() {
+        HttpError::ConnectionRefused
+    } else {
+        HttpError::InternalError(Some(format!("request failed: {e}")))
+    };
+    Failure::Transport(error)
+}
+
+/// Sends a request the sync checks passed; returns the response with its
+/// whole body buffered (and its size).
+async fn perform(
+    policy: &HttpPolicy,
+    target: &Target,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(http::Response<WasiBody>, u64), Failure> {
+    let (addrs, is_literal) = resolve(policy, target).await?;
+
+    let (parts, body) = request.into_parts();
+    let body = Limited::new(body, policy.max_request_bytes)
+        .collect()
+        .await
+        .map_err(|_| Failure::Transport(HttpError::HttpRequestBodySize(Some(policy.max_request_bytes as u64))))?
+        .to_bytes();
+
+    let options = options.unwrap_or_default();
+    let overall = policy.request_timeout;
+    let connect = options.connect_timeout.unwrap_or(overall).min(overall);
+    let mut client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect)
+        .timeout(overall);
+    if let Some(read) = options.between_bytes_timeout.or(options.first_byte_timeout) {
+        client = client.read_timeout(read.min(overall));
+    }
+    if !is_literal {
+        client = client.resolve_to_addrs(&target.host, &addrs);
+    }
+    let client = client.build().map_err(transport)?;
+
+    let mut headers = parts.headers;
+    headers.remove(http::header::HOST);
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(transport)?;
+
+    let status = response.status();
+    let mut response_headers = response.headers().clone();
+    // The body is handed over whole, so framing headers no longer apply.
+    response_headers.remove(http::header::TRANSFER_ENCODING);
+    response_headers.remove(http::header::CONNECTION);
+    let cap = policy.max_response_bytes;
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Failure::Transport(HttpError::HttpResponseBodySize(Some(cap as u64))));
+    }
+    let mut response = response;
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if buffer.len() + chunk.len() > cap {
+            return Err(Failure::Transport(HttpError::HttpResponseBodySize(Some(cap as u64))));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    let size = buffer.len() as u64;
+    let body: WasiBody = Full::new(Bytes::from(buffer)).map_err(|never| match never {}).boxed_unsync();
+    let mut out = http::Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = response_headers;
+    Ok((out, size))
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().min(u128::from(u64::MAX)) as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_exact_wildcard_and_port() {
+        let policy = HttpPolicy::allowing(["api.example.com", "*.stripe.com", "localhost:8080"]);
+        assert!(policy.host_allowed("api.example.com", 443));
+        assert!(policy.host_allowed("API.Example.com.", 443));
+        assert!(!policy.host_allowed("evil-api.example.com", 443));
+        assert!(policy.host_allowed("api.stripe.com", 443));
+        assert!(!policy.host_allowed("stripe.com", 443));
+        assert!(!policy.host_allowed("notstripe.com", 443));
+        assert!(policy.host_allowed("localhost", 8080));
+        assert!(!policy.host_allowed("localhost", 9090));
+        assert!(HttpPolicy::allowing(["*"]).host_allowed("anything.test", 1));
+        assert!(!HttpPolicy::default().host_allowed("api.example.com", 443));
+    }
+
+    #[test]
+    fn special_addresses_are_classified() {
+        let class = |s: &str| forbidden_address(s.parse().unwrap());
+        assert_eq!(class("127.0.0.1"), Some("loopback"));
+        assert_eq!(class("10.1.2.3"), Some("private"));
+        assert_eq!(class("172.20.0.1"), Some("private"));
+        assert_eq!(class("192.168.1.1"), Some("private"));
+        assert_eq!(class("169.254.169.254"), Some("cloud metadata"));
+        assert_eq!(class("169.254.1.1"), Some("link-local"));
+        assert_eq!(class("0.0.0.0"), Some("unspecified"));
+        assert_eq!(class("100.64.0.1"), Some("shared (carrier-grade NAT)"));
+        assert_eq!(class("::1"), Some("loopback"));
+        assert_eq!(class("::ffff:127.0.0.1"), Some("loopback"));
+        assert_eq!(class("fd00:ec2::254"), Some("cloud metadata"));
+        assert_eq!(class("fc00::1"), Some("private (unique local)"));
+        assert_eq!(class("fe80::1"), Some("link-local"));
+        assert_eq!(class("64:ff9b::a00:1"), Some("private"));
+        assert_eq!(class("93.184.216.34"), None);
+        assert_eq!(class("2606:4700::1111"), None);
+    }
+
+    #[test]
+    fn private_network_opt_in_never_opens_metadata() {
+        let open = HttpPolicy { allow_private_network: true, ..HttpPolicy::default() };
+        assert!(check_address(&open, "db.internal", "10.0.0.5".parse().unwrap()).is_ok());
+        let err = check_address(&open, "metadata", "169.254.169.254".parse().unwrap()).unwrap_err();
+        assert!(err.starts_with("denied:") && err.contains("cloud metadata"), "{err}");
+        let closed = HttpPolicy::default();
+        let err = check_address(&closed, "localhost", "127.0.0.1".parse().unwrap()).unwrap_err();
+        assert_eq!(err, "denied: `localhost` resolves to 127.0.0.1, a loopback address");
+    }
+}

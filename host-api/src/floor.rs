@@ -1,0 +1,70 @@
+//! The raw-wasmtime floor for benchmarks: the same component instantiated
+//! from a bare `InstancePre` and called, with no fuel, no epoch deadline, no
+//! memory limiter and no report. Same allocation strategy as [`Runtime`] so
+//! the ratio isolates what our limits and metering cost.
+//!
+//! [`Runtime`]: crate::Runtime
+
+use std::time::Instant;
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::capabilities::Capabilities;
+use crate::capabilities::http::OutboundHttp;
+use crate::capabilities::llm::LlmHost;
+use crate::capabilities::log::LogSink;
+use crate::capabilities::secrets::SecretsHost;
+use crate::config::RuntimeConfig;
+use crate::runtime::{Invocation, build_linker, engine_config};
+use crate::state::{HostState, MemoryLimiter};
+use crate::v0_1_0;
+
+pub struct BareRunner {
+    engine: Engine,
+    pre: v0_1_0::NodePre<HostState>,
+}
+
+impl BareRunner {
+    pub fn new(component: &[u8]) -> Result<Self, String> {
+        let config = engine_config(&RuntimeConfig::default(), false).map_err(|e| e.to_string())?;
+        let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+        let component = Component::new(&engine, component).map_err(|e| format!("{e:#}"))?;
+        let linker = build_linker(&engine).map_err(|e| format!("{e:#}"))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| format!("{e:#}"))?;
+        let pre = v0_1_0::NodePre::new(pre).map_err(|e| format!("{e:#}"))?;
+        Ok(BareRunner { engine, pre })
+    }
+
+    /// Instantiates and calls `run` once; returns whether the plugin
+    /// answered with emits.
+    pub async fn run(&self, invocation: &Invocation) -> Result<bool, String> {
+        let capabilities = Capabilities::default();
+        let state = HostState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http: OutboundHttp::new(capabilities.http),
+            limiter: MemoryLimiter::new(u64::MAX),
+            secrets: SecretsHost::new(capabilities.secrets, capabilities.granted_secrets),
+            kv: capabilities.kv,
+            llm: LlmHost::new(capabilities.llm),
+            log: LogSink::new(Instant::now(), usize::MAX),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let wit = v0_1_0::trellis::plugin::types::Invocation {
+            kind: invocation.kind.clone(),
+            config: invocation.config.to_string(),
+            input: invocation.input.to_string(),
+            run_id: invocation.run_id.clone(),
+            node_id: invocation.node_id.clone(),
+            attempt: invocation.attempt,
+            idempotency_key: invocation.idempotency_key.clone(),
+        };
+        let node = self.pre.instantiate_async(&mut store).await.map_err(|e| format!("{e:#}"))?;
+        let result = node.call_run(&mut store, &wit).await.map_err(|e| format!("{e:#}"))?;
+        Ok(result.is_ok())
+    }
+}

@@ -1,0 +1,169 @@
+//! The first-party plugins through the real sandbox: trellis/http-request
+//! against a real server on loopback, trellis/transform on real templates.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Reply, load, run, runtime, serve};
+use serde_json::{Value, json};
+use trellis_host_api::capabilities::HttpPolicy;
+use trellis_host_api::{Capabilities, FailureCode, Invocation, Limits};
+use trellis_plugin_artifacts::{HTTP_REQUEST, TRANSFORM};
+
+fn loopback_policy() -> HttpPolicy {
+    HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["127.0.0.1"]) }
+}
+
+fn caps(http: HttpPolicy) -> Capabilities {
+    Capabilities { http, ..Capabilities::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_describes_real_schemas() {
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let kinds = runtime.describe(&plugin).await.unwrap();
+    let request = &kinds[0];
+    assert_eq!(request.name, "request");
+    assert_eq!(request.config_schema["required"], json!(["url"]));
+    assert_eq!(request.config_schema["properties"]["url"]["type"], "string");
+    assert_eq!(request.output_schema["properties"]["status"]["type"], "integer");
+    assert_eq!(request.ports, vec!["out"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_sends_method_headers_query_and_json_body() {
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let addr = serve(Arc::new(move |method, target, body| {
+        record.lock().unwrap().push((method.to_string(), target, String::from_utf8_lossy(&body).into_owned()));
+        Reply::new(201, "{\"id\":7,\"tags\":[\"a\"]}")
+            .header("content-type", "application/json")
+            .header("x-request-id", "abc")
+    }))
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let config = json!({
+        "method": "POST",
+        "url": format!("http://{addr}/v1/items"),
+        "headers": {"authorization": "Bearer t"},
+        "query": {"q": "a b&c", "n": 3},
+        "body": {"name": "widget"}
+    });
+    let execution = run(&runtime, &plugin, "request", config, &Limits::default(), caps(loopback_policy())).await;
+    assert!(execution.succeeded(), "{:?}", execution.report);
+    let out = &execution.emits[0].data;
+    assert_eq!(out["status"], 201);
+    assert_eq!(out["headers"]["x-request-id"], "abc");
+    assert_eq!(out["body"], json!({"id": 7, "tags": ["a"]}));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].0, "POST");
+    assert_eq!(seen[0].1, "/v1/items?n=3&q=a+b%26c");
+    assert_eq!(serde_json::from_str::<Value>(&seen[0].2).unwrap(), json!({"name": "widget"}));
+    let call = &execution.report.http_calls[0];
+    assert_eq!((call.method.as_str(), call.status), ("POST", Some(201)));
+    assert_eq!(call.url, format!("http://{addr}/v1/items"));
+    assert!(execution.report.logs.iter().any(|l| l.message.contains("-> 201")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_error_statuses_follow_the_config() {
+    let addr = serve(Arc::new(|_, target, _| {
+        let status = if target.contains("busy") { 503 } else { 404 };
+        Reply::new(status, "nope")
+    }))
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let busy = run(&runtime, &plugin, "request", json!({"url": format!("http://{addr}/busy")}), &Limits::default(), caps(loopback_policy())).await;
+    assert_eq!(busy.failure().unwrap().code, FailureCode::Retryable);
+    assert!(busy.failure().unwrap().message.contains("HTTP 503"));
+    let missing = run(&runtime, &plugin, "request", json!({"url": format!("http://{addr}/gone")}), &Limits::default(), caps(loopback_policy())).await;
+    assert_eq!(missing.failure().unwrap().code, FailureCode::Fatal);
+    let tolerated = run(
+        &runtime,
+        &plugin,
+        "request",
+        json!({"url": format!("http://{addr}/gone"), "fail_on_error_status": false}),
+        &Limits::default(),
+        caps(loopback_policy()),
+    )
+    .await;
+    assert!(tolerated.succeeded());
+    assert_eq!(tolerated.emits[0].data["status"], 404);
+    assert_eq!(tolerated.emits[0].data["body"], "nope");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_policy_caps_response_size_request_count_and_time() {
+    let addr = serve(Arc::new(|_, target, _| {
+        let reply = Reply::new(200, vec![b'x'; 64 * 1024]);
+        if target.contains("slow") { reply.delayed(Duration::from_secs(10)) } else { reply }
+    }))
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let url = format!("http://{addr}/big");
+
+    let small = HttpPolicy { max_response_bytes: 1024, ..loopback_policy() };
+    let execution = run(&runtime, &plugin, "request", json!({"url": url}), &Limits::default(), caps(small)).await;
+    assert_eq!(execution.failure().unwrap().code, FailureCode::Fatal, "{:?}", execution.report);
+    assert!(execution.failure().unwrap().message.contains("1024-byte limit"), "{:?}", execution.failure());
+
+    let none_left = HttpPolicy { max_requests: 0, ..loopback_policy() };
+    let execution = run(&runtime, &plugin, "request", json!({"url": url}), &Limits::default(), caps(none_left)).await;
+    assert!(execution.failure().unwrap().message.contains("request limit of 0"), "{:?}", execution.failure());
+
+    let impatient = HttpPolicy { request_timeout: Duration::from_millis(300), ..loopback_policy() };
+    let slow = format!("http://{addr}/slow");
+    let execution = run(&runtime, &plugin, "request", json!({"url": slow}), &Limits::default(), caps(impatient)).await;
+    assert_eq!(execution.failure().unwrap().code, FailureCode::Retryable, "{:?}", execution.report);
+    assert!(execution.report.http_calls[0].error.is_some());
+    assert!(execution.report.http_calls[0].duration_ms < 10_000);
+}
+
+async fn transform(kind: &str, config: Value, input: Value) -> trellis_host_api::Execution {
+    let runtime = runtime();
+    let plugin = load(&runtime, TRANSFORM);
+    let invocation = Invocation::standalone(kind, config, input);
+    runtime.execute(&plugin, &invocation, &Limits::default(), Capabilities::default()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_reshape_keeps_json_types() {
+    let input = json!({"user": {"name": "ada", "langs": ["en", "fr"]}, "score": 72});
+    let template = json!({
+        "name": "{{ input.user.name | upper }}",
+        "languages": "{{ input.user.langs }}",
+        "count": "{{ input.user.langs | length }}",
+        "passed": "{{ input.score >= 70 }}",
+        "summary": "{{ input.user.name }} scored {{ input.score }}",
+        "missing": "{{ input.nothing.here }}",
+        "literal": 5
+    });
+    let execution = transform("reshape", json!({"template": template}), input).await;
+    assert!(execution.succeeded(), "{:?}", execution.report);
+    assert_eq!(
+        execution.emits[0].data,
+        json!({"name": "ADA", "languages": ["en", "fr"], "count": 2, "passed": true,
+               "summary": "ada scored 72", "missing": null, "literal": 5})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_errors_name_the_template_path_and_runaway_loops_stop() {
+    let bad = transform("reshape", json!({"template": {"a": ["ok", "{{ input. }}"]}}), json!({})).await;
+    assert_eq!(bad.failure().unwrap().code, FailureCode::InvalidConfig);
+    assert!(bad.failure().unwrap().message.contains("config.template.a[1]"), "{:?}", bad.failure());
+
+    let runaway = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+    let stopped = transform("render", json!({"template": runaway, "fuel": 10000}), json!({})).await;
+    assert_eq!(stopped.failure().unwrap().code, FailureCode::InvalidConfig);
+    assert!(stopped.failure().unwrap().message.contains("fuel"), "{:?}", stopped.failure());
+
+    let text = transform("render", json!({"template": "Hi {{ input.who }}!"}), json!({"who": "Bo"})).await;
+    assert_eq!(text.emits[0].data, json!("Hi Bo!"));
+}
