@@ -84,7 +84,12 @@ fn main() -> Result<()> {
 
     let mut code = String::new();
     for guest in &guests {
-        writeln!(code, "/// `plugins/{}{}` as a component.", if guest.first_party { "" } else { "testing/" }, guest.name)?;
+        writeln!(
+            code,
+            "/// `plugins/{}{}` as a component.",
+            if guest.first_party { "" } else { "testing/" },
+            guest.name
+        )?;
         writeln!(code, "pub const {}: &str = {:?};", constant(&guest.name), guest.path.display().to_string())?;
     }
     writeln!(code, "pub const FIRST_PARTY: &[FirstParty] = &[")?;

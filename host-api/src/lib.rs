@@ -13,8 +13,8 @@
 //! [`capabilities`], one module each; the engine plugs in its own stores
 //! through the traits there.
 
-pub mod capabilities;
 mod cache;
+pub mod capabilities;
 mod config;
 mod error;
 pub mod floor;

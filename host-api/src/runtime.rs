@@ -216,16 +216,23 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&config, true)?).map_err(|e| RuntimeError::Config(format!("{e:#}")))?;
         let linker = build_linker(&engine).map_err(|e| RuntimeError::Config(format!("{e:#}")))?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(ComponentCache::open(dir, &engine).map_err(|source| RuntimeError::CacheDir {
-                path: dir.display().to_string(),
-                source,
-            })?),
+            Some(dir) => Some(
+                ComponentCache::open(dir, &engine)
+                    .map_err(|source| RuntimeError::CacheDir { path: dir.display().to_string(), source })?,
+            ),
             None => None,
         };
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| RuntimeError::Config(format!("starting the epoch ticker: {e}")))?;
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner { engine, linker, cache, config, compiles: AtomicU64::new(0), _ticker: ticker }),
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                cache,
+                config,
+                compiles: AtomicU64::new(0),
+                _ticker: ticker,
+            }),
         })
     }
 
@@ -261,7 +268,8 @@ impl Runtime {
             }
         };
 
-        let wit_version = world::check_imports(component.component_type().imports(&inner.engine).map(|(name, _)| name))?;
+        let wit_version =
+            world::check_imports(component.component_type().imports(&inner.engine).map(|(name, _)| name))?;
         let pre = inner.linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = v0_1_0::NodePre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
 
@@ -483,7 +491,9 @@ fn classify(error: &wasmtime::Error, limiter: &MemoryLimiter, limits: &Limits, s
                 Failure::new(FailureCode::FuelExhausted, format!("fuel limit of {} units used up", limits.fuel))
             }
             Trap::Interrupt => timeout_failure(limits),
-            other => Failure::new(FailureCode::Trap, truncate(with_guest_stderr(format!("wasm trap: {other}"), stderr))),
+            other => {
+                Failure::new(FailureCode::Trap, truncate(with_guest_stderr(format!("wasm trap: {other}"), stderr)))
+            }
         };
     }
     if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {

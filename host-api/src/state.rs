@@ -67,10 +67,7 @@ impl ResourceLimiter for MemoryLimiter {
         let next = self.total.saturating_sub(current).saturating_add(desired);
         if next > self.limit {
             self.exceeded = true;
-            return Err(wasmtime::format_err!(
-                "memory limit of {} bytes reached (wanted {next})",
-                self.limit
-            ));
+            return Err(wasmtime::format_err!("memory limit of {} bytes reached (wanted {next})", self.limit));
         }
         self.total = next;
         self.peak = self.peak.max(next);

@@ -87,7 +87,9 @@ fn pattern_matches(pattern: &str, host: &str, port: u16) -> bool {
         return true;
     }
     if let Some(suffix) = name.strip_prefix("*.") {
-        return host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.');
+        return host.len() > suffix.len() + 1
+            && host.ends_with(suffix)
+            && host[..host.len() - suffix.len()].ends_with('.');
     }
     name == host
 }
@@ -237,7 +239,13 @@ impl Target {
         }
     }
 
-    fn record(&self, status: Option<u16>, started: Instant, response_bytes: u64, error: Option<String>) -> OutboundCall {
+    fn record(
+        &self,
+        status: Option<u16>,
+        started: Instant,
+        response_bytes: u64,
+        error: Option<String>,
+    ) -> OutboundCall {
         OutboundCall {
             method: self.method.clone(),
             host: self.host.clone(),
@@ -323,9 +331,9 @@ async fn resolve(policy: &HttpPolicy, target: &Target) -> Result<(Vec<SocketAddr
     let (addrs, is_literal) = if let Ok(ip) = literal.parse::<IpAddr>() {
         (vec![SocketAddr::new(ip, target.port)], true)
     } else {
-        let found = tokio::net::lookup_host((target.host.as_str(), target.port)).await.map_err(|e| {
-            Failure::Transport(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None })
-        })?;
+        let found = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| Failure::Transport(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None }))?;
         (found.collect::<Vec<_>>(), false)
     };
     if addrs.is_empty() {

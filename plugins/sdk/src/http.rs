@@ -144,7 +144,9 @@ fn from_error_code(code: ErrorCode) -> HttpError {
         ErrorCode::HttpResponseBodySize(Some(cap)) => {
             HttpError::ResponseTooLarge(format!("body is over the host's {cap}-byte limit"))
         }
-        ErrorCode::HttpResponseBodySize(None) => HttpError::ResponseTooLarge("body is over the host's limit".to_owned()),
+        ErrorCode::HttpResponseBodySize(None) => {
+            HttpError::ResponseTooLarge("body is over the host's limit".to_owned())
+        }
         ErrorCode::InternalError(Some(msg)) => HttpError::Transport(msg),
         other => HttpError::Transport(format!("{other:?}")),
     }
@@ -197,8 +199,7 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     let target = split_url(&request.url)?;
     let header_list: Vec<(String, Vec<u8>)> =
         request.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-    let headers = Fields::from_list(&header_list)
-        .map_err(|e| HttpError::InvalidRequest(format!("headers: {e:?}")))?;
+    let headers = Fields::from_list(&header_list).map_err(|e| HttpError::InvalidRequest(format!("headers: {e:?}")))?;
     let outgoing = OutgoingRequest::new(headers);
     let invalid = |what: &str| HttpError::InvalidRequest(format!("{what} of `{}`", request.url));
     outgoing.set_method(&method_of(&request.method)).map_err(|()| invalid("method"))?;
@@ -238,12 +239,8 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     };
 
     let status = incoming.status();
-    let headers = incoming
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-        .collect();
+    let headers =
+        incoming.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
     let body = incoming.consume().map_err(|()| HttpError::Transport("response body taken".to_owned()))?;
     let mut bytes = Vec::new();
     {

@@ -45,6 +45,7 @@ pub use serde_json;
 /// should not need them; they are public for [`plugin!`] and for the rare
 /// plugin that wants to drive `wasi:http` streaming by hand.
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit/0.1.0",

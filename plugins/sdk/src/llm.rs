@@ -1,7 +1,7 @@
 //! Chat completion performed by the host with the tenant's provider.
 
-pub use crate::bindings::trellis::plugin::llm::{ChatRequest, ChatResponse, Message};
 use crate::bindings::trellis::plugin::llm;
+pub use crate::bindings::trellis::plugin::llm::{ChatRequest, ChatResponse, Message};
 
 pub fn chat(request: &ChatRequest) -> Result<ChatResponse, String> {
     llm::chat(request)

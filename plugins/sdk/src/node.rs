@@ -87,19 +87,13 @@ pub fn describe_node<N: Node>() -> wit::NodeKind {
 
 /// An empty document means "nothing given", which is `null` in JSON.
 fn parse_json<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
-    if text.trim().is_empty() {
-        serde_json::from_str("null")
-    } else {
-        serde_json::from_str(text)
-    }
+    if text.trim().is_empty() { serde_json::from_str("null") } else { serde_json::from_str(text) }
 }
 
 #[doc(hidden)]
 pub fn run_node<N: Node>(inv: wit::Invocation) -> Result<Vec<wit::Emit>, NodeError> {
-    let config: N::Config =
-        parse_json(&inv.config).map_err(|e| NodeError::InvalidConfig(format!("config: {e}")))?;
-    let input: N::Input =
-        parse_json(&inv.input).map_err(|e| NodeError::InvalidInput(format!("input: {e}")))?;
+    let config: N::Config = parse_json(&inv.config).map_err(|e| NodeError::InvalidConfig(format!("config: {e}")))?;
+    let input: N::Input = parse_json(&inv.input).map_err(|e| NodeError::InvalidInput(format!("input: {e}")))?;
     let cx = Context {
         run_id: inv.run_id,
         node_id: inv.node_id,

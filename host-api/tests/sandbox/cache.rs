@@ -1,13 +1,15 @@
 //! The compiled-component cache survives a restart: a second runtime (as a
 //! second process start would) loads from disk without compiling.
 
-mod common;
-
 use trellis_host_api::{LoadedFrom, Runtime, RuntimeConfig};
 
 fn runtime_with_cache(dir: &std::path::Path) -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: Some(dir.to_owned()), max_concurrent_instances: 4, ..RuntimeConfig::default() })
-        .unwrap()
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.to_owned()),
+        max_concurrent_instances: 4,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,39 +1,30 @@
 //! Hostile guests (plugins/testing): the host survives each attack, reports
 //! the right failure, then runs a normal plugin fine.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_host_still_serves, load, run, runtime, serve_ok};
+use crate::common::{assert_host_still_serves, load, run, runtime, serve_ok};
 use serde_json::json;
 use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets};
 use trellis_host_api::{Capabilities, FailureCode, Limits, LoadError};
 use trellis_plugin_artifacts::{ECHO, ESCAPE, HOSTILE, WRONG_WORLD};
-
-// Every guest in plugins/testing must have a test named after it here.
-macro_rules! require_test {
-    ($name:ident) => {
-        const _: fn() = $name;
-    };
-}
-trellis_plugin_artifacts::foreach_testing_guest!(require_test);
 
 fn code_of(execution: &trellis_host_api::Execution) -> FailureCode {
     execution.failure().unwrap_or_else(|| panic!("expected a failure, got {:?}", execution.emits)).code
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn echo() {
+pub async fn echo() {
     let runtime = runtime();
     let plugin = load(&runtime, ECHO);
     let kinds = runtime.describe(&plugin).await.unwrap();
     assert_eq!(kinds.len(), 1);
     assert_eq!(kinds[0].name, "echo");
     assert_eq!(kinds[0].config_schema["properties"]["label"]["type"], "string");
-    let execution = run(&runtime, &plugin, "echo", json!({"label": "x"}), &Limits::default(), Capabilities::default()).await;
+    let execution =
+        run(&runtime, &plugin, "echo", json!({"label": "x"}), &Limits::default(), Capabilities::default()).await;
     assert!(execution.succeeded(), "{:?}", execution.report);
     assert_eq!(execution.emits[0].port, "out");
     assert_eq!(execution.emits[0].data["label"], "x");
@@ -42,13 +33,14 @@ async fn echo() {
 
     let unknown = run(&runtime, &plugin, "nope", json!({}), &Limits::default(), Capabilities::default()).await;
     assert_eq!(code_of(&unknown), FailureCode::InvalidConfig);
-    let bad_config = run(&runtime, &plugin, "echo", json!({"label": 5}), &Limits::default(), Capabilities::default()).await;
+    let bad_config =
+        run(&runtime, &plugin, "echo", json!({"label": 5}), &Limits::default(), Capabilities::default()).await;
     assert_eq!(code_of(&bad_config), FailureCode::InvalidConfig);
     assert!(bad_config.failure().unwrap().message.contains("config"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hostile() {
+pub async fn hostile() {
     // Every attack kind is offered, so the tests below exercise real kinds.
     let runtime = runtime();
     let plugin = load(&runtime, HOSTILE);
@@ -177,7 +169,8 @@ async fn ungranted_secret_is_an_error_never_a_value() {
     let plugin = load(&runtime, HOSTILE);
     let store = Arc::new(MemorySecrets::new([("API_KEY".to_owned(), "sk-live-42".to_owned())]));
     let capabilities = Capabilities { secrets: store.clone(), ..Capabilities::default() };
-    let execution = run(&runtime, &plugin, "read-secret", json!({"name": "API_KEY"}), &Limits::default(), capabilities).await;
+    let execution =
+        run(&runtime, &plugin, "read-secret", json!({"name": "API_KEY"}), &Limits::default(), capabilities).await;
     assert_eq!(code_of(&execution), FailureCode::Fatal);
     let message = &execution.failure().unwrap().message;
     assert!(message.contains("not granted"), "{message}");
@@ -188,7 +181,8 @@ async fn ungranted_secret_is_an_error_never_a_value() {
         granted_secrets: BTreeSet::from(["API_KEY".to_owned()]),
         ..Capabilities::default()
     };
-    let execution = run(&runtime, &plugin, "read-secret", json!({"name": "API_KEY"}), &Limits::default(), granted).await;
+    let execution =
+        run(&runtime, &plugin, "read-secret", json!({"name": "API_KEY"}), &Limits::default(), granted).await;
     assert!(execution.succeeded(), "{:?}", execution.report);
     assert_eq!(execution.emits[0].data["value"], "sk-live-42");
     assert_host_still_serves(&runtime).await;
@@ -199,7 +193,8 @@ async fn oversized_output_fails_only_the_node() {
     let runtime = runtime();
     let plugin = load(&runtime, HOSTILE);
     let limits = Limits { max_output_bytes: 1 << 20, ..Limits::default() };
-    let execution = run(&runtime, &plugin, "huge-output", json!({"mebibytes": 3}), &limits, Capabilities::default()).await;
+    let execution =
+        run(&runtime, &plugin, "huge-output", json!({"mebibytes": 3}), &limits, Capabilities::default()).await;
     assert_eq!(code_of(&execution), FailureCode::InvalidOutput);
     assert!(execution.failure().unwrap().message.contains("over the 1048576-byte limit"));
     assert!(execution.emits.is_empty());
@@ -207,7 +202,7 @@ async fn oversized_output_fails_only_the_node() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn escape() {
+pub async fn escape() {
     // Imports wasi:filesystem and wasi:sockets: refused at load, naming them.
     let runtime = runtime();
     let bytes = std::fs::read(ESCAPE).unwrap();
@@ -221,7 +216,7 @@ async fn escape() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn wrong_world() {
+pub async fn wrong_world() {
     let runtime = runtime();
     let bytes = std::fs::read(WRONG_WORLD).unwrap();
     let error = runtime.load(&bytes).unwrap_err();

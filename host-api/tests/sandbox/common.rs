@@ -103,7 +103,8 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                         Ok::<_, Infallible>(response)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
@@ -112,6 +113,5 @@ pub async fn serve(handler: Handler) -> SocketAddr {
 
 /// A server that answers every request with 200 and a small JSON body.
 pub async fn serve_ok() -> SocketAddr {
-    serve(Arc::new(|_, _, _| Reply::new(200, "{\"ok\":true}").header("content-type", "application/json")))
-    .await
+    serve(Arc::new(|_, _, _| Reply::new(200, "{\"ok\":true}").header("content-type", "application/json"))).await
 }

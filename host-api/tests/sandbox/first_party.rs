@@ -1,12 +1,10 @@
 //! The first-party plugins through the real sandbox: trellis/http-request
 //! against a real server on loopback, trellis/transform on real templates.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Reply, load, run, runtime, serve};
+use crate::common::{Reply, load, run, runtime, serve};
 use serde_json::{Value, json};
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Capabilities, FailureCode, Invocation, Limits};
@@ -78,10 +76,26 @@ async fn http_request_error_statuses_follow_the_config() {
     .await;
     let runtime = runtime();
     let plugin = load(&runtime, HTTP_REQUEST);
-    let busy = run(&runtime, &plugin, "request", json!({"url": format!("http://{addr}/busy")}), &Limits::default(), caps(loopback_policy())).await;
+    let busy = run(
+        &runtime,
+        &plugin,
+        "request",
+        json!({"url": format!("http://{addr}/busy")}),
+        &Limits::default(),
+        caps(loopback_policy()),
+    )
+    .await;
     assert_eq!(busy.failure().unwrap().code, FailureCode::Retryable);
     assert!(busy.failure().unwrap().message.contains("HTTP 503"));
-    let missing = run(&runtime, &plugin, "request", json!({"url": format!("http://{addr}/gone")}), &Limits::default(), caps(loopback_policy())).await;
+    let missing = run(
+        &runtime,
+        &plugin,
+        "request",
+        json!({"url": format!("http://{addr}/gone")}),
+        &Limits::default(),
+        caps(loopback_policy()),
+    )
+    .await;
     assert_eq!(missing.failure().unwrap().code, FailureCode::Fatal);
     let tolerated = run(
         &runtime,

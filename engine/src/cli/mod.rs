@@ -1,0 +1,87 @@
+//! Command-line definitions and dispatch. Each subcommand has its own file.
+
+mod bench;
+mod node_run;
+mod plugin_inspect;
+mod plugin_source;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trellis",
+    version,
+    about = "Multi-tenant workflow engine whose nodes are sandboxed WebAssembly plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with a single node (for plugin authors).
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Benchmarks (build with --release for meaningful figures).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Run one node kind of a plugin on one input and print the execution as JSON.
+    Run(node_run::NodeRunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print what the plugin's `describe` returns, as JSON.
+    Inspect(plugin_inspect::InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Per-execution cost of a trivial node through the full host path vs the raw wasmtime floor.
+    Node(bench::BenchNodeArgs),
+}
+
+/// Where compiled components are cached.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Directory for compiled components [default: $XDG_CACHE_HOME/trellis or ~/.cache/trellis].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile on every start instead of using the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        if let Some(dir) = &self.cache_dir {
+            return Some(dir.clone());
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("trellis").join("components"))
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
+        Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
+        Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
+    }
+}

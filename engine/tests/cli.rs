@@ -1,0 +1,191 @@
+//! The `trellis` binary, run as a user would.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn trellis(args: &[&str], cache: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trellis")).args(args).env("XDG_CACHE_HOME", cache).output().expect("run trellis")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn node_run_prints_emits_and_report() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(
+        &[
+            "node",
+            "run",
+            "--plugin",
+            "trellis/transform",
+            "--kind",
+            "reshape",
+            "--config",
+            r#"{"template": {"doubled": "{{ input.n * 2 }}"}}"#,
+            "--input",
+            r#"{"n": 21}"#,
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let value = stdout_json(&output);
+    assert_eq!(value["emits"], json!([{"port": "out", "data": {"doubled": 42}}]));
+    assert_eq!(value["report"]["status"], "succeeded");
+    assert!(value["report"]["fuel_used"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn node_run_failure_has_the_same_shape_and_a_nonzero_exit() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(
+        &["node", "run", "--plugin", trellis_plugin_artifacts::HOSTILE, "--kind", "spin", "--fuel", "1000000"],
+        cache.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let value = stdout_json(&output);
+    assert_eq!(value["emits"], json!([]));
+    assert_eq!(value["report"]["status"], "failed");
+    assert_eq!(value["report"]["failure"]["code"], "fuel_exhausted");
+}
+
+#[test]
+fn node_run_grants_hosts_and_secrets_from_flags() {
+    // A one-shot HTTP server that checks the secret arrives as a header.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = vec![0u8; 8192];
+        let n = stream.read(&mut request).unwrap();
+        let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+        let body = if request.contains("x-token: s3cret") { "{\"authorized\":true}" } else { "{}" };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let config = json!({"url": format!("http://127.0.0.1:{port}/check"), "headers": {"x-token": "s3cret"}}).to_string();
+    let output = trellis(
+        &[
+            "node",
+            "run",
+            "--plugin",
+            "trellis/http-request",
+            "--kind",
+            "request",
+            "--config",
+            &config,
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private-network",
+            "--secret",
+            "TOKEN=s3cret",
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let value = stdout_json(&output);
+    assert_eq!(value["emits"][0]["data"]["body"], json!({"authorized": true}));
+    assert_eq!(value["report"]["http_calls"][0]["status"], 200);
+    server.join().unwrap();
+
+    // Without the private-network opt-in the same call is refused.
+    let output = trellis(
+        &[
+            "node",
+            "run",
+            "--plugin",
+            "trellis/http-request",
+            "--kind",
+            "request",
+            "--config",
+            &config,
+            "--allow-host",
+            "127.0.0.1",
+        ],
+        cache.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let value = stdout_json(&output);
+    let message = value["report"]["failure"]["message"].as_str().unwrap();
+    assert!(message.contains("denied: `127.0.0.1` resolves to 127.0.0.1, a loopback address"), "{message}");
+}
+
+#[test]
+fn node_run_reads_granted_secrets() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(
+        &[
+            "node",
+            "run",
+            "--plugin",
+            trellis_plugin_artifacts::HOSTILE,
+            "--kind",
+            "read-secret",
+            "--config",
+            r#"{"name": "API_KEY"}"#,
+            "--secret",
+            "API_KEY=abc123",
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(stdout_json(&output)["emits"][0]["data"]["value"], "abc123");
+}
+
+#[test]
+fn second_process_start_loads_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let args =
+        ["node", "run", "--plugin", "trellis/transform", "--kind", "render", "--config", r#"{"template": "hi"}"#];
+    let first = stdout_json(&trellis(&args, cache.path()));
+    let second = stdout_json(&trellis(&args, cache.path()));
+    assert_eq!(first["plugin"]["loaded_from"], "compiled");
+    assert_eq!(second["plugin"]["loaded_from"], "cache");
+    assert_eq!(second["emits"][0]["data"], "hi");
+}
+
+#[test]
+fn plugin_inspect_prints_describe() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(&["plugin", "inspect", "trellis/transform"], cache.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let kinds = stdout_json(&output);
+    let names: Vec<&str> = kinds.as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["reshape", "render"]);
+    assert_eq!(kinds[0]["config_schema"]["required"], json!(["template"]));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(
+        &["node", "run", "--plugin", "trellis/transform", "--kind", "reshape", "--config", "{oops"],
+        cache.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--config is not valid JSON"));
+
+    let output = trellis(&["plugin", "inspect", "/no/such/file.wasm"], cache.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("neither a component file nor a first-party plugin"));
+
+    let garbage = cache.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"definitely not wasm").unwrap();
+    let output = trellis(&["plugin", "inspect", garbage.to_str().unwrap()], cache.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("magic bytes"));
+}
