@@ -7,16 +7,12 @@
 
 use std::time::Instant;
 
-use wasmtime::component::{Component, ResourceTable};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::capabilities::Capabilities;
-use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::llm::LlmHost;
 use crate::capabilities::log::LogSink;
-use crate::capabilities::secrets::SecretsHost;
 use crate::config::RuntimeConfig;
 use crate::runtime::{Invocation, build_linker, engine_config};
 use crate::state::{HostState, MemoryLimiter};
@@ -41,28 +37,15 @@ impl BareRunner {
     /// Instantiates and calls `run` once; returns whether the plugin
     /// answered with emits.
     pub async fn run(&self, invocation: &Invocation) -> Result<bool, String> {
-        let capabilities = Capabilities::default();
-        let state = HostState {
-            wasi: WasiCtxBuilder::new().build(),
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
-            http: OutboundHttp::new(capabilities.http),
-            limiter: MemoryLimiter::new(u64::MAX),
-            secrets: SecretsHost::new(capabilities.secrets, capabilities.granted_secrets),
-            kv: capabilities.kv,
-            llm: LlmHost::new(capabilities.llm),
-            log: LogSink::new(Instant::now(), usize::MAX),
-        };
+        // The state is needed to satisfy the imports; no limiter is installed.
+        let state = HostState::new(
+            WasiCtxBuilder::new().build(),
+            Capabilities::default(),
+            MemoryLimiter::new(u64::MAX),
+            LogSink::new(Instant::now(), usize::MAX),
+        );
         let mut store = Store::new(&self.engine, state);
-        let wit = v0_1_0::trellis::plugin::types::Invocation {
-            kind: invocation.kind.clone(),
-            config: invocation.config.to_string(),
-            input: invocation.input.to_string(),
-            run_id: invocation.run_id.clone(),
-            node_id: invocation.node_id.clone(),
-            attempt: invocation.attempt,
-            idempotency_key: invocation.idempotency_key.clone(),
-        };
+        let wit = invocation.to_wit();
         let node = self.pre.instantiate_async(&mut store).await.map_err(|e| format!("{e:#}"))?;
         let result = node.call_run(&mut store, &wit).await.map_err(|e| format!("{e:#}"))?;
         Ok(result.is_ok())

@@ -7,17 +7,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::cache::ComponentCache;
 use crate::capabilities::Capabilities;
-use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::llm::LlmHost;
 use crate::capabilities::log::LogSink;
-use crate::capabilities::secrets::SecretsHost;
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::{DescribeError, LoadError, RuntimeError};
 use crate::report::{Emit, Execution, Failure, FailureCode, LogLevel, Report, Status};
@@ -47,6 +43,18 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    pub(crate) fn to_wit(&self) -> v0_1_0::trellis::plugin::types::Invocation {
+        v0_1_0::trellis::plugin::types::Invocation {
+            kind: self.kind.clone(),
+            config: self.config.to_string(),
+            input: self.input.to_string(),
+            run_id: self.run_id.clone(),
+            node_id: self.node_id.clone(),
+            attempt: self.attempt,
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+
     /// An invocation outside any run (CLI, tests, benchmarks).
     pub fn standalone(kind: impl Into<String>, config: Value, input: Value) -> Self {
         Invocation {
@@ -297,17 +305,8 @@ impl Runtime {
     ) -> Store<HostState> {
         let config = &self.inner.config;
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
-            http: OutboundHttp::new(capabilities.http),
-            limiter: MemoryLimiter::new(limits.memory_bytes.min(config.memory_ceiling_bytes)),
-            secrets: SecretsHost::new(capabilities.secrets, capabilities.granted_secrets),
-            kv: capabilities.kv,
-            llm: LlmHost::new(capabilities.llm),
-            log: LogSink::new(started, limits.max_log_bytes),
-        };
+        let limiter = MemoryLimiter::new(limits.memory_bytes.min(config.memory_ceiling_bytes));
+        let state = HostState::new(wasi, capabilities, limiter, LogSink::new(started, limits.max_log_bytes));
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Fuel is enabled on this engine, so this cannot fail.
@@ -383,15 +382,7 @@ impl Runtime {
         let stdout = CapturedOutput::new(limits.max_log_bytes);
         let stderr = CapturedOutput::new(limits.max_log_bytes);
         let mut store = self.new_store(limits, capabilities, started, &stdout, &stderr);
-        let wit_invocation = v0_1_0::trellis::plugin::types::Invocation {
-            kind: invocation.kind.clone(),
-            config: invocation.config.to_string(),
-            input: invocation.input.to_string(),
-            run_id: invocation.run_id.clone(),
-            node_id: invocation.node_id.clone(),
-            attempt: invocation.attempt,
-            idempotency_key: invocation.idempotency_key.clone(),
-        };
+        let wit_invocation = invocation.to_wit();
         let call = async {
             let node = plugin.inner.pre.instantiate_async(&mut store).await?;
             node.call_run(&mut store, &wit_invocation).await

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::Capabilities;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::kv::KvStore;
 use crate::capabilities::llm::LlmHost;
@@ -24,6 +25,22 @@ pub(crate) struct HostState {
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) llm: LlmHost,
     pub(crate) log: LogSink,
+}
+
+impl HostState {
+    pub(crate) fn new(wasi: WasiCtx, capabilities: Capabilities, limiter: MemoryLimiter, log: LogSink) -> Self {
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http: OutboundHttp::new(capabilities.http),
+            limiter,
+            secrets: SecretsHost::new(capabilities.secrets, capabilities.granted_secrets),
+            kv: capabilities.kv,
+            llm: LlmHost::new(capabilities.llm),
+            log,
+        }
+    }
 }
 
 impl WasiView for HostState {

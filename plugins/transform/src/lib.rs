@@ -20,6 +20,11 @@ fn environment(fuel: Option<u64>) -> Environment<'static> {
     env
 }
 
+/// Templates see the node's input as `input`.
+fn input_context(input: &Value) -> JinjaValue {
+    minijinja::context! { input => JinjaValue::from_serialize(input) }
+}
+
 /// A string holding exactly one `{{ … }}` and nothing else is evaluated as an
 /// expression so numbers, lists and objects keep their JSON type.
 fn sole_expression(text: &str) -> Option<&str> {
@@ -88,8 +93,7 @@ impl Node for Reshape {
 
     fn run(_cx: &Context, config: ReshapeConfig, input: Value) -> Result<Emits<Value>, NodeError> {
         let env = environment(config.fuel);
-        let context = minijinja::context! { input => JinjaValue::from_serialize(&input) };
-        Ok(Emits::out(render_value(&env, &config.template, &context, "")?))
+        Ok(Emits::out(render_value(&env, &config.template, &input_context(&input), "")?))
     }
 }
 
@@ -115,8 +119,7 @@ impl Node for Render {
 
     fn run(_cx: &Context, config: RenderConfig, input: Value) -> Result<Emits<String>, NodeError> {
         let env = environment(config.fuel);
-        let context = minijinja::context! { input => JinjaValue::from_serialize(&input) };
-        env.render_str(&config.template, context)
+        env.render_str(&config.template, input_context(&input))
             .map(Emits::out)
             .map_err(|e| NodeError::InvalidConfig(format!("config.template: {e:#}")))
     }
