@@ -1,5 +1,9 @@
-//! The Trellis engine. For now: the registry of first-party plugins that
-//! ship inside the `trellis` binary. The workflow model, executor, store
-//! and API arrive with their issues.
+//! The Trellis engine: workflow documents and their validation, the
+//! durable executor, the store, and the first-party plugin registry.
 
+pub mod catalog;
+pub mod executor;
+pub mod expr;
 pub mod first_party;
+pub mod store;
+pub mod workflow;

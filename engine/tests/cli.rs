@@ -189,3 +189,65 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("magic bytes"));
 }
+
+fn examples_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+#[test]
+fn schema_workflow_prints_a_json_schema_for_editors() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = trellis(&["schema", "workflow"], cache.path());
+    assert!(output.status.success());
+    let schema = stdout_json(&output);
+    assert_eq!(schema["title"], "Workflow");
+    assert!(schema["properties"]["nodes"].is_object());
+    assert_eq!(schema["required"], json!(["id", "nodes"]));
+}
+
+#[test]
+fn validate_prints_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for example in ["linear-chain.yaml", "map-items.yaml", "approval.yaml"] {
+        let file = examples_dir().join(example);
+        let output = trellis(&["validate", file.to_str().unwrap(), "--data-dir", data], dir.path());
+        assert!(output.status.success(), "{example}: {}", String::from_utf8_lossy(&output.stdout));
+    }
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"id": "b", "nodes": [{"id": "a", "uses": "trellis/transform", "kind": "nope"}], "edges": [{"from": "a", "to": "zz"}]}"#,
+    )
+    .unwrap();
+    let output = trellis(&["validate", broken.to_str().unwrap(), "--data-dir", data], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("$.nodes[0].kind [unknown_kind]"), "{stdout}");
+    assert!(stdout.contains("$.edges[0].to [unknown_node]"), "{stdout}");
+}
+
+#[test]
+fn run_executes_a_workflow_file_and_prints_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = examples_dir().join("linear-chain.yaml");
+    let args = ["run", file.to_str().unwrap(), "--json", "--data-dir", data.to_str().unwrap()];
+    let mut with_input = args.to_vec();
+    with_input.extend(["--input", r#"{"name": "grace", "n": 4}"#]);
+    let output = trellis(&with_input, dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let record = stdout_json(&output);
+    assert_eq!(record["run"]["status"], "succeeded");
+    assert_eq!(record["run"]["output"], "Hello Grace, your number doubled is 8.");
+    assert_eq!(record["nodes"].as_array().unwrap().len(), 3);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("greet succeeded"));
+
+    // Input that does not match input_schema: exit 1, nothing run.
+    let mut bad = args.to_vec();
+    bad.extend(["--input", r#"{"name": "grace"}"#]);
+    let output = trellis(&bad, dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("\"n\" is a required property"));
+}

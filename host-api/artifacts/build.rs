@@ -30,6 +30,11 @@ fn main() -> Result<()> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR")?);
     let target_dir = out_dir.join("wasm-target");
 
+    // Cargo gives clones of this repository at different paths the same
+    // unit hash when they share a CARGO_TARGET_DIR (CI does), so the paths
+    // below could belong to another clone. The working directory tells the
+    // clones apart and makes cargo run this script again for a new one.
+    println!("cargo:rerun-if-env-changed=PWD");
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());

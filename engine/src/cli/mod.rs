@@ -1,9 +1,14 @@
 //! Command-line definitions and dispatch. Each subcommand has its own file.
 
+mod approve;
 mod bench;
+mod local;
 mod node_run;
 mod plugin_inspect;
 mod plugin_source;
+mod resume;
+mod run;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +28,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow file locally, showing each node's progress.
+    Run(run::RunArgs),
+    /// Continue runs that a crash or Ctrl-C interrupted.
+    Resume(resume::ResumeArgs),
+    /// Approve (or reject) a waiting approval step.
+    Approve(approve::ApproveArgs),
+    /// Check a workflow file and print every problem.
+    Validate(validate::ValidateArgs),
+    /// Print JSON Schemas for editors.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Work with a single node (for plugin authors).
     #[command(subcommand)]
     Node(NodeCommand),
@@ -32,6 +48,12 @@ enum Command {
     /// Benchmarks (build with --release for meaningful figures).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// The workflow document.
+    Workflow,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +102,15 @@ impl CacheArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Resume(args) => resume::run(args).await,
+        Command::Approve(args) => approve::run(args).await,
+        Command::Validate(args) => validate::run(args).await,
+        Command::Schema(SchemaCommand::Workflow) => {
+            let schema = schemars::schema_for!(trellis_engine::workflow::Workflow);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,

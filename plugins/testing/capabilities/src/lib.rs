@@ -83,4 +83,59 @@ impl Node for LogLines {
     }
 }
 
-plugin!(KvCounter, LlmAsk, LogLines);
+#[derive(Deserialize, JsonSchema)]
+struct SlowConfig {
+    /// Milliseconds to sleep before answering.
+    ms: u64,
+    /// kv key under which each attempt appends `{attempt, idempotency_key}`.
+    key: String,
+}
+
+/// Records the attempt, sleeps, then emits the attempts seen so far: a
+/// node that is slow enough to be interrupted, and that shows whether it
+/// was re-run with the same idempotency key.
+struct Slow;
+
+impl Node for Slow {
+    const KIND: &'static str = "slow";
+    const TITLE: &'static str = "Slow";
+    const DESCRIPTION: &'static str = "Records its attempt in kv, then sleeps";
+    type Config = SlowConfig;
+    type Input = Value;
+    type Output = Value;
+
+    fn run(cx: &Context, config: SlowConfig, input: Value) -> Result<Emits<Value>, NodeError> {
+        let mut attempts: Vec<Value> = kv::get_json(&config.key).map_err(NodeError::Fatal)?.unwrap_or_default();
+        attempts.push(json!({"attempt": cx.attempt, "idempotency_key": cx.idempotency_key}));
+        kv::set_json(&config.key, &attempts).map_err(NodeError::Retryable)?;
+        std::thread::sleep(std::time::Duration::from_millis(config.ms));
+        Ok(Emits::out(json!({"attempts": attempts, "input": input})))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct FlakyConfig {
+    /// Attempts that fail (retryable) before one succeeds.
+    failures: u32,
+}
+
+/// Fails with a retryable error on its first `failures` attempts.
+struct Flaky;
+
+impl Node for Flaky {
+    const KIND: &'static str = "flaky";
+    const TITLE: &'static str = "Flaky";
+    const DESCRIPTION: &'static str = "Fails retryably a set number of times";
+    type Config = FlakyConfig;
+    type Input = Value;
+    type Output = Value;
+
+    fn run(cx: &Context, config: FlakyConfig, input: Value) -> Result<Emits<Value>, NodeError> {
+        if cx.attempt <= config.failures {
+            return Err(NodeError::Retryable(format!("attempt {} failed on purpose", cx.attempt)));
+        }
+        Ok(Emits::out(json!({"attempt": cx.attempt, "input": input})))
+    }
+}
+
+plugin!(KvCounter, LlmAsk, LogLines, Slow, Flaky);

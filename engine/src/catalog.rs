@@ -1,0 +1,114 @@
+//! The plugins a workflow may use: resolved from `uses` at save time and
+//! run time. Locally that is the first-party plugins plus a folder of
+//! components; in the server it becomes the tenant's installed plugins.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use thiserror::Error;
+use trellis_host_api::{NodeKind, Plugin, Runtime};
+
+use crate::workflow::PluginRef;
+
+/// A plugin ready to run, with what its `describe` returned.
+#[derive(Debug)]
+pub struct InstalledPlugin {
+    pub name: String,
+    pub version: semver::Version,
+    pub plugin: Plugin,
+    pub kinds: Vec<NodeKind>,
+}
+
+impl InstalledPlugin {
+    pub fn kind(&self, name: &str) -> Option<&NodeKind> {
+        self.kinds.iter().find(|k| k.name == name)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error("loading plugin {name}: {message}")]
+    Load { name: String, message: String },
+    #[error("reading plugin folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ResolveError {
+    #[error("plugin `{0}` is not installed")]
+    Unknown(String),
+    #[error("no installed version of `{name}` matches `{requirement}` (installed: {installed})")]
+    NoMatchingVersion { name: String, requirement: String, installed: String },
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    plugins: Vec<Arc<InstalledPlugin>>,
+}
+
+impl Catalog {
+    /// The first-party plugins, plus every `NAME.wasm` in `folder` as
+    /// `local/NAME` version 0.0.0.
+    pub async fn local(runtime: &Runtime, folder: Option<&Path>) -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::default();
+        for plugin in crate::first_party::all() {
+            let version = semver::Version::parse(plugin.version)
+                .map_err(|e| CatalogError::Load { name: plugin.name.to_owned(), message: e.to_string() })?;
+            catalog.install(runtime, plugin.name, version, plugin.component).await?;
+        }
+        if let Some(folder) = folder {
+            let folder_error = |source| CatalogError::Folder { path: folder.display().to_string(), source };
+            let mut files: Vec<_> = std::fs::read_dir(folder)
+                .map_err(folder_error)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect();
+            files.sort();
+            for path in files {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = format!("local/{stem}");
+                let bytes = std::fs::read(&path).map_err(folder_error)?;
+                catalog.install(runtime, &name, semver::Version::new(0, 0, 0), &bytes).await?;
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Loads, describes and adds one component.
+    pub async fn install(
+        &mut self,
+        runtime: &Runtime,
+        name: &str,
+        version: semver::Version,
+        component: &[u8],
+    ) -> Result<Arc<InstalledPlugin>, CatalogError> {
+        let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
+        let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
+        let kinds = runtime.describe(&plugin).await.map_err(|e| load_error(e.to_string()))?;
+        let installed = Arc::new(InstalledPlugin { name: name.to_owned(), version, plugin, kinds });
+        self.plugins.push(installed.clone());
+        Ok(installed)
+    }
+
+    /// The highest installed version matching the reference.
+    pub fn resolve(&self, reference: &PluginRef) -> Result<Arc<InstalledPlugin>, ResolveError> {
+        let candidates: Vec<&Arc<InstalledPlugin>> = self.plugins.iter().filter(|p| p.name == reference.name).collect();
+        if candidates.is_empty() {
+            return Err(ResolveError::Unknown(reference.name.clone()));
+        }
+        candidates
+            .iter()
+            .filter(|p| reference.requirement.matches(&p.version))
+            .max_by(|a, b| a.version.cmp(&b.version))
+            .map(|p| (*p).clone())
+            .ok_or_else(|| ResolveError::NoMatchingVersion {
+                name: reference.name.clone(),
+                requirement: reference.requirement.to_string(),
+                installed: candidates.iter().map(|p| p.version.to_string()).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    pub fn plugins(&self) -> &[Arc<InstalledPlugin>] {
+        &self.plugins
+    }
+}

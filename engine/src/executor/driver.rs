@@ -1,0 +1,598 @@
+//! The loop that executes one run: decides which nodes are ready, launches
+//! them, records every state change, and finishes the run.
+//!
+//! One driver per run is the only writer of that run's node records (an
+//! approval decision is the one exception: it writes `signal` on a waiting
+//! node, which the driver reads and never overwrites).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use trellis_host_api::capabilities::{Capabilities, DisabledLlm};
+use trellis_host_api::{Emit, Execution, Failure, FailureCode, Invocation};
+
+use super::builtins;
+use super::{Engine, EngineError, NodeEvent};
+use crate::expr;
+use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
+use crate::workflow::{Builtin, Graph, Join, NodeSpec, PluginRef, Workflow};
+
+pub(super) enum Event {
+    /// A plugin attempt finished.
+    Attempt { node_id: String, attempt: u32, execution: Box<Execution> },
+    /// A `map` or `subworkflow` node's child runs finished.
+    Children { node_id: String, result: Result<Value, Failure> },
+    /// A retry backoff or a delay is over.
+    Wake { node_id: String },
+}
+
+enum Readiness {
+    Wait,
+    Skip,
+    Ready(Value),
+}
+
+pub(super) struct Driver {
+    engine: Engine,
+    store: TenantStore,
+    run: RunRecord,
+    workflow: Workflow,
+    graph: Graph,
+    nodes: BTreeMap<String, NodeRecord>,
+    tasks: JoinSet<()>,
+    events: mpsc::UnboundedSender<Event>,
+    inbox: mpsc::UnboundedReceiver<Event>,
+    /// Nodes with work in flight: an attempt, a timer, child runs.
+    active: BTreeSet<String>,
+    /// Approval nodes waiting for a decision.
+    approvals: BTreeSet<String>,
+    /// Set when a node failed with no `error` edge: the run fails.
+    failure: Option<String>,
+}
+
+impl Driver {
+    pub(super) async fn load(engine: Engine, store: TenantStore, run_id: &str) -> Result<Driver, EngineError> {
+        let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
+        let workflow: Workflow = serde_json::from_value(run.document.clone())
+            .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
+        let graph = Graph::new(&workflow);
+        let mut nodes: BTreeMap<String, NodeRecord> =
+            store.nodes(run_id).await?.into_iter().map(|n| (n.node_id.clone(), n)).collect();
+        for spec in &workflow.nodes {
+            nodes.entry(spec.id.clone()).or_insert_with(|| NodeRecord::pending(run_id, &spec.id));
+        }
+        let (events, inbox) = mpsc::unbounded_channel();
+        Ok(Driver {
+            engine,
+            store,
+            run,
+            workflow,
+            graph,
+            nodes,
+            tasks: JoinSet::new(),
+            events,
+            inbox,
+            active: BTreeSet::new(),
+            approvals: BTreeSet::new(),
+            failure: None,
+        })
+    }
+
+    pub(super) async fn run(mut self) -> Result<RunRecord, EngineError> {
+        if self.run.status.is_finished() {
+            return Ok(self.run);
+        }
+        if self.run.status == RunStatus::Pending {
+            self.run.status = RunStatus::Running;
+            self.run.updated_at = now_ms();
+            self.store.update_run(&self.run).await?;
+        }
+        self.recover().await?;
+        let poll = self.engine.inner.config.poll_interval;
+        loop {
+            self.advance().await?;
+            if let Some(reason) = self.failure.take() {
+                return self.stop(RunStatus::Failed, Some(reason)).await;
+            }
+            if self.active.is_empty() && self.approvals.is_empty() {
+                return self.finish().await;
+            }
+            tokio::select! {
+                Some(event) = self.inbox.recv() => self.handle(event).await?,
+                _ = self.engine.inner.signals.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            if self.poll_store().await? {
+                return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
+            }
+        }
+    }
+
+    fn spec(&self, node_id: &str) -> Result<NodeSpec, EngineError> {
+        self.workflow.node(node_id).cloned().ok_or_else(|| EngineError::Corrupt {
+            run: self.run.id.clone(),
+            message: format!("node `{node_id}` is not in the document"),
+        })
+    }
+
+    /// Picks up whatever was in flight when the previous driver stopped.
+    async fn recover(&mut self) -> Result<(), EngineError> {
+        let in_flight: Vec<(String, NodeStatus)> = self
+            .nodes
+            .values()
+            .filter(|n| matches!(n.status, NodeStatus::Running | NodeStatus::Retrying | NodeStatus::Waiting))
+            .map(|n| (n.node_id.clone(), n.status))
+            .collect();
+        for (node_id, status) in in_flight {
+            let spec = self.spec(&node_id)?;
+            let node = &self.nodes[&node_id];
+            match (status, spec.builtin) {
+                // Interrupted mid-attempt: run it again, same idempotency key.
+                (NodeStatus::Running, None) => {
+                    let input = node.input.clone().unwrap_or(Value::Null);
+                    let attempt = node.attempt + 1;
+                    self.launch_plugin(&spec, input, attempt).await?;
+                }
+                (NodeStatus::Retrying, _) | (NodeStatus::Waiting, Some(Builtin::Delay)) => {
+                    let wake_at = node.wake_at.unwrap_or_else(now_ms);
+                    self.schedule_wake(&node_id, wake_at);
+                }
+                (NodeStatus::Waiting, Some(Builtin::Approval)) => {
+                    self.approvals.insert(node_id);
+                }
+                (NodeStatus::Waiting, Some(Builtin::Map | Builtin::Subworkflow)) => {
+                    let config = node.config.clone().unwrap_or(Value::Null);
+                    self.spawn_children(&spec, config);
+                }
+                // A built-in that finishes inline never stays running; redo it.
+                (_, Some(_)) => {
+                    let input = node.input.clone().unwrap_or(Value::Null);
+                    self.launch(&spec, input).await?;
+                }
+                (NodeStatus::Waiting, None) => {}
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves readiness until nothing changes: skips propagate, ready
+    /// nodes launch.
+    async fn advance(&mut self) -> Result<(), EngineError> {
+        loop {
+            let mut progressed = false;
+            let order: Vec<NodeSpec> = self.workflow.nodes.clone();
+            for spec in &order {
+                if self.failure.is_some() {
+                    return Ok(());
+                }
+                if self.nodes[&spec.id].status != NodeStatus::Pending {
+                    continue;
+                }
+                match self.readiness(spec) {
+                    Readiness::Wait => {}
+                    Readiness::Skip => {
+                        let node = self.node_mut(&spec.id);
+                        node.status = NodeStatus::Skipped;
+                        node.finished_at = Some(now_ms());
+                        self.save(&spec.id).await?;
+                        progressed = true;
+                    }
+                    Readiness::Ready(input) => {
+                        self.launch(spec, input).await?;
+                        progressed = true;
+                    }
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn readiness(&self, spec: &NodeSpec) -> Readiness {
+        let incoming = self.graph.incoming(&spec.id);
+        if incoming.is_empty() {
+            return Readiness::Ready(self.run.input.clone());
+        }
+        let mut taken: Vec<(&str, &Value)> = Vec::new();
+        let mut dead = 0;
+        for edge in incoming {
+            let source = &self.nodes[&edge.from];
+            if !source.status.is_finished() {
+                return Readiness::Wait;
+            }
+            match source.emitted_on(&edge.port) {
+                Some(data) => taken.push((edge.from.as_str(), data)),
+                None => dead += 1,
+            }
+        }
+        let runs = match spec.join {
+            Join::All => dead == 0,
+            Join::Any => !taken.is_empty(),
+        };
+        if !runs {
+            return Readiness::Skip;
+        }
+        // One taken edge passes its data; several pass an object by source.
+        Readiness::Ready(match taken.as_slice() {
+            [(_, data)] => (*data).clone(),
+            many => Value::Object(many.iter().map(|(from, data)| ((*from).to_owned(), (*data).clone())).collect()),
+        })
+    }
+
+    /// What expressions see: `input` and `nodes.<id>.output|status`.
+    fn context(&self) -> Value {
+        let nodes: Map<String, Value> = self
+            .nodes
+            .values()
+            .map(|n| (n.node_id.clone(), json!({"output": n.output(), "status": n.status.as_str()})))
+            .collect();
+        json!({"input": self.run.input, "nodes": nodes})
+    }
+
+    fn node_mut(&mut self, node_id: &str) -> &mut NodeRecord {
+        self.nodes.entry(node_id.to_owned()).or_insert_with(|| NodeRecord::pending(&self.run.id, node_id))
+    }
+
+    /// Writes a node record, then tells listeners.
+    async fn save(&mut self, node_id: &str) -> Result<(), EngineError> {
+        let node = &self.nodes[node_id];
+        self.store.put_node(&self.run.id, node).await?;
+        let _ = self.engine.inner.events.send(NodeEvent {
+            run_id: self.run.id.clone(),
+            node_id: node_id.to_owned(),
+            status: node.status,
+            attempt: node.attempt,
+            wall_time_us: node.wall_time_us,
+            error: node.error.as_ref().map(|f| f.to_string()),
+        });
+        Ok(())
+    }
+
+    async fn launch(&mut self, spec: &NodeSpec, input: Value) -> Result<(), EngineError> {
+        match spec.builtin {
+            None => self.launch_plugin(spec, input, 1).await,
+            Some(builtin) => {
+                let context = self.context();
+                {
+                    let node = self.node_mut(&spec.id);
+                    node.input = Some(input.clone());
+                    node.started_at.get_or_insert_with(now_ms);
+                    node.attempt = node.attempt.max(1);
+                }
+                match builtins::start(builtin, spec, &input, &context) {
+                    Err(failure) => self.fail(&spec.id, failure, false).await,
+                    Ok(builtins::Started::Done { config, emits }) => {
+                        self.node_mut(&spec.id).config = Some(config);
+                        self.succeed(&spec.id, emits).await
+                    }
+                    Ok(builtins::Started::Sleep { config, wake_at }) => {
+                        let node = self.node_mut(&spec.id);
+                        node.config = Some(config);
+                        node.status = NodeStatus::Waiting;
+                        node.wake_at = Some(wake_at);
+                        self.save(&spec.id).await?;
+                        self.schedule_wake(&spec.id, wake_at);
+                        Ok(())
+                    }
+                    Ok(builtins::Started::AwaitDecision { config }) => {
+                        let node = self.node_mut(&spec.id);
+                        node.config = Some(config);
+                        node.status = NodeStatus::Waiting;
+                        self.save(&spec.id).await?;
+                        self.approvals.insert(spec.id.clone());
+                        Ok(())
+                    }
+                    Ok(builtins::Started::Children { config }) => {
+                        let node = self.node_mut(&spec.id);
+                        node.config = Some(config.clone());
+                        node.status = NodeStatus::Waiting;
+                        self.save(&spec.id).await?;
+                        self.spawn_children(spec, config);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    async fn launch_plugin(&mut self, spec: &NodeSpec, input: Value, attempt: u32) -> Result<(), EngineError> {
+        let context = self.context();
+        let config = match expr::render("config", &spec.config, &context) {
+            Ok(config) => config,
+            Err(e) => {
+                self.node_mut(&spec.id).input = Some(input);
+                return self.fail(&spec.id, Failure::new(FailureCode::InvalidConfig, e.to_string()), false).await;
+            }
+        };
+        let resolved = spec
+            .uses
+            .as_deref()
+            .ok_or_else(|| "node has no `uses`".to_owned())
+            .and_then(PluginRef::parse)
+            .and_then(|r| self.engine.inner.catalog.resolve(&r).map_err(|e| e.to_string()));
+        let plugin = match resolved {
+            Ok(plugin) => plugin,
+            Err(message) => {
+                self.node_mut(&spec.id).input = Some(input);
+                return self.fail(&spec.id, Failure::new(FailureCode::Fatal, message), false).await;
+            }
+        };
+        let invocation = Invocation {
+            kind: spec.kind.clone().unwrap_or_default(),
+            config: config.clone(),
+            input: input.clone(),
+            run_id: self.run.id.clone(),
+            node_id: spec.id.clone(),
+            attempt,
+            idempotency_key: self.nodes[&spec.id].idempotency_key.clone(),
+        };
+        {
+            let node = self.node_mut(&spec.id);
+            node.status = NodeStatus::Running;
+            node.attempt = attempt;
+            node.input = Some(input);
+            node.config = Some(config);
+            node.wake_at = None;
+            node.started_at.get_or_insert_with(now_ms);
+        }
+        // Recorded before the attempt starts: a crash from here on re-runs
+        // it with attempt + 1.
+        self.save(&spec.id).await?;
+
+        let engine = &self.engine.inner;
+        let mut limits = engine.config.limits.clone();
+        if let Some(ms) = spec.timeout_ms {
+            limits.timeout = limits.timeout.min(Duration::from_millis(ms));
+        }
+        let capabilities = Capabilities {
+            http: engine.config.http.clone(),
+            secrets: engine.config.secrets.clone(),
+            granted_secrets: engine.config.granted_secrets.clone(),
+            kv: Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes)),
+            llm: Arc::new(DisabledLlm),
+        };
+        let runtime = engine.runtime.clone();
+        let permits = engine.permits.clone();
+        let events = self.events.clone();
+        let node_id = spec.id.clone();
+        self.active.insert(node_id.clone());
+        self.tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
+            let _ = events.send(Event::Attempt { node_id, attempt, execution: Box::new(execution) });
+        });
+        Ok(())
+    }
+
+    fn schedule_wake(&mut self, node_id: &str, wake_at: i64) {
+        self.active.insert(node_id.to_owned());
+        let events = self.events.clone();
+        let node_id = node_id.to_owned();
+        let wait = Duration::from_millis(u64::try_from(wake_at - now_ms()).unwrap_or(0));
+        self.tasks.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = events.send(Event::Wake { node_id });
+        });
+    }
+
+    fn spawn_children(&mut self, spec: &NodeSpec, config: Value) {
+        self.active.insert(spec.id.clone());
+        let engine = self.engine.clone();
+        let store = self.store.clone();
+        let run_id = self.run.id.clone();
+        let workflow_id = self.workflow.id.clone();
+        let spec = spec.clone();
+        let events = self.events.clone();
+        self.tasks.spawn(async move {
+            let result = builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config).await;
+            let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
+        });
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<(), EngineError> {
+        match event {
+            Event::Attempt { node_id, attempt, execution } => {
+                if self.nodes[&node_id].attempt != attempt || self.nodes[&node_id].status != NodeStatus::Running {
+                    return Ok(());
+                }
+                self.active.remove(&node_id);
+                let report = &execution.report;
+                let node = self.node_mut(&node_id);
+                node.fuel_used = report.fuel_used;
+                node.peak_memory_bytes = report.peak_memory_bytes;
+                node.wall_time_us = report.wall_time_us;
+                node.http_calls = report.http_calls.clone();
+                node.logs = report.logs.clone();
+                match execution.report.failure.clone() {
+                    None => {
+                        let emits = execution.emits;
+                        if let Some(failure) = self.undeclared_port(&node_id, &emits) {
+                            return self.fail(&node_id, failure, false).await;
+                        }
+                        self.succeed(&node_id, emits).await
+                    }
+                    Some(failure) => self.fail(&node_id, failure, true).await,
+                }
+            }
+            Event::Children { node_id, result } => {
+                self.active.remove(&node_id);
+                match result {
+                    Ok(output) => self.succeed(&node_id, vec![Emit { port: "out".to_owned(), data: output }]).await,
+                    Err(failure) => self.fail(&node_id, failure, false).await,
+                }
+            }
+            Event::Wake { node_id } => {
+                self.active.remove(&node_id);
+                let node = &self.nodes[&node_id];
+                let input = node.input.clone().unwrap_or(Value::Null);
+                let spec = self.spec(&node_id)?;
+                match node.status {
+                    NodeStatus::Retrying => {
+                        let attempt = node.attempt + 1;
+                        self.launch_plugin(&spec, input, attempt).await
+                    }
+                    NodeStatus::Waiting => {
+                        self.succeed(&node_id, vec![Emit { port: "out".to_owned(), data: input }]).await
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// A plugin may only emit on the ports its kind declares.
+    fn undeclared_port(&self, node_id: &str, emits: &[Emit]) -> Option<Failure> {
+        let spec = self.workflow.node(node_id)?;
+        let plugin = self.engine.inner.catalog.resolve(&PluginRef::parse(spec.uses.as_deref()?).ok()?).ok()?;
+        let kind = plugin.kind(spec.kind.as_deref()?)?;
+        let bad = emits.iter().find(|e| !kind.ports.contains(&e.port))?;
+        Some(Failure::new(
+            FailureCode::InvalidOutput,
+            format!("emitted on port `{}`, which kind `{}` does not declare", bad.port, kind.name),
+        ))
+    }
+
+    async fn succeed(&mut self, node_id: &str, emits: Vec<Emit>) -> Result<(), EngineError> {
+        let node = self.node_mut(node_id);
+        node.status = NodeStatus::Succeeded;
+        node.emits = emits;
+        node.error = None;
+        node.wake_at = None;
+        node.finished_at = Some(now_ms());
+        self.save(node_id).await
+    }
+
+    /// Retries when the policy allows, else fails the node: onto its
+    /// `error` edge if it has one, otherwise failing the run.
+    async fn fail(&mut self, node_id: &str, failure: Failure, may_retry: bool) -> Result<(), EngineError> {
+        let policy = self.spec(node_id)?.retry.unwrap_or_default();
+        let has_error_edge = self.graph.has_error_edge(node_id);
+        let node = self.node_mut(node_id);
+        let attempt = node.attempt.max(1);
+        node.attempt = attempt;
+        node.history.push(AttemptRecord {
+            attempt,
+            failure: failure.clone(),
+            wall_time_us: node.wall_time_us,
+            finished_at: now_ms(),
+        });
+        if may_retry && failure.code.is_retryable() && attempt < policy.max_attempts {
+            let delay = super::retry::delay(&policy, attempt, &mut rand::rng());
+            let wake_at = now_ms() + delay.as_millis() as i64;
+            node.status = NodeStatus::Retrying;
+            node.error = Some(failure);
+            node.wake_at = Some(wake_at);
+            self.save(node_id).await?;
+            self.schedule_wake(node_id, wake_at);
+            return Ok(());
+        }
+        node.status = NodeStatus::Failed;
+        node.finished_at = Some(now_ms());
+        node.wake_at = None;
+        node.emits = if has_error_edge {
+            vec![Emit {
+                port: "error".to_owned(),
+                data: json!({"node": node_id, "code": failure.code, "message": failure.message, "attempts": attempt}),
+            }]
+        } else {
+            Vec::new()
+        };
+        node.error = Some(failure.clone());
+        self.save(node_id).await?;
+        if !has_error_edge {
+            self.failure = Some(format!("node `{node_id}` failed: {failure}"));
+        }
+        Ok(())
+    }
+
+    /// Reads what other processes may have written: approval decisions and
+    /// a cancel request. Returns whether the run must be cancelled.
+    async fn poll_store(&mut self) -> Result<bool, EngineError> {
+        if !self.approvals.is_empty() {
+            let stored = self.store.nodes(&self.run.id).await?;
+            for record in stored {
+                if self.approvals.contains(&record.node_id)
+                    && let Some(decision) = record.signal
+                {
+                    self.approvals.remove(&record.node_id);
+                    let input = self.nodes[&record.node_id].input.clone().unwrap_or(Value::Null);
+                    let emits = builtins::decided(&decision, input);
+                    self.node_mut(&record.node_id).signal = Some(decision);
+                    self.succeed(&record.node_id, emits).await?;
+                }
+            }
+        }
+        let stored = self.store.get_run(&self.run.id).await?;
+        Ok(stored.is_some_and(|r| r.cancel_requested))
+    }
+
+    fn leaf_output(&self) -> Value {
+        let leaves: Vec<&NodeRecord> = self
+            .graph
+            .leaves()
+            .into_iter()
+            .filter_map(|id| self.nodes.get(id))
+            .filter(|n| n.status == NodeStatus::Succeeded)
+            .collect();
+        match leaves.as_slice() {
+            [single] => single.output(),
+            many => Value::Object(many.iter().map(|n| (n.node_id.clone(), n.output())).collect()),
+        }
+    }
+
+    async fn finish(mut self) -> Result<RunRecord, EngineError> {
+        self.run.status = RunStatus::Succeeded;
+        self.run.output = Some(self.leaf_output());
+        self.run.updated_at = now_ms();
+        self.run.finished_at = Some(self.run.updated_at);
+        self.store.update_run(&self.run).await?;
+        Ok(self.run)
+    }
+
+    /// Ends the run early: stops everything in flight, marks unfinished
+    /// nodes (and child runs) cancelled, and records why.
+    async fn stop(mut self, status: RunStatus, reason: Option<String>) -> Result<RunRecord, EngineError> {
+        self.tasks.shutdown().await;
+        let now = now_ms();
+        let mut changed = Vec::new();
+        for node in self.nodes.values_mut() {
+            if !node.status.is_finished() {
+                node.status = NodeStatus::Cancelled;
+                node.finished_at = Some(now);
+                changed.push(node.node_id.clone());
+            }
+        }
+        for node_id in &changed {
+            for mut child in self.store.child_runs(&self.run.id, node_id).await? {
+                if !child.status.is_finished() {
+                    child.status = RunStatus::Cancelled;
+                    child.finished_at = Some(now);
+                    self.store.update_run(&child).await?;
+                }
+            }
+        }
+        self.run.status = status;
+        self.run.error = reason;
+        self.run.updated_at = now;
+        self.run.finished_at = Some(now);
+        let records: Vec<&NodeRecord> = changed.iter().map(|id| &self.nodes[id]).collect();
+        self.store.put_nodes_and_run(&self.run, &records).await?;
+        for node_id in changed {
+            let _ = self.engine.inner.events.send(NodeEvent {
+                run_id: self.run.id.clone(),
+                node_id,
+                status: NodeStatus::Cancelled,
+                attempt: 0,
+                wall_time_us: 0,
+                error: None,
+            });
+        }
+        Ok(self.run)
+    }
+}

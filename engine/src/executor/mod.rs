@@ -1,0 +1,246 @@
+//! Runs workflows with DESIGN §5 semantics, durably: every run and node
+//! state change is written to the store before the engine acts on it, so a
+//! restarted engine resumes every unfinished run where it stopped.
+
+mod builtins;
+mod driver;
+mod retry;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets, SecretStore};
+use trellis_host_api::{Limits, Runtime};
+
+use crate::catalog::Catalog;
+use crate::store::{NodeRecord, NodeStatus, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms};
+use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
+
+pub use retry::delay as retry_delay;
+
+/// Engine-wide settings. Per-node limits are the tightest of these and the
+/// node's own `timeout_ms`.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Plugin executions at once.
+    pub max_concurrency: usize,
+    /// Outbound HTTP rules for every plugin node.
+    pub http: HttpPolicy,
+    pub secrets: Arc<dyn SecretStore>,
+    pub granted_secrets: BTreeSet<String>,
+    pub limits: Limits,
+    pub validation: ValidationLimits,
+    pub kv_quota_bytes: u64,
+    /// How often to look for approvals and cancellations written by another
+    /// process.
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrency: 16,
+            http: HttpPolicy::allowing(["*"]),
+            secrets: Arc::new(MemorySecrets::default()),
+            granted_secrets: BTreeSet::new(),
+            limits: Limits::default(),
+            validation: ValidationLimits::default(),
+            kv_quota_bytes: 16 << 20,
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("run `{0}` not found")]
+    RunNotFound(String),
+    #[error("node `{node}` of run `{run}` is not waiting for approval")]
+    NotWaiting { run: String, node: String },
+    #[error("the workflow is invalid: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    #[error("input does not match the workflow's input_schema: {}", .0.join("; "))]
+    InvalidInput(Vec<String>),
+    #[error("stored run `{run}` cannot be executed: {message}")]
+    Corrupt { run: String, message: String },
+}
+
+/// A node changed state; for progress displays and live views.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeEvent {
+    pub run_id: String,
+    pub node_id: String,
+    pub status: NodeStatus,
+    pub attempt: u32,
+    pub wall_time_us: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    catalog: Catalog,
+    store: Store,
+    config: EngineConfig,
+    permits: Arc<Semaphore>,
+    events: broadcast::Sender<NodeEvent>,
+    /// Wakes drivers after an in-process approval or cancellation.
+    signals: Notify,
+}
+
+impl Engine {
+    pub fn new(runtime: Runtime, catalog: Catalog, store: Store, config: EngineConfig) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+        Engine { inner: Arc::new(Inner { runtime, catalog, store, config, permits, events, signals: Notify::new() }) }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn validate(&self, workflow: &Workflow) -> Vec<Problem> {
+        validate(workflow, &self.inner.catalog, &self.inner.config.validation)
+    }
+
+    /// Validates the document and the input, and records a new pending run.
+    pub async fn start(
+        &self,
+        store: &TenantStore,
+        workflow: &Workflow,
+        version: Option<i64>,
+        input: Value,
+    ) -> Result<RunRecord, EngineError> {
+        let problems = self.validate(workflow);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems));
+        }
+        if let Some(schema) = &workflow.input_schema {
+            let validator = jsonschema::validator_for(schema)
+                .map_err(|e| EngineError::InvalidInput(vec![format!("input_schema: {e}")]))?;
+            let errors: Vec<String> =
+                validator.iter_errors(&input).map(|e| format!("input{}: {e}", e.instance_path)).collect();
+            if !errors.is_empty() {
+                return Err(EngineError::InvalidInput(errors));
+            }
+        }
+        let now = now_ms();
+        let run = RunRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            workflow_id: workflow.id.clone(),
+            workflow_version: version,
+            document: serde_json::to_value(workflow).map_err(StoreError::from)?,
+            status: RunStatus::Pending,
+            input,
+            output: None,
+            error: None,
+            parent: None,
+            cancel_requested: false,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        store.insert_run(&run).await?;
+        Ok(run)
+    }
+
+    /// Executes a run until it finishes, resuming from whatever the store
+    /// holds. Returns the finished run record.
+    pub fn drive<'a>(
+        &'a self,
+        store: &'a TenantStore,
+        run_id: &'a str,
+    ) -> BoxFuture<'a, Result<RunRecord, EngineError>> {
+        Box::pin(async move { driver::Driver::load(self.clone(), store.clone(), run_id).await?.run().await })
+    }
+
+    /// Starts a run and drives it to the end.
+    pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
+        let run = self.start(store, workflow, None, input).await?;
+        self.drive(store, &run.id).await
+    }
+
+    /// Drives every unfinished top-level run of every tenant (after a crash
+    /// or restart) to completion, concurrently.
+    pub async fn resume_all(&self) -> Result<Vec<RunRecord>, EngineError> {
+        let unfinished = self.inner.store.unfinished_runs().await?;
+        let drives = unfinished.into_iter().map(|(tenant, run_id)| {
+            let engine = self.clone();
+            let store = engine.inner.store.tenant(tenant);
+            async move { engine.drive(&store, &run_id).await }
+        });
+        futures::future::join_all(drives).await.into_iter().collect()
+    }
+
+    /// Records an approval decision (`{"approved": bool, ...}`) for a node
+    /// that is waiting for one.
+    pub async fn decide(
+        &self,
+        store: &TenantStore,
+        run_id: &str,
+        node_id: &str,
+        decision: Value,
+    ) -> Result<(), EngineError> {
+        let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
+        let document: Workflow = serde_json::from_value(run.document)
+            .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
+        let is_approval = document.node(node_id).is_some_and(|n| n.builtin == Some(crate::workflow::Builtin::Approval));
+        let mut node = store
+            .nodes(run_id)
+            .await?
+            .into_iter()
+            .find(|n| n.node_id == node_id && n.status == NodeStatus::Waiting && n.signal.is_none())
+            .filter(|_| is_approval)
+            .ok_or_else(|| EngineError::NotWaiting { run: run_id.to_owned(), node: node_id.to_owned() })?;
+        node.signal = Some(decision);
+        store.put_node(run_id, &node).await?;
+        self.inner.signals.notify_waiters();
+        Ok(())
+    }
+
+    /// Asks a run to stop; the driver cancels what is running.
+    pub async fn cancel(&self, store: &TenantStore, run_id: &str) -> Result<(), EngineError> {
+        let mut run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
+        if !run.status.is_finished() {
+            run.cancel_requested = true;
+            store.update_run(&run).await?;
+            self.inner.signals.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// The run record with every node record, in document order.
+    pub async fn details(
+        &self,
+        store: &TenantStore,
+        run_id: &str,
+    ) -> Result<(RunRecord, Vec<NodeRecord>), EngineError> {
+        let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
+        let mut nodes = store.nodes(run_id).await?;
+        if let Ok(document) = serde_json::from_value::<Workflow>(run.document.clone()) {
+            let order = document.index();
+            nodes.sort_by_key(|n| order.get(n.node_id.as_str()).copied().unwrap_or(usize::MAX));
+        }
+        Ok((run, nodes))
+    }
+}

@@ -1,0 +1,181 @@
+//! Durable state: runs, node records, plugin kv and workflow versions.
+//!
+//! [`StoreBackend`] is the one trait both databases implement (SQLite now,
+//! PostgreSQL with scale-out). Callers never see it directly: they get a
+//! [`TenantStore`] from [`Store::tenant`], which binds every query to one
+//! tenant — tenant scoping lives there and nowhere else.
+
+mod kv;
+mod records;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use thiserror::Error;
+
+pub use kv::StoreKv;
+pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RunRecord, RunStatus, now_ms};
+pub use sqlite::SqliteBackend;
+
+use crate::workflow::Workflow;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// A tenant's id. Constructed by the authentication layer (or the CLI's
+/// single local tenant), never from request paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> Self {
+        TenantId(id.into())
+    }
+
+    /// The tenant of local, single-user use (`trellis run`).
+    pub fn local() -> Self {
+        TenantId("local".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[async_trait]
+pub trait StoreBackend: Send + Sync {
+    async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError>;
+    async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError>;
+    async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    async fn child_runs(
+        &self,
+        tenant: &TenantId,
+        parent_run: &str,
+        parent_node: &str,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+    /// Top-level runs not finished, across tenants (for crash recovery).
+    async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError>;
+    async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Writes node records and the run record in one transaction.
+    async fn put_nodes_and_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+    ) -> Result<(), StoreError>;
+    async fn nodes(&self, tenant: &TenantId, run_id: &str) -> Result<Vec<NodeRecord>, StoreError>;
+    async fn kv_get(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets a value if the tenant's kv total stays within `quota_bytes`;
+    /// returns the bytes in use otherwise.
+    async fn kv_set(
+        &self,
+        tenant: &TenantId,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        quota_bytes: u64,
+    ) -> Result<Result<(), u64>, StoreError>;
+    async fn kv_delete(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<(), StoreError>;
+    async fn save_workflow(&self, tenant: &TenantId, workflow: &Value) -> Result<i64, StoreError>;
+    async fn get_workflow(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(i64, Value)>, StoreError>;
+}
+
+/// The database, shared by all tenants.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn StoreBackend>,
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn StoreBackend>) -> Self {
+        Store { backend }
+    }
+
+    /// Opens (creating and migrating) the SQLite database in `data_dir`.
+    pub async fn open_sqlite(data_dir: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Store::new(Arc::new(SqliteBackend::open(data_dir).await?)))
+    }
+
+    pub fn tenant(&self, tenant: TenantId) -> TenantStore {
+        TenantStore { backend: self.backend.clone(), tenant }
+    }
+
+    /// Unfinished top-level runs of every tenant: what a restarted engine resumes.
+    pub async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
+        self.backend.unfinished_runs().await
+    }
+}
+
+/// The store seen by one tenant: every call is scoped to it.
+#[derive(Clone)]
+pub struct TenantStore {
+    backend: Arc<dyn StoreBackend>,
+    tenant: TenantId,
+}
+
+impl TenantStore {
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// Inserts a run unless one with its id exists; returns whether it did.
+    pub async fn insert_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        self.backend.insert_run(&self.tenant, run).await
+    }
+
+    pub async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.backend.update_run(&self.tenant, run).await
+    }
+
+    pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.backend.get_run(&self.tenant, id).await
+    }
+
+    pub async fn child_runs(&self, parent_run: &str, parent_node: &str) -> Result<Vec<RunRecord>, StoreError> {
+        self.backend.child_runs(&self.tenant, parent_run, parent_node).await
+    }
+
+    pub async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
+        self.backend.put_node(&self.tenant, run_id, node).await
+    }
+
+    pub async fn put_nodes_and_run(&self, run: &RunRecord, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
+        self.backend.put_nodes_and_run(&self.tenant, run, nodes).await
+    }
+
+    pub async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {
+        self.backend.nodes(&self.tenant, run_id).await
+    }
+
+    /// A kv namespace for one plugin in this tenant, for the sandbox.
+    pub fn kv(&self, plugin: &str, quota_bytes: u64) -> StoreKv {
+        StoreKv::new(self.backend.clone(), self.tenant.clone(), plugin.to_owned(), quota_bytes)
+    }
+
+    /// Saves a new version of a (validated) workflow; returns its number.
+    pub async fn save_workflow(&self, workflow: &Workflow) -> Result<i64, StoreError> {
+        self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?).await
+    }
+
+    /// A saved workflow: the given version, or the latest.
+    pub async fn get_workflow(&self, id: &str, version: Option<i64>) -> Result<Option<(i64, Workflow)>, StoreError> {
+        match self.backend.get_workflow(&self.tenant, id, version).await? {
+            Some((version, document)) => Ok(Some((version, serde_json::from_value(document)?))),
+            None => Ok(None),
+        }
+    }
+}

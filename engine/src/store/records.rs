@@ -1,0 +1,191 @@
+//! What the store keeps about runs and nodes (DESIGN §5 per-node record).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trellis_host_api::{Emit, Failure, LogLine, OutboundCall};
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+    }
+}
+
+/// Where a child run (one `map` item, or a `subworkflow`) hangs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentRef {
+    pub run_id: String,
+    pub node_id: String,
+    /// Item index for `map`; 0 for `subworkflow`.
+    pub item: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub workflow_id: String,
+    /// Saved version the run used; `None` for an unsaved document (`trellis run FILE`).
+    pub workflow_version: Option<i64>,
+    /// The exact document the run executes.
+    pub document: Value,
+    pub status: RunStatus,
+    pub input: Value,
+    #[serde(default)]
+    pub output: Option<Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub parent: Option<ParentRef>,
+    /// Set by a cancel request; the driver honours it.
+    #[serde(default)]
+    pub cancel_requested: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(default)]
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Not reached yet.
+    Pending,
+    /// An attempt is executing.
+    Running,
+    /// A delay, an approval or child runs are pending.
+    Waiting,
+    /// Failed an attempt; the next starts at `wake_at`.
+    Retrying,
+    Succeeded,
+    /// Failed for good. With an `error` edge the failure is emitted there
+    /// and the run goes on; without one the run fails.
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Pending => "pending",
+            NodeStatus::Running => "running",
+            NodeStatus::Waiting => "waiting",
+            NodeStatus::Retrying => "retrying",
+            NodeStatus::Succeeded => "succeeded",
+            NodeStatus::Failed => "failed",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Skipped | NodeStatus::Cancelled)
+    }
+}
+
+/// A failed attempt kept in the node's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub failure: Failure,
+    pub wall_time_us: u64,
+    pub finished_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub node_id: String,
+    pub status: NodeStatus,
+    /// The current (or last) attempt, from 1; 0 before the first.
+    pub attempt: u32,
+    /// Same on every attempt: `<run id>:<node id>`.
+    pub idempotency_key: String,
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// Config after expressions.
+    #[serde(default)]
+    pub config: Option<Value>,
+    #[serde(default)]
+    pub emits: Vec<Emit>,
+    #[serde(default)]
+    pub error: Option<Failure>,
+    #[serde(default)]
+    pub fuel_used: u64,
+    #[serde(default)]
+    pub peak_memory_bytes: u64,
+    #[serde(default)]
+    pub wall_time_us: u64,
+    #[serde(default)]
+    pub http_calls: Vec<OutboundCall>,
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+    /// When a retry or delay is due (ms since the epoch).
+    #[serde(default)]
+    pub wake_at: Option<i64>,
+    /// An approval's decision.
+    #[serde(default)]
+    pub signal: Option<Value>,
+    #[serde(default)]
+    pub history: Vec<AttemptRecord>,
+    #[serde(default)]
+    pub started_at: Option<i64>,
+    #[serde(default)]
+    pub finished_at: Option<i64>,
+}
+
+impl NodeRecord {
+    pub fn pending(run_id: &str, node_id: &str) -> Self {
+        NodeRecord {
+            node_id: node_id.to_owned(),
+            status: NodeStatus::Pending,
+            attempt: 0,
+            idempotency_key: format!("{run_id}:{node_id}"),
+            input: None,
+            config: None,
+            emits: Vec::new(),
+            error: None,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            wall_time_us: 0,
+            http_calls: Vec::new(),
+            logs: Vec::new(),
+            wake_at: None,
+            signal: None,
+            history: Vec::new(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// The data the node emitted first (what `nodes.<id>.output` means).
+    pub fn output(&self) -> Value {
+        self.emits.first().map(|e| e.data.clone()).unwrap_or(Value::Null)
+    }
+
+    pub fn emitted_on(&self, port: &str) -> Option<&Value> {
+        self.emits.iter().find(|e| e.port == port).map(|e| &e.data)
+    }
+}

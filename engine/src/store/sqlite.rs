@@ -1,0 +1,297 @@
+//! The default store: one SQLite file in the data directory, WAL mode,
+//! created and migrated on first open.
+//!
+//! `synchronous = NORMAL` in WAL mode: every commit survives a process
+//! crash (`kill -9`); a power loss can drop the last commits. That is the
+//! usual trade for an embedded default; PostgreSQL is the answer for more.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::records::{NodeRecord, RunRecord, now_ms};
+use super::{StoreBackend, StoreError, TenantId};
+
+pub struct SqliteBackend {
+    pool: SqlitePool,
+}
+
+impl SqliteBackend {
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let path = data_dir.join("trellis.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        // Two processes opening a new data directory at once both try to
+        // migrate; SQLite has no migration lock, so the loser retries and
+        // then finds the migrations applied.
+        let mut attempt = 0;
+        loop {
+            match sqlx::migrate!("../migrations/sqlite").run(&pool).await {
+                Ok(()) => break,
+                Err(_) if attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(SqliteBackend { pool })
+    }
+
+    /// Write transactions take SQLite's write lock up front. A deferred
+    /// transaction that reads and then writes fails at once with
+    /// SQLITE_BUSY (the busy timeout does not apply) when another writer
+    /// committed in between; an immediate one waits its turn instead.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+async fn write_run(tx: &mut Transaction<'_, Sqlite>, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
+    sqlx::query("UPDATE runs SET status = ?, updated_at = ?, record = ? WHERE tenant_id = ? AND id = ?")
+        .bind(run.status.as_str())
+        .bind(run.updated_at)
+        .bind(serde_json::to_string(run)?)
+        .bind(tenant.as_str())
+        .bind(&run.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn write_node(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    run_id: &str,
+    node: &NodeRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET
+           status = excluded.status, attempt = excluded.attempt,
+           updated_at = excluded.updated_at, record = excluded.record",
+    )
+    .bind(tenant.as_str())
+    .bind(run_id)
+    .bind(&node.node_id)
+    .bind(node.status.as_str())
+    .bind(i64::from(node.attempt))
+    .bind(now_ms())
+    .bind(serde_json::to_string(node)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl StoreBackend for SqliteBackend {
+    async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&run.id)
+        .bind(&run.workflow_id)
+        .bind(run.status.as_str())
+        .bind(run.parent.as_ref().map(|p| p.run_id.clone()))
+        .bind(run.parent.as_ref().map(|p| p.node_id.clone()))
+        .bind(run.created_at)
+        .bind(run.updated_at)
+        .bind(serde_json::to_string(run)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write_run(&mut tx, tenant, run).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query("SELECT record FROM runs WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode(r.get::<&str, _>(0))).transpose()
+    }
+
+    async fn child_runs(
+        &self,
+        tenant: &TenantId,
+        parent_run: &str,
+        parent_node: &str,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id = ? AND parent_node_id = ? ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(parent_run)
+        .bind(parent_node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM runs WHERE status IN ('pending', 'running') AND parent_run_id IS NULL
+             ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+    }
+
+    async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write_node(&mut tx, tenant, run_id, node).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_nodes_and_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for node in nodes {
+            write_node(&mut tx, tenant, &run.id, node).await?;
+        }
+        write_run(&mut tx, tenant, run).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn nodes(&self, tenant: &TenantId, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM node_runs WHERE tenant_id = ? AND run_id = ?")
+            .bind(tenant.as_str())
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn kv_get(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT value FROM plugin_kv WHERE tenant_id = ? AND plugin = ? AND key = ?")
+            .bind(tenant.as_str())
+            .bind(plugin)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
+    }
+
+    async fn kv_set(
+        &self,
+        tenant: &TenantId,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        quota_bytes: u64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let used: i64 = sqlx::query(
+            "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv
+             WHERE tenant_id = ? AND NOT (plugin = ? AND key = ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(plugin)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let used = used.max(0) as u64;
+        if used + (key.len() + value.len()) as u64 > quota_bytes {
+            return Ok(Err(used));
+        }
+        sqlx::query(
+            "INSERT INTO plugin_kv (tenant_id, plugin, key, value) VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant_id, plugin, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(tenant.as_str())
+        .bind(plugin)
+        .bind(key)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn kv_delete(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM plugin_kv WHERE tenant_id = ? AND plugin = ? AND key = ?")
+            .bind(tenant.as_str())
+            .bind(plugin)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn save_workflow(&self, tenant: &TenantId, workflow: &Value) -> Result<i64, StoreError> {
+        let id = workflow["id"].as_str().unwrap_or_default().to_owned();
+        let mut tx = self.begin_write().await?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        sqlx::query(
+            "INSERT INTO workflow_versions (tenant_id, workflow_id, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(&id)
+        .bind(next)
+        .bind(serde_json::to_string(workflow)?)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn get_workflow(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(i64, Value)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, document FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?
+             AND (? IS NULL OR version = ?) ORDER BY version DESC LIMIT 1",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(version)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.get::<i64, _>(0), decode(r.get::<&str, _>(1))?))).transpose()
+    }
+}

@@ -1,0 +1,14 @@
+//! Workflow documents (DESIGN §4): the model, parsing from JSON or YAML, and
+//! save-time validation.
+
+mod document;
+mod graph;
+mod validate;
+
+pub use document::{
+    Backoff, Builtin, Edge, Join, MAX_DOCUMENT_BYTES, NodeSpec, ParseError, PluginRef, RetryPolicy, Trigger, Workflow,
+    WorkflowFormat,
+};
+pub use graph::Graph;
+pub(crate) use validate::sub_graph;
+pub use validate::{Problem, ProblemCode, ValidationLimits, validate};

@@ -1,0 +1,132 @@
+//! Crash recovery with the real binary: SIGKILL mid-run, start again, the
+//! run completes without re-executing finished nodes, and the interrupted
+//! node runs again with attempt + 1 and the same idempotency key.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trellis_engine::store::{NodeStatus, RunStatus, Store, TenantId, TenantStore};
+use trellis_host_api::capabilities::KvStore;
+
+const WORKFLOW: &str = r#"
+id: crash-me
+nodes:
+  - { id: first, uses: local/capabilities, kind: kv-counter, config: { key: first } }
+  - { id: middle, uses: local/capabilities, kind: slow, config: { ms: 3000, key: middle } }
+  - { id: last, uses: local/capabilities, kind: kv-counter, config: { key: last } }
+edges:
+  - { from: first, to: middle }
+  - { from: middle, to: last }
+"#;
+
+struct Setup {
+    data: tempfile::TempDir,
+    plugins: tempfile::TempDir,
+    workflow: std::path::PathBuf,
+}
+
+fn setup() -> Setup {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(trellis_plugin_artifacts::CAPABILITIES, plugins.path().join("capabilities.wasm")).unwrap();
+    let workflow = data.path().join("crash-me.yaml");
+    std::fs::write(&workflow, WORKFLOW).unwrap();
+    Setup { data, plugins, workflow }
+}
+
+fn trellis(setup: &Setup, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(setup.data.path())
+        .arg("--plugins")
+        .arg(setup.plugins.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn store(data: &Path) -> TenantStore {
+    Store::open_sqlite(data).await.unwrap().tenant(TenantId::local())
+}
+
+/// Waits until the only run's `middle` node is executing; returns the run id.
+async fn wait_for_middle(store: &TenantStore, data: &Path, child: &mut Child) -> String {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+            }
+            panic!("trellis exited early with {status}: {stderr}");
+        }
+        let db = Store::open_sqlite(data).await.unwrap();
+        if let Some((_, run_id)) = db.unfinished_runs().await.unwrap().into_iter().next() {
+            let nodes = store.nodes(&run_id).await.unwrap();
+            if nodes.iter().any(|n| n.node_id == "middle" && n.status == NodeStatus::Running) {
+                return run_id;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("middle never started");
+}
+
+async fn kv_json(store: &TenantStore, key: &str) -> Value {
+    let kv = store.kv("local/capabilities", 1 << 20);
+    let bytes = kv.get(key).await.unwrap().unwrap_or_else(|| panic!("kv {key} missing"));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn assert_resumed_cleanly(setup: &Setup, run_id: &str) {
+    let output = trellis(setup, &["resume", "--json"]).output().unwrap();
+    assert!(output.status.success(), "resume failed: {}", String::from_utf8_lossy(&output.stderr));
+
+    let store = store(setup.data.path()).await;
+    let run = store.get_run(run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let nodes = store.nodes(run_id).await.unwrap();
+    let attempt = |id: &str| nodes.iter().find(|n| n.node_id == id).unwrap().attempt;
+    assert_eq!((attempt("first"), attempt("middle"), attempt("last")), (1, 2, 1));
+
+    // Execution counts kept by the plugin itself: finished nodes ran once.
+    assert_eq!(kv_json(&store, "first").await, json!(1));
+    assert_eq!(kv_json(&store, "last").await, json!(1));
+    let key = format!("{run_id}:middle");
+    assert_eq!(
+        kv_json(&store, "middle").await,
+        json!([{"attempt": 1, "idempotency_key": key}, {"attempt": 2, "idempotency_key": key}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_run_then_restart_completes_the_run() {
+    let setup = setup();
+    let mut child = trellis(&setup, &["run", setup.workflow.to_str().unwrap(), "--json"]).spawn().unwrap();
+    let store = store(setup.data.path()).await;
+    let run_id = wait_for_middle(&store, setup.data.path(), &mut child).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let run = store.get_run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    assert_resumed_cleanly(&setup, &run_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_leaves_a_resumable_run() {
+    let setup = setup();
+    let mut child = trellis(&setup, &["run", setup.workflow.to_str().unwrap()]).spawn().unwrap();
+    let store = store(setup.data.path()).await;
+    let run_id = wait_for_middle(&store, setup.data.path(), &mut child).await;
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("trellis resume {run_id}")), "{stderr}");
+    assert_resumed_cleanly(&setup, &run_id).await;
+}

@@ -1,0 +1,92 @@
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use trellis_engine::catalog::Catalog;
+use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::store::{NodeRecord, NodeStatus, RunRecord, Store, TenantId, TenantStore};
+use trellis_engine::workflow::Workflow;
+use trellis_host_api::capabilities::HttpPolicy;
+use trellis_host_api::{Runtime, RuntimeConfig};
+
+pub struct Harness {
+    pub engine: Engine,
+    pub store: TenantStore,
+    pub _dir: tempfile::TempDir,
+}
+
+/// An engine on a fresh SQLite store, with the first-party plugins plus the
+/// test guests `local/capabilities` and `local/hostile`.
+pub async fn harness() -> Harness {
+    harness_with(test_config()).await
+}
+
+/// Plugins may reach servers the tests start on loopback.
+pub fn test_config() -> EngineConfig {
+    EngineConfig {
+        http: HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["127.0.0.1"]) },
+        poll_interval: Duration::from_millis(50),
+        ..EngineConfig::default()
+    }
+}
+
+pub async fn harness_with(config: EngineConfig) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(shared_cache()),
+        max_concurrent_instances: 16,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let mut catalog = Catalog::local(&runtime, None).await.unwrap();
+    for (name, path) in [
+        ("local/capabilities", trellis_plugin_artifacts::CAPABILITIES),
+        ("local/hostile", trellis_plugin_artifacts::HOSTILE),
+    ] {
+        let bytes = std::fs::read(path).unwrap();
+        catalog.install(&runtime, name, semver::Version::new(0, 0, 0), &bytes).await.unwrap();
+    }
+    let engine = Engine::new(runtime, catalog, store.clone(), config);
+    Harness { engine, store: store.tenant(TenantId::new("t1")), _dir: dir }
+}
+
+/// Compiled components shared by the tests of one build.
+fn shared_cache() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("trellis-test-cache-{}", env!("CARGO_PKG_VERSION")))
+}
+
+pub fn workflow(yaml: &str) -> Workflow {
+    Workflow::parse(yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn example(name: &str) -> Workflow {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
+    workflow(&std::fs::read_to_string(path).unwrap())
+}
+
+impl Harness {
+    pub async fn run(&self, workflow: &Workflow, input: Value) -> (RunRecord, Vec<NodeRecord>) {
+        let run = self.engine.run(&self.store, workflow, input).await.unwrap_or_else(|e| panic!("{e}"));
+        self.engine.details(&self.store, &run.id).await.unwrap()
+    }
+
+    /// Waits until a node of the run reaches `status`.
+    pub async fn wait_for(&self, run_id: &str, node_id: &str, status: NodeStatus) -> NodeRecord {
+        for _ in 0..400 {
+            if let Some(node) = self.store.nodes(run_id).await.unwrap().into_iter().find(|n| n.node_id == node_id)
+                && node.status == status
+            {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("node {node_id} never became {status:?}");
+    }
+}
+
+pub fn node<'a>(nodes: &'a [NodeRecord], id: &str) -> &'a NodeRecord {
+    nodes.iter().find(|n| n.node_id == id).unwrap_or_else(|| panic!("no node {id}"))
+}

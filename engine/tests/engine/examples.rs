@@ -1,0 +1,161 @@
+//! Every workflow in examples/ runs and does what its comment says.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use trellis_engine::store::{NodeStatus, RunStatus};
+
+use crate::common::{example, harness, node};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linear_chain() {
+    let h = harness().await;
+    let (run, nodes) = h.run(&example("linear-chain.yaml"), json!({"name": "ada lovelace", "n": 21})).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.output, Some(json!("Hello Ada Lovelace, your number doubled is 42.")));
+    assert!(nodes.iter().all(|n| n.status == NodeStatus::Succeeded && n.attempt == 1));
+    // The per-node record holds what DESIGN §5 lists.
+    let double = node(&nodes, "double");
+    // Config after expressions.
+    assert_eq!(double.config.as_ref().unwrap()["template"]["doubled"], 42);
+    assert_eq!(double.input, Some(json!({"who": "Ada Lovelace", "n": 21})));
+    assert!(double.fuel_used > 0 && double.peak_memory_bytes > 0 && double.wall_time_us > 0);
+    assert_eq!(double.idempotency_key, format!("{}:double", run.id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn branch_and_join_take_one_path_and_skip_the_other() {
+    let h = harness().await;
+    let workflow = example("branch-join.yaml");
+    let (run, nodes) = h.run(&workflow, json!({"score": 55})).await;
+    assert_eq!(run.output, Some(json!("fix (score 55)")), "{:?}", run.error);
+    assert_eq!(node(&nodes, "accept").status, NodeStatus::Skipped);
+    assert_eq!(node(&nodes, "fix").status, NodeStatus::Succeeded);
+
+    let (run, nodes) = h.run(&workflow, json!({"score": 93})).await;
+    assert_eq!(run.output, Some(json!("accept (score 93)")));
+    assert_eq!(node(&nodes, "fix").status, NodeStatus::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn map_runs_the_sub_graph_per_item_in_order() {
+    let h = harness().await;
+    let items = json!([{"sku": "a", "qty": 2, "unit": 5}, {"sku": "b", "qty": 1, "unit": 7}, {"sku": "c", "qty": 3, "unit": 1}]);
+    let (run, nodes) = h.run(&example("map-items.yaml"), json!({ "items": items })).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(
+        node(&nodes, "each").output(),
+        json!([{"sku": "a", "total": 10}, {"sku": "b", "total": 7}, {"sku": "c", "total": 3}])
+    );
+    assert_eq!(run.output, Some(json!({"lines": 3, "total": 20})));
+    let children = h.store.child_runs(&run.id, "each").await.unwrap();
+    assert_eq!(children.len(), 3);
+    assert!(children.iter().all(|c| c.status == RunStatus::Succeeded));
+}
+
+/// A real HTTP server on loopback answering 503 `failures` times, then 200.
+async fn flaky_api(failures: u32) -> (String, Arc<AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/status", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_req| {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        let (status, body) = if n <= failures { (503, "busy") } else { (200, "{\"ok\":true}") };
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_then_error_port() {
+    let h = harness().await;
+    let workflow = example("retry-error-port.yaml");
+
+    // Always failing: three attempts, then the fallback gets the failure.
+    let (url, hits) = flaky_api(u32::MAX).await;
+    let (run, nodes) = h.run(&workflow, json!({ "url": url })).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let call = node(&nodes, "call");
+    assert_eq!(call.status, NodeStatus::Failed);
+    assert_eq!(call.attempt, 3);
+    assert_eq!(call.history.len(), 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(node(&nodes, "use-result").status, NodeStatus::Skipped);
+    let fallback = node(&nodes, "fallback").output();
+    assert_eq!(fallback["source"], "fallback");
+    assert_eq!(fallback["attempts"], 3);
+    assert!(fallback["reason"].as_str().unwrap().contains("HTTP 503"), "{fallback}");
+
+    // Failing twice: the third attempt succeeds and the normal path runs.
+    let (url, hits) = flaky_api(2).await;
+    let (run, nodes) = h.run(&workflow, json!({ "url": url })).await;
+    assert_eq!(run.output, Some(json!({"source": "api", "body": {"ok": true}})), "{:?}", run.error);
+    assert_eq!(node(&nodes, "call").attempt, 3);
+    assert_eq!(node(&nodes, "fallback").status, NodeStatus::Skipped);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+async fn approval_decided(approved: bool) -> (Value, Vec<trellis_engine::store::NodeRecord>) {
+    let h = harness().await;
+    let workflow = example("approval.yaml");
+    let run = h.engine.start(&h.store, &workflow, None, json!({"title": "Q3 report"})).await.unwrap();
+    let engine = h.engine.clone();
+    let store = h.store.clone();
+    let run_id = run.id.clone();
+    let driving = tokio::spawn(async move { engine.drive(&store, &run_id).await });
+
+    let review = h.wait_for(&run.id, "review", NodeStatus::Waiting).await;
+    assert_eq!(review.config.unwrap()["message"], "Publish Q3 report?");
+    h.engine.decide(&h.store, &run.id, "review", json!({"approved": approved, "by": "ops@example.com"})).await.unwrap();
+    let finished = driving.await.unwrap().unwrap();
+    let (_, nodes) = h.engine.details(&h.store, &finished.id).await.unwrap();
+    (finished.output.unwrap(), nodes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_waits_for_a_decision() {
+    let (output, nodes) = approval_decided(true).await;
+    assert_eq!(output, json!("published Q3 report"));
+    assert_eq!(node(&nodes, "discard").status, NodeStatus::Skipped);
+    assert_eq!(node(&nodes, "review").emits[0].data["decision"]["by"], "ops@example.com");
+
+    let (output, nodes) = approval_decided(false).await;
+    assert_eq!(output, json!("discarded Q3 report"));
+    assert_eq!(node(&nodes, "publish").status, NodeStatus::Skipped);
+}
+
+#[test]
+fn every_example_is_tested() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml") || n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let source = include_str!("examples.rs");
+    for name in names {
+        assert!(source.contains(&format!("example(\"{name}\")")), "examples/{name} has no test");
+    }
+}

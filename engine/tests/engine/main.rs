@@ -1,0 +1,8 @@
+//! The engine through its library API: validation, execution semantics,
+//! built-ins and the examples, on a real SQLite store with real plugins.
+//! One test binary so wasmtime is linked once.
+
+mod common;
+mod examples;
+mod semantics;
+mod validation;
