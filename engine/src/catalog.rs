@@ -2,6 +2,7 @@
 //! run time. Locally that is the first-party plugins plus a folder of
 //! components; in the server it becomes the tenant's installed plugins.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,17 +12,30 @@ use trellis_host_api::{NodeKind, Plugin, Runtime};
 use crate::workflow::PluginRef;
 
 /// A plugin ready to run, with what its `describe` returned.
-#[derive(Debug)]
 pub struct InstalledPlugin {
     pub name: String,
     pub version: semver::Version,
     pub plugin: Plugin,
     pub kinds: Vec<NodeKind>,
+    /// Each kind's config schema, compiled once (absent when the schema
+    /// itself is invalid; validation reports that).
+    validators: BTreeMap<String, Arc<jsonschema::Validator>>,
+}
+
+impl std::fmt::Debug for InstalledPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstalledPlugin").field("name", &self.name).field("version", &self.version).finish()
+    }
 }
 
 impl InstalledPlugin {
     pub fn kind(&self, name: &str) -> Option<&NodeKind> {
         self.kinds.iter().find(|k| k.name == name)
+    }
+
+    /// The compiled config schema of a kind.
+    pub fn config_validator(&self, kind: &str) -> Option<Arc<jsonschema::Validator>> {
+        self.validators.get(kind).cloned()
     }
 }
 
@@ -85,7 +99,11 @@ impl Catalog {
         let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
         let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
         let kinds = runtime.describe(&plugin).await.map_err(|e| load_error(e.to_string()))?;
-        let installed = Arc::new(InstalledPlugin { name: name.to_owned(), version, plugin, kinds });
+        let validators = kinds
+            .iter()
+            .filter_map(|k| Some((k.name.clone(), Arc::new(jsonschema::validator_for(&k.config_schema).ok()?))))
+            .collect();
+        let installed = Arc::new(InstalledPlugin { name: name.to_owned(), version, plugin, kinds, validators });
         self.plugins.push(installed.clone());
         Ok(installed)
     }

@@ -25,11 +25,26 @@ pub struct ExprError {
     pub message: String,
 }
 
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_fuel(Some(FUEL));
-    env.set_undefined_behavior(UndefinedBehavior::Chainable);
-    env
+/// Built once: an environment holds no per-evaluation state (fuel is
+/// counted per render), and building one registers every filter.
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = Environment::new();
+        env.set_fuel(Some(FUEL));
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env
+    });
+    &ENVIRONMENT
+}
+
+/// Whether any string inside `value` is a template.
+pub fn has_templates(value: &Value) -> bool {
+    match value {
+        Value::String(text) => is_template(text),
+        Value::Array(items) => items.iter().any(has_templates),
+        Value::Object(fields) => fields.values().any(has_templates),
+        _ => false,
+    }
 }
 
 fn error(path: &str, source: &str, e: &minijinja::Error) -> ExprError {
@@ -130,9 +145,11 @@ fn to_json(path: &str, expression: &str, value: &JinjaValue) -> Result<Value, Ex
 
 /// Resolves every template inside a config value against `context`.
 pub fn render(path: &str, value: &Value, context: &Value) -> Result<Value, ExprError> {
-    let env = environment();
+    if !has_templates(value) {
+        return Ok(value.clone());
+    }
     let context = JinjaValue::from_serialize(context);
-    render_with(&env, path, value, &context)
+    render_with(environment(), path, value, &context)
 }
 
 fn render_with(env: &Environment<'_>, path: &str, value: &Value, context: &JinjaValue) -> Result<Value, ExprError> {

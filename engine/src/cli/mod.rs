@@ -2,6 +2,7 @@
 
 mod approve;
 mod bench;
+mod bench_engine;
 mod local;
 mod node_run;
 mod plugin_inspect;
@@ -72,6 +73,8 @@ enum PluginCommand {
 enum BenchCommand {
     /// Per-execution cost of a trivial node through the full host path vs the raw wasmtime floor.
     Node(bench::BenchNodeArgs),
+    /// Durable 40-node chain and 1→20→1 fan-out on SQLite vs the bare floor.
+    Engine(bench_engine::BenchEngineArgs),
 }
 
 /// Where compiled components are cached.
@@ -114,5 +117,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
+        Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
     }
 }

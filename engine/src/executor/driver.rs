@@ -52,6 +52,11 @@ pub(super) struct Driver {
     approvals: BTreeSet<String>,
     /// Set when a node failed with no `error` edge: the run fails.
     failure: Option<String>,
+    /// Nodes changed in memory and not yet written.
+    dirty: BTreeSet<String>,
+    /// Work to start once the state that announces it is written; `true`
+    /// marks a plugin attempt, which may run on the driver's own task.
+    deferred: Vec<(bool, futures::future::BoxFuture<'static, ()>)>,
 }
 
 impl Driver {
@@ -59,14 +64,29 @@ impl Driver {
         let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
         let workflow: Workflow = serde_json::from_value(run.document.clone())
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
+        let nodes = store.nodes(run_id).await?;
+        Ok(Self::with_state(engine, store, run, workflow, nodes))
+    }
+
+    /// A driver for a run that was just recorded and has no node records.
+    pub(super) fn fresh(engine: Engine, store: TenantStore, run: RunRecord, workflow: Workflow) -> Driver {
+        Self::with_state(engine, store, run, workflow, Vec::new())
+    }
+
+    fn with_state(
+        engine: Engine,
+        store: TenantStore,
+        run: RunRecord,
+        workflow: Workflow,
+        stored: Vec<NodeRecord>,
+    ) -> Driver {
         let graph = Graph::new(&workflow);
-        let mut nodes: BTreeMap<String, NodeRecord> =
-            store.nodes(run_id).await?.into_iter().map(|n| (n.node_id.clone(), n)).collect();
+        let mut nodes: BTreeMap<String, NodeRecord> = stored.into_iter().map(|n| (n.node_id.clone(), n)).collect();
         for spec in &workflow.nodes {
-            nodes.entry(spec.id.clone()).or_insert_with(|| NodeRecord::pending(run_id, &spec.id));
+            nodes.entry(spec.id.clone()).or_insert_with(|| NodeRecord::pending(&run.id, &spec.id));
         }
         let (events, inbox) = mpsc::unbounded_channel();
-        Ok(Driver {
+        Driver {
             engine,
             store,
             run,
@@ -79,7 +99,9 @@ impl Driver {
             active: BTreeSet::new(),
             approvals: BTreeSet::new(),
             failure: None,
-        })
+            dirty: BTreeSet::new(),
+            deferred: Vec::new(),
+        }
     }
 
     pub(super) async fn run(mut self) -> Result<RunRecord, EngineError> {
@@ -93,23 +115,70 @@ impl Driver {
         }
         self.recover().await?;
         let poll = self.engine.inner.config.poll_interval;
+        let mut next_poll = tokio::time::Instant::now() + poll;
         loop {
             self.advance().await?;
             if let Some(reason) = self.failure.take() {
                 return self.stop(RunStatus::Failed, Some(reason)).await;
             }
+            self.flush().await?;
             if self.active.is_empty() && self.approvals.is_empty() {
                 return self.finish().await;
             }
-            tokio::select! {
-                Some(event) = self.inbox.recv() => self.handle(event).await?,
-                _ = self.engine.inner.signals.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-            if self.poll_store().await? {
-                return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
+            let poll_now = tokio::select! {
+                Some(event) = self.inbox.recv() => {
+                    self.handle(event).await?;
+                    false
+                }
+                _ = self.engine.inner.signals.notified() => true,
+                _ = tokio::time::sleep_until(next_poll) => true,
+            };
+            if poll_now {
+                next_poll = tokio::time::Instant::now() + poll;
+                if self.poll_store().await? {
+                    return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
+                }
             }
         }
+    }
+
+    /// Writes every changed node in one transaction, tells listeners, then
+    /// starts the work those records announce (an attempt, child runs, a
+    /// timer): state is durable before it is acted on.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if !self.dirty.is_empty() {
+            let records: Vec<&NodeRecord> = self.dirty.iter().map(|id| &self.nodes[id]).collect();
+            self.store.put_nodes(&self.run.id, &records).await?;
+            for node_id in std::mem::take(&mut self.dirty) {
+                let node = &self.nodes[&node_id];
+                let _ = self.engine.inner.events.send(NodeEvent {
+                    run_id: self.run.id.clone(),
+                    node_id: node_id.clone(),
+                    status: node.status,
+                    attempt: node.attempt,
+                    wall_time_us: node.wall_time_us,
+                    error: node.error.as_ref().map(|f| f.to_string()),
+                });
+            }
+        }
+        // A lone attempt with nothing else in flight (every step of a
+        // chain) runs right here: no task hand-off to another thread and
+        // back. Its result arrives in the inbox like any other. Signals
+        // (cancel, approvals) are read when it returns, at the latest at the
+        // node's timeout.
+        if let [(true, _)] = self.deferred.as_slice()
+            && self.active.len() == 1
+            && self.approvals.is_empty()
+        {
+            if let Some((_, work)) = self.deferred.pop() {
+                work.await;
+            }
+            return Ok(());
+        }
+        for (_, work) in self.deferred.drain(..) {
+            self.tasks.spawn(work);
+        }
+        Ok(())
     }
 
     fn spec(&self, node_id: &str) -> Result<NodeSpec, EngineError> {
@@ -165,15 +234,20 @@ impl Driver {
     async fn advance(&mut self) -> Result<(), EngineError> {
         loop {
             let mut progressed = false;
-            let order: Vec<NodeSpec> = self.workflow.nodes.clone();
-            for spec in &order {
+            let pending: Vec<usize> = (0..self.workflow.nodes.len())
+                .filter(|&i| self.nodes[&self.workflow.nodes[i].id].status == NodeStatus::Pending)
+                .collect();
+            for index in pending {
                 if self.failure.is_some() {
                     return Ok(());
                 }
-                if self.nodes[&spec.id].status != NodeStatus::Pending {
+                let readiness = self.readiness(&self.workflow.nodes[index]);
+                if matches!(readiness, Readiness::Wait) {
                     continue;
                 }
-                match self.readiness(spec) {
+                let spec = self.workflow.nodes[index].clone();
+                let spec = &spec;
+                match readiness {
                     Readiness::Wait => {}
                     Readiness::Skip => {
                         let node = self.node_mut(&spec.id);
@@ -239,18 +313,9 @@ impl Driver {
         self.nodes.entry(node_id.to_owned()).or_insert_with(|| NodeRecord::pending(&self.run.id, node_id))
     }
 
-    /// Writes a node record, then tells listeners.
+    /// Marks a node record for the next [`Driver::flush`].
     async fn save(&mut self, node_id: &str) -> Result<(), EngineError> {
-        let node = &self.nodes[node_id];
-        self.store.put_node(&self.run.id, node).await?;
-        let _ = self.engine.inner.events.send(NodeEvent {
-            run_id: self.run.id.clone(),
-            node_id: node_id.to_owned(),
-            status: node.status,
-            attempt: node.attempt,
-            wall_time_us: node.wall_time_us,
-            error: node.error.as_ref().map(|f| f.to_string()),
-        });
+        self.dirty.insert(node_id.to_owned());
         Ok(())
     }
 
@@ -302,7 +367,7 @@ impl Driver {
     }
 
     async fn launch_plugin(&mut self, spec: &NodeSpec, input: Value, attempt: u32) -> Result<(), EngineError> {
-        let context = self.context();
+        let context = if expr::has_templates(&spec.config) { self.context() } else { Value::Null };
         let config = match expr::render("config", &spec.config, &context) {
             Ok(config) => config,
             Err(e) => {
@@ -341,8 +406,8 @@ impl Driver {
             node.wake_at = None;
             node.started_at.get_or_insert_with(now_ms);
         }
-        // Recorded before the attempt starts: a crash from here on re-runs
-        // it with attempt + 1.
+        // Written (by the next flush) before the attempt starts: a crash
+        // from then on re-runs it with attempt + 1.
         self.save(&spec.id).await?;
 
         let engine = &self.engine.inner;
@@ -362,11 +427,14 @@ impl Driver {
         let events = self.events.clone();
         let node_id = spec.id.clone();
         self.active.insert(node_id.clone());
-        self.tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
-            let _ = events.send(Event::Attempt { node_id, attempt, execution: Box::new(execution) });
-        });
+        self.deferred.push((
+            true,
+            Box::pin(async move {
+                let _permit = permits.acquire_owned().await;
+                let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
+                let _ = events.send(Event::Attempt { node_id, attempt, execution: Box::new(execution) });
+            }),
+        ));
         Ok(())
     }
 
@@ -375,10 +443,13 @@ impl Driver {
         let events = self.events.clone();
         let node_id = node_id.to_owned();
         let wait = Duration::from_millis(u64::try_from(wake_at - now_ms()).unwrap_or(0));
-        self.tasks.spawn(async move {
-            tokio::time::sleep(wait).await;
-            let _ = events.send(Event::Wake { node_id });
-        });
+        self.deferred.push((
+            false,
+            Box::pin(async move {
+                tokio::time::sleep(wait).await;
+                let _ = events.send(Event::Wake { node_id });
+            }),
+        ));
     }
 
     fn spawn_children(&mut self, spec: &NodeSpec, config: Value) {
@@ -389,10 +460,13 @@ impl Driver {
         let workflow_id = self.workflow.id.clone();
         let spec = spec.clone();
         let events = self.events.clone();
-        self.tasks.spawn(async move {
-            let result = builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config).await;
-            let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
-        });
+        self.deferred.push((
+            false,
+            Box::pin(async move {
+                let result = builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config).await;
+                let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
+            }),
+        ));
     }
 
     async fn handle(&mut self, event: Event) -> Result<(), EngineError> {
@@ -559,13 +633,16 @@ impl Driver {
     /// nodes (and child runs) cancelled, and records why.
     async fn stop(mut self, status: RunStatus, reason: Option<String>) -> Result<RunRecord, EngineError> {
         self.tasks.shutdown().await;
+        self.deferred.clear();
         let now = now_ms();
-        let mut changed = Vec::new();
+        let mut changed: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
         for node in self.nodes.values_mut() {
             if !node.status.is_finished() {
                 node.status = NodeStatus::Cancelled;
                 node.finished_at = Some(now);
-                changed.push(node.node_id.clone());
+                if !changed.contains(&node.node_id) {
+                    changed.push(node.node_id.clone());
+                }
             }
         }
         for node_id in &changed {
@@ -584,13 +661,14 @@ impl Driver {
         let records: Vec<&NodeRecord> = changed.iter().map(|id| &self.nodes[id]).collect();
         self.store.put_nodes_and_run(&self.run, &records).await?;
         for node_id in changed {
+            let node = &self.nodes[&node_id];
             let _ = self.engine.inner.events.send(NodeEvent {
                 run_id: self.run.id.clone(),
-                node_id,
-                status: NodeStatus::Cancelled,
-                attempt: 0,
-                wall_time_us: 0,
-                error: None,
+                node_id: node_id.clone(),
+                status: node.status,
+                attempt: node.attempt,
+                wall_time_us: node.wall_time_us,
+                error: node.error.as_ref().map(|f| f.to_string()),
             });
         }
         Ok(self.run)

@@ -177,7 +177,9 @@ impl Engine {
     /// Starts a run and drives it to the end.
     pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
         let run = self.start(store, workflow, None, input).await?;
-        self.drive(store, &run.id).await
+        // Nothing of this run is stored but the record just written: skip
+        // reading it back.
+        driver::Driver::fresh(self.clone(), store.clone(), run, workflow.clone()).run().await
     }
 
     /// Drives every unfinished top-level run of every tenant (after a crash

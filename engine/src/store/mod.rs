@@ -65,6 +65,8 @@ pub trait StoreBackend: Send + Sync {
     /// Top-level runs not finished, across tenants (for crash recovery).
     async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError>;
     async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Writes several node records in one transaction.
+    async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError>;
     /// Writes node records and the run record in one transaction.
     async fn put_nodes_and_run(
         &self,
@@ -151,6 +153,10 @@ impl TenantStore {
 
     pub async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
         self.backend.put_node(&self.tenant, run_id, node).await
+    }
+
+    pub async fn put_nodes(&self, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
+        self.backend.put_nodes(&self.tenant, run_id, nodes).await
     }
 
     pub async fn put_nodes_and_run(&self, run: &RunRecord, nodes: &[&NodeRecord]) -> Result<(), StoreError> {

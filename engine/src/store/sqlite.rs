@@ -31,7 +31,10 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        // No ping before handing out a connection: an embedded database
+        // cannot have dropped it, and the ping is a round trip to
+        // SQLite's worker thread on every statement.
+        let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options).await?;
         // Two processes opening a new data directory at once both try to
         // migrate; SQLite has no migration lock, so the loser retries and
         // then finds the migrations applied.
@@ -167,6 +170,38 @@ impl StoreBackend for SqliteBackend {
         let mut tx = self.begin_write().await?;
         write_node(&mut tx, tenant, run_id, node).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// One multi-row upsert: a single statement is atomic on its own, and
+    /// one round trip to SQLite's worker thread instead of one per row plus
+    /// BEGIN and COMMIT is what keeps per-node overhead low.
+    async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
+        // SQLite allows 32766 bound parameters; 7 per row.
+        for chunk in nodes.chunks(1000) {
+            let mut builder: sqlx::QueryBuilder<Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record) ",
+            );
+            let now = now_ms();
+            let mut rows = Vec::with_capacity(chunk.len());
+            for node in chunk {
+                rows.push((node, serde_json::to_string(node)?));
+            }
+            builder.push_values(rows, |mut row, (node, record)| {
+                row.push_bind(tenant.as_str())
+                    .push_bind(run_id)
+                    .push_bind(node.node_id.as_str())
+                    .push_bind(node.status.as_str())
+                    .push_bind(i64::from(node.attempt))
+                    .push_bind(now)
+                    .push_bind(record);
+            });
+            builder.push(
+                " ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET status = excluded.status,
+                  attempt = excluded.attempt, updated_at = excluded.updated_at, record = excluded.record",
+            );
+            builder.build().execute(&self.pool).await?;
+        }
         Ok(())
     }
 

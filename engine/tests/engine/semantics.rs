@@ -82,8 +82,14 @@ nodes:
     config: { key: "{{ input.missing.key }}" }
     retry: { max_attempts: 3, initial_ms: 10 }
   - { id: fallback, uses: trellis/transform, kind: reshape, config: { template: "{{ nodes.misconfigured.output.code }}" } }
+  - id: crashy
+    uses: local/hostile
+    kind: panic
+    retry: { max_attempts: 2, backoff: fixed, initial_ms: 10 }
+  - { id: after-crash, uses: trellis/transform, kind: reshape, config: { template: "{{ nodes.crashy.output.code }}" } }
 edges:
   - { from: misconfigured, port: error, to: fallback }
+  - { from: crashy, port: error, to: after-crash }
 "#,
     );
     let (run, nodes) = h.run(&doc, json!({})).await;
@@ -97,6 +103,11 @@ edges:
     assert_eq!((misconfigured.status, misconfigured.attempt), (NodeStatus::Failed, 1));
     assert_eq!(misconfigured.error.as_ref().unwrap().code, FailureCode::InvalidConfig);
     assert_eq!(node(&nodes, "fallback").output(), json!("invalid_config"));
+    // A trap kills the instance but is worth another attempt.
+    let crashy = node(&nodes, "crashy");
+    assert_eq!((crashy.status, crashy.attempt), (NodeStatus::Failed, 2));
+    assert!(crashy.history.iter().all(|a| a.failure.code == FailureCode::Trap));
+    assert_eq!(node(&nodes, "after-crash").output(), json!("trap"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
