@@ -54,6 +54,11 @@ pub(super) struct Driver {
     failure: Option<String>,
     /// Nodes changed in memory and not yet written.
     dirty: BTreeSet<String>,
+    /// Pending nodes whose readiness may have changed (indices into the
+    /// document's nodes): all at first, then the successors of each node
+    /// that finishes. Keeps a long chain linear instead of quadratic.
+    candidates: BTreeSet<usize>,
+    positions: BTreeMap<String, usize>,
     /// Work to start once the state that announces it is written; `true`
     /// marks a plugin attempt, which may run on the driver's own task.
     deferred: Vec<(bool, futures::future::BoxFuture<'static, ()>)>,
@@ -81,6 +86,8 @@ impl Driver {
         stored: Vec<NodeRecord>,
     ) -> Driver {
         let graph = Graph::new(&workflow);
+        let workflow_len = workflow.nodes.len();
+        let positions = workflow.nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
         let mut nodes: BTreeMap<String, NodeRecord> = stored.into_iter().map(|n| (n.node_id.clone(), n)).collect();
         for spec in &workflow.nodes {
             nodes.entry(spec.id.clone()).or_insert_with(|| NodeRecord::pending(&run.id, &spec.id));
@@ -100,6 +107,8 @@ impl Driver {
             approvals: BTreeSet::new(),
             failure: None,
             dirty: BTreeSet::new(),
+            candidates: (0..workflow_len).collect(),
+            positions,
             deferred: Vec::new(),
         }
     }
@@ -234,7 +243,8 @@ impl Driver {
     async fn advance(&mut self) -> Result<(), EngineError> {
         loop {
             let mut progressed = false;
-            let pending: Vec<usize> = (0..self.workflow.nodes.len())
+            let pending: Vec<usize> = std::mem::take(&mut self.candidates)
+                .into_iter()
                 .filter(|&i| self.nodes[&self.workflow.nodes[i].id].status == NodeStatus::Pending)
                 .collect();
             for index in pending {
@@ -313,9 +323,17 @@ impl Driver {
         self.nodes.entry(node_id.to_owned()).or_insert_with(|| NodeRecord::pending(&self.run.id, node_id))
     }
 
-    /// Marks a node record for the next [`Driver::flush`].
+    /// Marks a node record for the next [`Driver::flush`]; a finished node
+    /// makes its successors candidates for readiness.
     async fn save(&mut self, node_id: &str) -> Result<(), EngineError> {
         self.dirty.insert(node_id.to_owned());
+        if self.nodes[node_id].status.is_finished() {
+            for edge in self.graph.outgoing(node_id) {
+                if let Some(&position) = self.positions.get(&edge.to) {
+                    self.candidates.insert(position);
+                }
+            }
+        }
         Ok(())
     }
 

@@ -63,6 +63,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("run `{0}` not found")]
     RunNotFound(String),
+    #[error("workflow `{0}` is not saved")]
+    WorkflowNotFound(String),
     #[error("node `{node}` of run `{run}` is not waiting for approval")]
     NotWaiting { run: String, node: String },
     #[error("the workflow is invalid: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
@@ -123,6 +125,16 @@ impl Engine {
         validate(workflow, &self.inner.catalog, &self.inner.config.validation)
     }
 
+    /// Validates a document and saves it as the workflow's next version.
+    /// An invalid document is never stored.
+    pub async fn save(&self, store: &TenantStore, workflow: &Workflow) -> Result<i64, EngineError> {
+        let problems = self.validate(workflow);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems));
+        }
+        Ok(store.save_workflow(workflow).await?)
+    }
+
     /// Validates the document and the input, and records a new pending run.
     pub async fn start(
         &self,
@@ -135,6 +147,52 @@ impl Engine {
         if !problems.is_empty() {
             return Err(EngineError::Invalid(problems));
         }
+        self.record_run(store, workflow, version, input, RunStatus::Pending).await
+    }
+
+    /// Starts a run of a saved version (the latest when `None`). The
+    /// document was validated when it was saved; a plugin uninstalled since
+    /// then fails its node at run time.
+    pub async fn start_saved(
+        &self,
+        store: &TenantStore,
+        workflow_id: &str,
+        version: Option<i64>,
+        input: Value,
+    ) -> Result<(RunRecord, Workflow), EngineError> {
+        let (version, workflow) = store
+            .get_workflow(workflow_id, version)
+            .await?
+            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
+        let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Pending).await?;
+        Ok((run, workflow))
+    }
+
+    /// Starts a run of a saved version and drives it to the end.
+    pub async fn run_saved(
+        &self,
+        store: &TenantStore,
+        workflow_id: &str,
+        version: Option<i64>,
+        input: Value,
+    ) -> Result<RunRecord, EngineError> {
+        let (version, workflow) = store
+            .get_workflow(workflow_id, version)
+            .await?
+            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
+        // Recorded as running straight away: this process drives it now.
+        let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Running).await?;
+        driver::Driver::fresh(self.clone(), store.clone(), run, workflow).run().await
+    }
+
+    async fn record_run(
+        &self,
+        store: &TenantStore,
+        workflow: &Workflow,
+        version: Option<i64>,
+        input: Value,
+        status: RunStatus,
+    ) -> Result<RunRecord, EngineError> {
         if let Some(schema) = &workflow.input_schema {
             let validator = jsonschema::validator_for(schema)
                 .map_err(|e| EngineError::InvalidInput(vec![format!("input_schema: {e}")]))?;
@@ -150,7 +208,7 @@ impl Engine {
             workflow_id: workflow.id.clone(),
             workflow_version: version,
             document: serde_json::to_value(workflow).map_err(StoreError::from)?,
-            status: RunStatus::Pending,
+            status,
             input,
             output: None,
             error: None,
@@ -176,9 +234,13 @@ impl Engine {
 
     /// Starts a run and drives it to the end.
     pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
-        let run = self.start(store, workflow, None, input).await?;
-        // Nothing of this run is stored but the record just written: skip
-        // reading it back.
+        let problems = self.validate(workflow);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems));
+        }
+        // Recorded as running straight away: this process drives it now, and
+        // nothing of it is stored but that record, so nothing is read back.
+        let run = self.record_run(store, workflow, None, input, RunStatus::Running).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow.clone()).run().await
     }
 

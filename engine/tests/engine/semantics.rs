@@ -4,7 +4,7 @@ use serde_json::json;
 use trellis_engine::store::{NodeStatus, RunStatus};
 use trellis_host_api::FailureCode;
 
-use trellis_engine::executor::EngineConfig;
+use trellis_engine::executor::{EngineConfig, EngineError};
 
 use crate::common::{harness, harness_with, node, workflow};
 
@@ -228,4 +228,27 @@ nodes:
     );
     let error = h.engine.start(&h.store, &doc, None, json!({"n": "three"})).await.unwrap_err();
     assert!(error.to_string().contains("input/n"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_versions_run_and_invalid_documents_are_never_stored() {
+    let h = harness().await;
+    let broken = workflow("id: versioned\nnodes:\n  - { id: a, uses: trellis/transform, kind: nope }\n");
+    assert!(matches!(h.engine.save(&h.store, &broken).await, Err(EngineError::Invalid(_))));
+    assert!(h.store.get_workflow("versioned", None).await.unwrap().is_none());
+
+    let v1 = workflow(
+        "id: versioned\nnodes:\n  - { id: a, uses: trellis/transform, kind: reshape, config: { template: 1 } }\n",
+    );
+    let v2 = workflow(
+        "id: versioned\nnodes:\n  - { id: a, uses: trellis/transform, kind: reshape, config: { template: 2 } }\n",
+    );
+    assert_eq!(h.engine.save(&h.store, &v1).await.unwrap(), 1);
+    assert_eq!(h.engine.save(&h.store, &v2).await.unwrap(), 2);
+    let latest = h.engine.run_saved(&h.store, "versioned", None, json!({})).await.unwrap();
+    assert_eq!((latest.workflow_version, latest.output), (Some(2), Some(json!(2))));
+    let first = h.engine.run_saved(&h.store, "versioned", Some(1), json!({})).await.unwrap();
+    assert_eq!((first.workflow_version, first.output), (Some(1), Some(json!(1))));
+    let missing = h.engine.run_saved(&h.store, "nope", None, json!({})).await.unwrap_err();
+    assert!(matches!(missing, EngineError::WorkflowNotFound(_)));
 }
