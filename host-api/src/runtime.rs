@@ -317,8 +317,10 @@ impl Runtime {
         store.limiter(|state| &mut state.limiter);
         // Fuel is enabled on this engine, so this cannot fail.
         let _ = store.set_fuel(limits.fuel);
+        // One tick more than the limit spans: the first tick may come at
+        // once, and a guest must get its whole time, never less.
         let tick = config.epoch_tick.as_nanos().max(1);
-        let ticks = limits.timeout.as_nanos().div_ceil(tick).max(1);
+        let ticks = limits.timeout.as_nanos().div_ceil(tick) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
         store

@@ -2,17 +2,16 @@
 //! `validate`): data directory, sandbox flags, and an engine over the
 //! embedded SQLite store with the first-party plugins (plus `--plugins`).
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::store::{Store, TenantId, TenantStore};
-use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets};
 use trellis_host_api::{Runtime, RuntimeConfig};
+
+use super::sandbox_args::SandboxArgs;
 
 #[derive(Debug, Clone, Args)]
 pub struct LocalArgs {
@@ -23,15 +22,9 @@ pub struct LocalArgs {
     /// Folder of extra plugin components; `NAME.wasm` is `local/NAME`.
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
-    /// Host pattern plugins may call; repeatable [default: any public host].
-    #[arg(long = "allow-host", value_name = "PATTERN")]
-    allow_hosts: Vec<String>,
-    /// Let plugins reach loopback and private addresses (metadata stays blocked).
-    #[arg(long)]
-    allow_private_network: bool,
-    /// A secret granted to every plugin, as NAME=VALUE; repeatable.
-    #[arg(long = "secret", value_name = "NAME=VALUE")]
-    secrets: Vec<String>,
+    /// Plugins may call any public host unless `--allow-host` narrows it.
+    #[command(flatten)]
+    sandbox: SandboxArgs,
 }
 
 impl LocalArgs {
@@ -55,17 +48,11 @@ impl LocalArgs {
         let runtime =
             Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
         let catalog = Catalog::local(&runtime, self.plugins.as_deref()).await?;
-        let mut secrets = Vec::new();
-        for pair in &self.secrets {
-            let (name, value) =
-                pair.split_once('=').with_context(|| format!("--secret `{pair}` must be NAME=VALUE"))?;
-            secrets.push((name.to_owned(), value.to_owned()));
-        }
-        let hosts = if self.allow_hosts.is_empty() { vec!["*".to_owned()] } else { self.allow_hosts.clone() };
+        let (secrets, granted_secrets) = self.sandbox.secrets()?;
         let config = EngineConfig {
-            http: HttpPolicy { allow_private_network: self.allow_private_network, ..HttpPolicy::allowing(hosts) },
-            granted_secrets: secrets.iter().map(|(n, _)| n.clone()).collect::<BTreeSet<_>>(),
-            secrets: Arc::new(MemorySecrets::new(secrets)),
+            http: self.sandbox.http_policy(&["*"]),
+            granted_secrets,
+            secrets,
             ..EngineConfig::default()
         };
         let engine = Engine::new(runtime, catalog, store.clone(), config);

@@ -9,6 +9,7 @@ mod plugin_inspect;
 mod plugin_source;
 mod resume;
 mod run;
+mod sandbox_args;
 mod validate;
 
 use std::path::PathBuf;

@@ -1,17 +1,15 @@
 //! `trellis node run`: one invocation of one kind, for plugin authors.
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets};
 use trellis_host_api::{Capabilities, Invocation, Limits, Runtime, RuntimeConfig};
 
 use super::CacheArgs;
+use super::sandbox_args::SandboxArgs;
 
 /// Largest `--config` / `--input` accepted.
 const MAX_JSON_ARG_BYTES: usize = 4 << 20;
@@ -30,15 +28,9 @@ pub struct NodeRunArgs {
     /// Node input as JSON.
     #[arg(long, default_value = "null")]
     input: String,
-    /// Host pattern the plugin may call (`api.example.com`, `*.example.com`, `host:port`, `*`). Repeatable.
-    #[arg(long = "allow-host", value_name = "PATTERN")]
-    allow_hosts: Vec<String>,
-    /// Let requests reach loopback and private addresses (metadata endpoints stay blocked).
-    #[arg(long)]
-    allow_private_network: bool,
-    /// A secret granted to the plugin, as NAME=VALUE. Repeatable.
-    #[arg(long = "secret", value_name = "NAME=VALUE")]
-    secrets: Vec<String>,
+    /// No host is allowed unless `--allow-host` names it.
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     /// Fuel limit [default: 1000000000].
     #[arg(long)]
     fuel: Option<u64>,
@@ -62,13 +54,7 @@ fn parse_json(what: &str, text: &str) -> anyhow::Result<Value> {
 pub async fn run(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
     let config = parse_json("config", &args.config)?;
     let input = parse_json("input", &args.input)?;
-    let mut secret_values = Vec::new();
-    for pair in &args.secrets {
-        let Some((name, value)) = pair.split_once('=') else {
-            bail!("--secret `{pair}` must be NAME=VALUE");
-        };
-        secret_values.push((name.to_owned(), value.to_owned()));
-    }
+    let (secrets, granted_secrets) = args.sandbox.secrets()?;
 
     let defaults = Limits::default();
     let limits = Limits {
@@ -77,16 +63,8 @@ pub async fn run(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
         memory_bytes: args.memory_mb.map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(defaults.memory_bytes),
         ..defaults
     };
-    let capabilities = Capabilities {
-        http: HttpPolicy {
-            allowed_hosts: args.allow_hosts.clone(),
-            allow_private_network: args.allow_private_network,
-            ..HttpPolicy::default()
-        },
-        granted_secrets: secret_values.iter().map(|(name, _)| name.clone()).collect::<BTreeSet<_>>(),
-        secrets: Arc::new(MemorySecrets::new(secret_values)),
-        ..Capabilities::default()
-    };
+    let capabilities =
+        Capabilities { http: args.sandbox.http_policy(&[]), granted_secrets, secrets, ..Capabilities::default() };
 
     let bytes = super::plugin_source::read(&args.plugin)?;
     let runtime = Runtime::new(RuntimeConfig {

@@ -159,15 +159,7 @@ impl Driver {
             let records: Vec<&NodeRecord> = self.dirty.iter().map(|id| &self.nodes[id]).collect();
             self.store.put_nodes(&self.run.id, &records).await?;
             for node_id in std::mem::take(&mut self.dirty) {
-                let node = &self.nodes[&node_id];
-                let _ = self.engine.inner.events.send(NodeEvent {
-                    run_id: self.run.id.clone(),
-                    node_id: node_id.clone(),
-                    status: node.status,
-                    attempt: node.attempt,
-                    wall_time_us: node.wall_time_us,
-                    error: node.error.as_ref().map(|f| f.to_string()),
-                });
+                self.announce(&node_id);
             }
         }
         // A lone attempt with nothing else in flight (every step of a
@@ -321,6 +313,19 @@ impl Driver {
 
     fn node_mut(&mut self, node_id: &str) -> &mut NodeRecord {
         self.nodes.entry(node_id.to_owned()).or_insert_with(|| NodeRecord::pending(&self.run.id, node_id))
+    }
+
+    /// Tells listeners (progress bars, live views) a node's written state.
+    fn announce(&self, node_id: &str) {
+        let node = &self.nodes[node_id];
+        let _ = self.engine.inner.events.send(NodeEvent {
+            run_id: self.run.id.clone(),
+            node_id: node_id.to_owned(),
+            status: node.status,
+            attempt: node.attempt,
+            wall_time_us: node.wall_time_us,
+            error: node.error.as_ref().map(|f| f.to_string()),
+        });
     }
 
     /// Marks a node record for the next [`Driver::flush`]; a finished node
@@ -679,15 +684,7 @@ impl Driver {
         let records: Vec<&NodeRecord> = changed.iter().map(|id| &self.nodes[id]).collect();
         self.store.put_nodes_and_run(&self.run, &records).await?;
         for node_id in changed {
-            let node = &self.nodes[&node_id];
-            let _ = self.engine.inner.events.send(NodeEvent {
-                run_id: self.run.id.clone(),
-                node_id: node_id.clone(),
-                status: node.status,
-                attempt: node.attempt,
-                wall_time_us: node.wall_time_us,
-                error: node.error.as_ref().map(|f| f.to_string()),
-            });
+            self.announce(&node_id);
         }
         Ok(self.run)
     }
