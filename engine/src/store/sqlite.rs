@@ -12,13 +12,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::records::{NodeRecord, RunRecord, now_ms};
 use super::{StoreBackend, StoreError, TenantId};
 
 pub struct SqliteBackend {
     pool: SqlitePool,
+    /// Node records, the hot path, go through one dedicated connection:
+    /// SQLite has a single writer anyway, and skipping the pool's
+    /// acquire/release saves a hand-off per write.
+    writer: tokio::sync::Mutex<SqliteConnection>,
 }
 
 impl SqliteBackend {
@@ -34,7 +38,11 @@ impl SqliteBackend {
         // No ping before handing out a connection: an embedded database
         // cannot have dropped it, and the ping is a round trip to
         // SQLite's worker thread on every statement.
-        let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
         // Two processes opening a new data directory at once both try to
         // migrate; SQLite has no migration lock, so the loser retries and
         // then finds the migrations applied.
@@ -49,7 +57,8 @@ impl SqliteBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(SqliteBackend { pool })
+        let writer = tokio::sync::Mutex::new(options.connect().await?);
+        Ok(SqliteBackend { pool, writer })
     }
 
     /// Write transactions take SQLite's write lock up front. A deferred
@@ -200,7 +209,8 @@ impl StoreBackend for SqliteBackend {
                 " ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET status = excluded.status,
                   attempt = excluded.attempt, updated_at = excluded.updated_at, record = excluded.record",
             );
-            builder.build().execute(&self.pool).await?;
+            let mut writer = self.writer.lock().await;
+            builder.build().execute(&mut *writer).await?;
         }
         Ok(())
     }
