@@ -1,6 +1,8 @@
 //! The Trellis engine: workflow documents and their validation, the
 //! durable executor, the store, and the first-party plugin registry.
 
+pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod executor;
 pub mod expr;

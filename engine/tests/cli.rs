@@ -251,3 +251,60 @@ fn run_executes_a_workflow_file_and_prints_the_record() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("\"n\" is a required property"));
 }
+
+#[test]
+fn admin_create_tenant_prints_credentials_once_and_refuses_a_taken_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["admin", "create-tenant", "Acme", "--owner", "Owner@Acme.test", "--data-dir", data.to_str().unwrap()];
+    let output = trellis(&args, dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let created = stdout_json(&output);
+    assert_eq!(created["owner_email"], "owner@acme.test");
+    assert!(created["api_key"].as_str().unwrap().starts_with("trk_"));
+    assert!(created["owner_password"].as_str().unwrap().len() >= 32);
+    let again = trellis(&args, dir.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn serve_answers_health_checks_and_authenticated_requests() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let created = stdout_json(&trellis(
+        &["admin", "create-tenant", "Acme", "--owner", "o@acme.test", "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited before listening");
+        if let Some(rest) = line.trim().strip_prefix("trellis listening on http://") {
+            break rest.to_owned();
+        }
+    };
+    let get = |path: &str, token: Option<&str>| -> String {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\n{auth}connection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let health = get("/healthz", None);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let me = get("/v1/me", Some(created["api_key"].as_str().unwrap()));
+    assert!(me.starts_with("HTTP/1.1 200") && me.contains("\"owner\""), "{me}");
+    assert!(get("/v1/me", None).starts_with("HTTP/1.1 401"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

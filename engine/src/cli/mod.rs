@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch. Each subcommand has its own file.
 
+mod admin;
 mod approve;
 mod bench;
 mod bench_engine;
@@ -10,6 +11,7 @@ mod plugin_source;
 mod resume;
 mod run;
 mod sandbox_args;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -30,6 +32,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the multi-tenant HTTP API.
+    Serve(serve::ServeArgs),
+    /// Server operator tasks.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Run a workflow file locally, showing each node's progress.
     Run(run::RunArgs),
     /// Continue runs that a crash or Ctrl-C interrupted.
@@ -106,6 +113,8 @@ impl CacheArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Admin(command) => admin::run(command).await,
         Command::Run(args) => run::run(args).await,
         Command::Resume(args) => resume::run(args).await,
         Command::Approve(args) => approve::run(args).await,

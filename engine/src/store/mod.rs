@@ -8,6 +8,7 @@
 mod kv;
 mod records;
 mod sqlite;
+mod tenancy;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use thiserror::Error;
 pub use kv::StoreKv;
 pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RunRecord, RunStatus, now_ms};
 pub use sqlite::SqliteBackend;
+pub use tenancy::{ApiKey, Member, RefreshUse, Role};
 
 use crate::workflow::Workflow;
 
@@ -94,6 +96,36 @@ pub trait StoreBackend: Send + Sync {
         id: &str,
         version: Option<i64>,
     ) -> Result<Option<(i64, Value)>, StoreError>;
+    /// Workflow ids with their latest version.
+    async fn list_workflows(&self, tenant: &TenantId) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Creates a tenant with its owner and first API key in one
+    /// transaction; `false` when the owner's email is already taken.
+    async fn create_tenant(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        owner: &Member,
+        password_hash: &str,
+        key: &ApiKey,
+        key_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Sign-in lookup, before any tenant is known.
+    async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError>;
+    async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError>;
+    /// API key lookup by hash, before any tenant is known.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError>;
+    async fn insert_api_key(&self, tenant: &TenantId, key: &ApiKey, key_hash: &str) -> Result<(), StoreError>;
+    async fn insert_refresh_token(
+        &self,
+        tenant: &TenantId,
+        member_id: &str,
+        family: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Marks a refresh token used; a second use revokes its whole family.
+    async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError>;
 }
 
 /// The database, shared by all tenants.
@@ -114,6 +146,31 @@ impl Store {
 
     pub fn tenant(&self, tenant: TenantId) -> TenantStore {
         TenantStore { backend: self.backend.clone(), tenant }
+    }
+
+    /// Operator action: a new tenant with its owner and first API key.
+    pub async fn create_tenant(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        owner: &Member,
+        password_hash: &str,
+        key: &ApiKey,
+        key_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.backend.create_tenant(tenant, name, owner, password_hash, key, key_hash).await
+    }
+
+    pub async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError> {
+        self.backend.member_by_email(email).await
+    }
+
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError> {
+        self.backend.api_key_by_hash(key_hash).await
+    }
+
+    pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError> {
+        self.backend.use_refresh_token(token_hash, now).await
     }
 
     /// Unfinished top-level runs of every tenant: what a restarted engine resumes.
@@ -175,6 +232,28 @@ impl TenantStore {
     /// Saves a new version of a (validated) workflow; returns its number.
     pub async fn save_workflow(&self, workflow: &Workflow) -> Result<i64, StoreError> {
         self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?).await
+    }
+
+    pub async fn list_workflows(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.backend.list_workflows(&self.tenant).await
+    }
+
+    pub async fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {
+        self.backend.member(&self.tenant, id).await
+    }
+
+    pub async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+        self.backend.insert_api_key(&self.tenant, key, key_hash).await
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        member_id: &str,
+        family: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.insert_refresh_token(&self.tenant, member_id, family, token_hash, expires_at).await
     }
 
     /// A saved workflow: the given version, or the latest.

@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::records::{NodeRecord, RunRecord, now_ms};
+use super::tenancy::{ApiKey, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId};
 
 pub struct SqliteBackend {
@@ -339,4 +340,176 @@ impl StoreBackend for SqliteBackend {
         .await?;
         row.map(|r| Ok((r.get::<i64, _>(0), decode(r.get::<&str, _>(1))?))).transpose()
     }
+
+    async fn list_workflows(&self, tenant: &TenantId) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT workflow_id, MAX(version) FROM workflow_versions WHERE tenant_id = ? GROUP BY workflow_id
+             ORDER BY workflow_id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        owner: &Member,
+        password_hash: &str,
+        key: &ApiKey,
+        key_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let taken = sqlx::query("SELECT 1 FROM members WHERE email = ?")
+            .bind(&owner.email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if taken {
+            return Ok(false);
+        }
+        let now = now_ms();
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(tenant.as_str())
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(&owner.id)
+        .bind(&owner.email)
+        .bind(owner.role.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_key(&mut tx, tenant, key, key_hash).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError> {
+        let row = sqlx::query("SELECT tenant_id, id, email, role, password_hash FROM members WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| {
+            let member = Member { id: r.get(1), email: r.get(2), role: Role::parse(r.get::<&str, _>(3))? };
+            Some((TenantId::new(r.get::<String, _>(0)), member, r.get::<String, _>(4)))
+        }))
+    }
+
+    async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError> {
+        let row = sqlx::query("SELECT id, email, role FROM members WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| Some(Member { id: r.get(0), email: r.get(1), role: Role::parse(r.get::<&str, _>(2))? })))
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant_id, id, name, role, expires_at, revoked_at, created_at FROM api_keys WHERE key_hash = ?",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|r| {
+            let key = ApiKey {
+                id: r.get(1),
+                name: r.get(2),
+                role: Role::parse(r.get::<&str, _>(3))?,
+                expires_at: r.get(4),
+                revoked_at: r.get(5),
+                created_at: r.get(6),
+            };
+            Some((TenantId::new(r.get::<String, _>(0)), key))
+        }))
+    }
+
+    async fn insert_api_key(&self, tenant: &TenantId, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_key(&mut tx, tenant, key, key_hash).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        tenant: &TenantId,
+        member_id: &str,
+        family: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, tenant_id, member_id, family, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(tenant.as_str())
+        .bind(member_id)
+        .bind(family)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT tenant_id, member_id, family, expires_at, used, revoked FROM refresh_tokens WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(RefreshUse::Invalid) };
+        let family: String = row.get(2);
+        if row.get::<i64, _>(4) != 0 {
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?")
+                .bind(&family)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(RefreshUse::Reused);
+        }
+        if row.get::<i64, _>(5) != 0 || row.get::<i64, _>(3) < now {
+            return Ok(RefreshUse::Invalid);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshUse::Fresh { tenant_id: row.get(0), member_id: row.get(1), family })
+    }
+}
+
+async fn insert_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    key: &ApiKey,
+    key_hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, expires_at, revoked_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(key.role.as_str())
+    .bind(key_hash)
+    .bind(key.expires_at)
+    .bind(key.revoked_at)
+    .bind(key.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,82 @@
+//! The one error type of the HTTP API: `{"error":{"code","message","details"}}`.
+//! 5xx bodies never carry internals; those go to the log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: Value::Null }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// The same answer for every credential problem: no hint which part was wrong.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// Also what another tenant's resource answers: never 403.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<crate::executor::EngineError> for ApiError {
+    fn from(error: crate::executor::EngineError) -> Self {
+        use crate::executor::EngineError;
+        match error {
+            EngineError::RunNotFound(_) => ApiError::not_found("run"),
+            EngineError::WorkflowNotFound(_) => ApiError::not_found("workflow"),
+            EngineError::NotWaiting { .. } => ApiError::new(StatusCode::CONFLICT, "not_waiting", error.to_string()),
+            EngineError::Invalid(problems) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", "the workflow is invalid")
+                    .with_details(json!({ "problems": problems }))
+            }
+            EngineError::InvalidInput(errors) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "input does not match input_schema")
+                    .with_details(json!({ "errors": errors }))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The HTTP API (DESIGN §9). `app(state)` builds the router so tests drive
+//! it with `oneshot`; `trellis serve` binds it to a socket.
+//!
+//! Status of issue 4: auth (login, refresh rotation, API keys), roles,
+//! tenant-bound access, workflows and runs are here; members, secrets,
+//! triggers, quotas, usage, audit, SSE, OpenAPI and metrics are not yet.
+
+mod auth_routes;
+mod body;
+mod error;
+mod principal;
+mod runs;
+mod workflows;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use principal::Principal;
+
+use crate::auth::TokenService;
+use crate::executor::Engine;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub store: Store,
+    pub tokens: TokenService,
+    login_attempts: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
+    /// Verified against when an email is unknown, to keep sign-in timing flat.
+    dummy_hash: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, store: Store, tokens: TokenService) -> Result<Self, crate::auth::AuthError> {
+        Ok(AppState {
+            engine,
+            store,
+            tokens,
+            login_attempts: Arc::default(),
+            dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
+        })
+    }
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("route")
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/auth/login", post(auth_routes::login))
+        .route("/v1/auth/refresh", post(auth_routes::refresh))
+        .route("/v1/me", get(auth_routes::me))
+        .route("/v1/workflows", get(workflows::list).post(workflows::create))
+        .route("/v1/workflows/validate", post(workflows::validate))
+        .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update))
+        .route("/v1/workflows/{id}/versions/{version}", get(workflows::get_version))
+        .route("/v1/workflows/{id}/runs", post(runs::start))
+        .route("/v1/runs/{id}", get(runs::get))
+        .fallback(fallback)
+        .with_state(state)
+}

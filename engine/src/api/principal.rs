@@ -1,0 +1,64 @@
+//! Who is calling: an `Authorization: Bearer` JWT access token or API key,
+//! resolved to a tenant and a role. The tenant-bound store handle comes
+//! from here and nowhere else.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{API_KEY_PREFIX, token_hash};
+use crate::store::{Role, TenantId, TenantStore, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub role: Role,
+    /// `member:<id>` or `key:<id>`.
+    pub subject: String,
+}
+
+impl Principal {
+    /// Refuses (403) unless the principal's role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the {} role or higher", needed.as_str())))
+        }
+    }
+
+    pub fn store(&self, state: &AppState) -> TenantStore {
+        state.store.tenant(self.tenant.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(ApiError::unauthorized)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() < 4096)
+            .ok_or_else(ApiError::unauthorized)?;
+        if token.starts_with(API_KEY_PREFIX) {
+            let (tenant, key) =
+                state.store.api_key_by_hash(&token_hash(token)).await?.ok_or_else(ApiError::unauthorized)?;
+            let now = now_ms();
+            if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+                return Err(ApiError::unauthorized());
+            }
+            return Ok(Principal { tenant, role: key.role, subject: format!("key:{}", key.id) });
+        }
+        let claims = state.tokens.verify(token).ok_or_else(ApiError::unauthorized)?;
+        Ok(Principal {
+            tenant: TenantId::new(claims.tenant),
+            role: claims.role,
+            subject: format!("member:{}", claims.sub),
+        })
+    }
+}

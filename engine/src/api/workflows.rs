@@ -1,0 +1,109 @@
+//! `/v1/workflows`: create, list, get, new versions, validate.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::principal::Principal;
+use crate::store::Role;
+use crate::workflow::Workflow;
+
+/// Path ids have the shape of workflow ids; anything else is a 400, not a lookup.
+pub fn check_workflow_id(id: &str) -> Result<(), ApiError> {
+    let ok =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(ApiError::bad_request("invalid_id", "workflow ids are 1 to 64 of [A-Za-z0-9_-]")) }
+}
+
+fn document(value: Value) -> Result<Workflow, ApiError> {
+    Workflow::from_value(value).map_err(|e| ApiError::bad_request("invalid_workflow_document", e.to_string()))
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let workflows = principal.store(&state).list_workflows().await?;
+    let items: Vec<Value> = workflows.into_iter().map(|(id, version)| json!({"id": id, "version": version})).collect();
+    Ok(Json(json!({ "workflows": items })))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require(Role::Editor)?;
+    let workflow = document(body)?;
+    let store = principal.store(&state);
+    if store.get_workflow(&workflow.id, None).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("workflow `{}` exists; PUT a new version", workflow.id),
+        ));
+    }
+    let version = state.engine.save(&store, &workflow).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Editor)?;
+    let workflow = document(body)?;
+    if workflow.id != id {
+        return Err(ApiError::bad_request("id_mismatch", format!("document id `{}` is not `{id}`", workflow.id)));
+    }
+    let store = principal.store(&state);
+    if store.get_workflow(&id, None).await?.is_none() {
+        return Err(ApiError::not_found("workflow"));
+    }
+    let version = state.engine.save(&store, &workflow).await?;
+    Ok(Json(json!({"id": id, "version": version})))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Viewer)?;
+    let (version, workflow) =
+        principal.store(&state).get_workflow(&id, None).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
+    Ok(Json(json!({"id": id, "version": version, "document": workflow})))
+}
+
+pub async fn get_version(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, version)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Viewer)?;
+    let (version, workflow) = principal
+        .store(&state)
+        .get_workflow(&id, Some(version))
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow version"))?;
+    Ok(Json(json!({"id": id, "version": version, "document": workflow})))
+}
+
+/// The engine's validation, for editors; stores nothing.
+pub async fn validate(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let workflow = document(body)?;
+    let problems = state.engine.validate(&workflow);
+    Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
+}

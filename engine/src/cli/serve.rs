@@ -1,0 +1,57 @@
+//! `trellis serve`: the multi-tenant HTTP API on the embedded SQLite store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use trellis_engine::api::{AppState, app};
+use trellis_engine::auth::TokenService;
+use trellis_engine::catalog::Catalog;
+use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::store::Store;
+use trellis_host_api::{Runtime, RuntimeConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRELLIS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory (SQLite database, compile cache, signing key).
+    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
+    data_dir: PathBuf,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_sqlite(&args.data_dir)
+        .await
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?;
+    let catalog = Catalog::local(&runtime, None).await?;
+    let engine = Engine::new(runtime, catalog, store.clone(), EngineConfig::default());
+    let tokens = TokenService::load_or_create(&args.data_dir)?;
+    let state = AppState::new(engine.clone(), store, tokens)?;
+
+    // Runs a previous process left unfinished continue in the background.
+    tokio::spawn(async move {
+        if let Err(error) = engine.resume_all().await {
+            eprintln!("resuming unfinished runs failed: {error}");
+        }
+    });
+
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("trellis listening on http://{}", listener.local_addr()?);
+    eprintln!(
+        "create the first tenant with: trellis admin create-tenant NAME --owner EMAIL --data-dir {}",
+        args.data_dir.display()
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,70 @@
+//! Tenants, members, API keys and refresh tokens as the store keeps them.
+
+use serde::{Deserialize, Serialize};
+
+/// What a principal may do in its tenant (DESIGN §6), lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read workflows, runs, catalog.
+    Viewer,
+    /// Also start, cancel and re-run runs; approve steps.
+    Operator,
+    /// Also create and change workflows and triggers; write secrets.
+    Editor,
+    /// Also plugins, grants, members and API keys.
+    Admin,
+    /// Also the plan and deleting the tenant.
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "viewer" => Role::Viewer,
+            "operator" => Role::Operator,
+            "editor" => Role::Editor,
+            "admin" => Role::Admin,
+            "owner" => Role::Owner,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unused and unexpired: now marked used.
+    Fresh { tenant_id: String, member_id: String, family: String },
+    /// Already used once: a stolen copy, or a replay. The family is revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
