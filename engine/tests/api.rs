@@ -257,3 +257,80 @@ async fn bad_input_gets_the_error_envelope_and_stores_nothing() {
     let (status, body) = s.call(Method::GET, "/v1/nothing-here", key, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
+
+const APPROVAL: &str = r#"{"id": "gate", "nodes": [
+  {"id": "wait", "builtin": "approval"},
+  {"id": "ok", "uses": "trellis/transform", "kind": "render", "config": {"template": "approved"}}],
+  "edges": [{"from": "wait", "port": "approved", "to": "ok"}]}"#;
+
+impl Server {
+    /// Polls a run until `check` holds on its JSON.
+    async fn wait_run(&self, key: &str, run_id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let (_, run) = self.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
+            if check(&run) {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("run {run_id} never reached the expected state");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_list_approve_cancel_and_catalog() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+
+    let (status, catalog) = s.call(Method::GET, "/v1/catalog", Some(key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let transform = catalog["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == "trellis/transform").unwrap();
+    assert_eq!(transform["kinds"][0]["name"], "reshape");
+
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(WORKFLOW).unwrap())).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, run) = s.call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(key), Some(json!({}))).await;
+        ids.push(run["run"]["id"].as_str().unwrap().to_owned());
+    }
+    let (_, page) = s.call(Method::GET, "/v1/runs?limit=2", Some(key), None).await;
+    let first: Vec<&str> = page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(first, [ids[2].as_str(), ids[1].as_str()], "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = s.call(Method::GET, &format!("/v1/runs?limit=2&cursor={cursor}"), Some(key), None).await;
+    assert_eq!(page["runs"][0]["id"], ids[0].as_str());
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (_, failed) = s.call(Method::GET, "/v1/runs?status=failed", Some(key), None).await;
+    assert_eq!(failed["runs"], json!([]));
+    let (status, _) = s.call(Method::GET, "/v1/runs?status=bogus", Some(key), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Approve through the API.
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(APPROVAL).unwrap())).await;
+    let (status, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+    let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
+    let path = format!("/v1/runs/{run_id}/approvals/wait");
+    let (status, _) = s.call(Method::POST, &path, Some(&viewer), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, decided) =
+        s.call(Method::POST, &path, Some(key), Some(json!({"approved": true, "comment": "ok"}))).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let done = s.wait_run(key, &run_id, |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(done["run"]["output"], "approved");
+    let (status, _) = s.call(Method::POST, &path, Some(key), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a decided step takes no second decision");
+
+    // Cancel through the API.
+    let (_, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+    let (status, _) = s.call(Method::POST, &format!("/v1/runs/{run_id}/cancel"), Some(key), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    s.wait_run(key, &run_id, |r| r["run"]["status"] == "cancelled").await;
+}

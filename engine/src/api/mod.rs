@@ -2,8 +2,10 @@
 //! it with `oneshot`; `trellis serve` binds it to a socket.
 //!
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
-//! tenant-bound access, workflows and runs are here; members, secrets,
-//! triggers, quotas, usage, audit, SSE, OpenAPI and metrics are not yet.
+//! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
+//! approve) and the catalog are here; members and key management, rerun,
+//! SSE, secrets, triggers, quotas, usage, audit, OpenAPI and metrics are not
+//! yet.
 
 mod auth_routes;
 mod body;
@@ -52,6 +54,23 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Node kinds usable in the tenant, with their schemas. (Until the
+/// marketplace lands every tenant has the first-party plugins.)
+async fn catalog(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    principal.require(crate::store::Role::Viewer)?;
+    let plugins: Vec<serde_json::Value> = state
+        .engine
+        .catalog()
+        .plugins()
+        .iter()
+        .map(|p| serde_json::json!({"plugin": p.name, "version": p.version.to_string(), "kinds": p.kinds}))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "plugins": plugins })))
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("route")
 }
@@ -67,7 +86,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update))
         .route("/v1/workflows/{id}/versions/{version}", get(workflows::get_version))
         .route("/v1/workflows/{id}/runs", post(runs::start))
+        .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
+        .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/approvals/{node}", post(runs::decide))
+        .route("/v1/catalog", get(catalog))
         .fallback(fallback)
         .with_state(state)
 }

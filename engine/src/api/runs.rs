@@ -77,3 +77,79 @@ pub async fn get(
     let (run, nodes) = state.engine.details(&principal.store(&state), &id).await?;
     Ok(Json(json!({"run": run, "nodes": nodes})))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Runs, newest first, with cursor pagination and a status filter.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_value::<crate::store::RunStatus>(Value::String(text.to_owned()))
+                .map_err(|_| ApiError::bad_request("invalid_status", format!("unknown run status `{text}`")))?,
+        ),
+    };
+    if let Some(cursor) = &query.cursor {
+        check_run_id(cursor)?;
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let runs = principal.store(&state).list_runs(status, query.cursor.as_deref(), limit).await?;
+    let next = if runs.len() == limit as usize { runs.last().map(|r| r.id.clone()) } else { None };
+    let items: Vec<Value> = runs
+        .into_iter()
+        .map(|r| {
+            json!({"id": r.id, "workflow_id": r.workflow_id, "workflow_version": r.workflow_version,
+                   "status": r.status, "created_at": r.created_at, "finished_at": r.finished_at, "error": r.error})
+        })
+        .collect();
+    Ok(Json(json!({"runs": items, "next_cursor": next})))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_run_id(&id)?;
+    principal.require(Role::Operator)?;
+    state.engine.cancel(&principal.store(&state), &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "cancel_requested": true}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    approved: bool,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Approves or rejects a waiting `approval` node.
+pub async fn decide(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, node)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Decision>,
+) -> Result<Json<Value>, ApiError> {
+    check_run_id(&id)?;
+    check_workflow_id(&node)?;
+    principal.require(Role::Operator)?;
+    let decision = json!({"approved": body.approved, "by": principal.subject, "comment": body.comment});
+    state.engine.decide(&principal.store(&state), &id, &node, decision.clone()).await?;
+    Ok(Json(json!({"run_id": id, "node_id": node, "decision": decision})))
+}

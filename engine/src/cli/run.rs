@@ -73,12 +73,14 @@ pub async fn drive_with_progress(
     json_output: bool,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    let progress = spawn_progress(engine, run_id, node_count);
+    let (done, progress) = spawn_progress(engine, run_id, node_count);
     let outcome = tokio::select! {
         result = engine.drive(store, run_id) => Some(result),
         _ = tokio::signal::ctrl_c() => None,
     };
-    progress.abort();
+    // Let the progress task print the events already sent, then stop.
+    let _ = done.send(());
+    let _ = progress.await;
     let Some(result) = outcome else {
         eprintln!(
             "interrupted: run {run_id} is saved; continue it with `trellis resume {run_id} --data-dir {}`",
@@ -90,7 +92,13 @@ pub async fn drive_with_progress(
     report(engine, store, &run, json_output).await
 }
 
-fn spawn_progress(engine: &Engine, run_id: &str, node_count: usize) -> tokio::task::JoinHandle<()> {
+/// Prints node events until `done` fires, then drains what was already sent.
+fn spawn_progress(
+    engine: &Engine,
+    run_id: &str,
+    node_count: usize,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (done, mut finished) = tokio::sync::oneshot::channel::<()>();
     let mut events = engine.subscribe();
     let run_id = run_id.to_owned();
     let bar = ProgressBar::new(node_count as u64);
@@ -99,8 +107,27 @@ fn spawn_progress(engine: &Engine, run_id: &str, node_count: usize) -> tokio::ta
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
+    let task = tokio::spawn(async move {
+        let mut draining = false;
+        loop {
+            let event = if draining {
+                match events.try_recv() {
+                    Ok(event) => event,
+                    Err(_) => break,
+                }
+            } else {
+                tokio::select! {
+                    received = events.recv() => match received {
+                        Ok(event) => event,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    },
+                    _ = &mut finished => {
+                        draining = true;
+                        continue;
+                    }
+                }
+            };
             if event.run_id != run_id {
                 continue;
             }
@@ -133,7 +160,9 @@ fn spawn_progress(engine: &Engine, run_id: &str, node_count: usize) -> tokio::ta
                 bar.println(line);
             }
         }
-    })
+        bar.finish_and_clear();
+    });
+    (done, task)
 }
 
 /// Prints the outcome; exit 0 only when the run succeeded.

@@ -98,6 +98,16 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Option<(i64, Value)>, StoreError>;
     /// Workflow ids with their latest version.
     async fn list_workflows(&self, tenant: &TenantId) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Top-level runs, newest first, optionally of one status, after a
+    /// cursor (the id of the last run of the previous page; ids are
+    /// time-ordered).
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        status: Option<RunStatus>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
 
     /// Creates a tenant with its owner and first API key in one
     /// transaction; `false` when the owner's email is already taken.
@@ -236,6 +246,15 @@ impl TenantStore {
 
     pub async fn list_workflows(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.backend.list_workflows(&self.tenant).await
+    }
+
+    pub async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.backend.list_runs(&self.tenant, status, before, limit).await
     }
 
     pub async fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
-use super::records::{NodeRecord, RunRecord, now_ms};
+use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId};
 
@@ -350,6 +350,29 @@ impl StoreBackend for SqliteBackend {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        status: Option<RunStatus>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id IS NULL
+             AND (? IS NULL OR status = ?) AND (? IS NULL OR id < ?)
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(status.map(RunStatus::as_str))
+        .bind(status.map(RunStatus::as_str))
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
     }
 
     async fn create_tenant(
