@@ -77,9 +77,12 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login
             return Err(ApiError::unauthorized());
         }
     };
+    let store = state.store.tenant(tenant.clone());
     if !verify_password(&body.password, &hash) {
+        store.audit("anonymous", "auth.login_failed", &member.id, Value::Null).await?;
         return Err(ApiError::unauthorized());
     }
+    store.audit(&format!("member:{}", member.id), "auth.login", &member.id, Value::Null).await?;
     let family = uuid::Uuid::now_v7().to_string();
     issue(&state, &tenant, &member, &family).await
 }

@@ -3,10 +3,11 @@
 //!
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
-//! approve) and the catalog are here; members and key management, rerun,
-//! SSE, secrets, triggers, quotas, usage, audit, OpenAPI and metrics are not
+//! approve), the catalog, API keys, members and the audit log are here;
+//! rerun, SSE, secrets, triggers, quotas, usage, OpenAPI and metrics are not
 //! yet.
 
+mod access;
 mod auth_routes;
 mod body;
 mod error;
@@ -91,6 +92,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/v1/runs/{id}/approvals/{node}", post(runs::decide))
         .route("/v1/catalog", get(catalog))
+        .route("/v1/api-keys", get(access::list_keys).post(access::create_key))
+        .route("/v1/api-keys/{id}", axum::routing::delete(access::revoke_key))
+        .route("/v1/members", get(access::list_members).post(access::add_member))
+        .route("/v1/audit", get(access::audit))
         .fallback(fallback)
         .with_state(state)
 }

@@ -52,6 +52,9 @@ pub async fn start(
     principal.require(Role::Operator)?;
     let store = principal.store(&state);
     let (run, _) = state.engine.start_saved(&store, &id, body.version, body.input).await?;
+    store
+        .audit(&principal.subject, "run.start", &run.id, json!({"workflow": id, "version": run.workflow_version}))
+        .await?;
     let engine = state.engine.clone();
     let driving_store = store.clone();
     let run_id = run.id.clone();
@@ -127,7 +130,9 @@ pub async fn cancel(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_run_id(&id)?;
     principal.require(Role::Operator)?;
-    state.engine.cancel(&principal.store(&state), &id).await?;
+    let store = principal.store(&state);
+    state.engine.cancel(&store, &id).await?;
+    store.audit(&principal.subject, "run.cancel", &id, Value::Null).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "cancel_requested": true}))))
 }
 
@@ -150,6 +155,8 @@ pub async fn decide(
     check_workflow_id(&node)?;
     principal.require(Role::Operator)?;
     let decision = json!({"approved": body.approved, "by": principal.subject, "comment": body.comment});
-    state.engine.decide(&principal.store(&state), &id, &node, decision.clone()).await?;
+    let store = principal.store(&state);
+    state.engine.decide(&store, &id, &node, decision.clone()).await?;
+    store.audit(&principal.subject, "run.decide", &id, json!({"node": node, "approved": body.approved})).await?;
     Ok(Json(json!({"run_id": id, "node_id": node, "decision": decision})))
 }

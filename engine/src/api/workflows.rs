@@ -46,6 +46,7 @@ pub async fn create(
         ));
     }
     let version = state.engine.save(&store, &workflow).await?;
+    store.audit(&principal.subject, "workflow.create", &workflow.id, json!({"version": version})).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
 }
 
@@ -66,6 +67,7 @@ pub async fn update(
         return Err(ApiError::not_found("workflow"));
     }
     let version = state.engine.save(&store, &workflow).await?;
+    store.audit(&principal.subject, "workflow.update", &id, json!({"version": version})).await?;
     Ok(Json(json!({"id": id, "version": version})))
 }
 

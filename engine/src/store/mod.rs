@@ -19,7 +19,7 @@ use thiserror::Error;
 pub use kv::StoreKv;
 pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RunRecord, RunStatus, now_ms};
 pub use sqlite::SqliteBackend;
-pub use tenancy::{ApiKey, Member, RefreshUse, Role};
+pub use tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 
 use crate::workflow::Workflow;
 
@@ -136,6 +136,20 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Marks a refresh token used; a second use revokes its whole family.
     async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError>;
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key; `false` when the tenant has no such key.
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Adds a member; `false` when the email is taken.
+    async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError>;
+    async fn list_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError>;
+    async fn insert_audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Newest first, before the cursor id.
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// The database, shared by all tenants.
@@ -273,6 +287,45 @@ impl TenantStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         self.backend.insert_refresh_token(&self.tenant, member_id, family, token_hash, expires_at).await
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.backend.list_api_keys(&self.tenant).await
+    }
+
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.backend.revoke_api_key(&self.tenant, id, now_ms()).await
+    }
+
+    pub async fn insert_member(&self, member: &Member, password_hash: &str) -> Result<bool, StoreError> {
+        self.backend.insert_member(&self.tenant, member, password_hash).await
+    }
+
+    pub async fn list_members(&self) -> Result<Vec<Member>, StoreError> {
+        self.backend.list_members(&self.tenant).await
+    }
+
+    /// Appends to the tenant's audit log.
+    pub async fn audit(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let entry = AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now_ms(),
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            details,
+        };
+        self.backend.insert_audit(&self.tenant, &entry).await
+    }
+
+    pub async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.backend.list_audit(&self.tenant, before, limit).await
     }
 
     /// A saved workflow: the given version, or the latest.

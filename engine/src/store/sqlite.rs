@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
-use super::tenancy::{ApiKey, Member, RefreshUse, Role};
+use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId};
 
 pub struct SqliteBackend {
@@ -350,6 +350,112 @@ impl StoreBackend for SqliteBackend {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, expires_at, revoked_at, created_at FROM api_keys WHERE tenant_id = ? ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(ApiKey {
+                    id: r.get(0),
+                    name: r.get(1),
+                    role: Role::parse(r.get::<&str, _>(2))?,
+                    expires_at: r.get(3),
+                    revoked_at: r.get(4),
+                    created_at: r.get(5),
+                })
+            })
+            .collect())
+    }
+
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?")
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&member.id)
+        .bind(&member.email)
+        .bind(member.role.as_str())
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query("SELECT id, email, role FROM members WHERE tenant_id = ? ORDER BY email")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some(Member { id: r.get(0), email: r.get(1), role: Role::parse(r.get::<&str, _>(2))? }))
+            .collect())
+    }
+
+    async fn insert_audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(&entry.id)
+        .bind(entry.at)
+        .bind(&entry.principal)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(entry.details.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, principal, action, target, details FROM audit_log
+             WHERE tenant_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.get(0),
+                    at: r.get(1),
+                    principal: r.get(2),
+                    action: r.get(3),
+                    target: r.get(4),
+                    details: decode(r.get::<&str, _>(5))?,
+                })
+            })
+            .collect()
     }
 
     async fn list_runs(

@@ -68,3 +68,17 @@ pub enum RefreshUse {
     /// Unknown, expired or revoked.
     Invalid,
 }
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Time-ordered id; also the pagination cursor.
+    pub id: String,
+    pub at: i64,
+    /// `member:<id>`, `key:<id>` or `anonymous`.
+    pub principal: String,
+    /// e.g. `auth.login`, `api_key.create`, `workflow.update`, `run.start`.
+    pub action: String,
+    pub target: String,
+    pub details: serde_json::Value,
+}
