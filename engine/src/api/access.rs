@@ -142,6 +142,6 @@ pub async fn audit(
     }
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
     let entries = principal.store(&state).list_audit(query.cursor.as_deref(), limit).await?;
-    let next = if entries.len() == limit as usize { entries.last().map(|e| e.id.clone()) } else { None };
+    let next = super::next_cursor(&entries, limit, |e| &e.id);
     Ok(Json(json!({"entries": entries, "next_cursor": next})))
 }

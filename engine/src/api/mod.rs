@@ -51,6 +51,11 @@ impl AppState {
     }
 }
 
+/// The cursor of the next page: the last item's id when the page is full.
+pub(crate) fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> &str) -> Option<String> {
+    if items.len() == limit as usize { items.last().map(|item| id(item).to_owned()) } else { None }
+}
+
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

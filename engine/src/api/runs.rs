@@ -112,7 +112,7 @@ pub async fn list(
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let runs = principal.store(&state).list_runs(status, query.cursor.as_deref(), limit).await?;
-    let next = if runs.len() == limit as usize { runs.last().map(|r| r.id.clone()) } else { None };
+    let next = super::next_cursor(&runs, limit, |r| &r.id);
     let items: Vec<Value> = runs
         .into_iter()
         .map(|r| {
