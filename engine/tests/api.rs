@@ -150,6 +150,10 @@ async fn workflows_and_runs_through_the_api() {
     assert_eq!((status, updated["version"].as_i64()), (StatusCode::OK, Some(2)));
     let (_, listed) = s.call(Method::GET, "/v1/workflows", Some(key), None).await;
     assert_eq!(listed["workflows"], json!([{"id": "greet", "version": 2}]));
+    let (_, versions) = s.call(Method::GET, "/v1/workflows/greet/versions", Some(key), None).await;
+    let numbers: Vec<i64> =
+        versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2]);
 
     let (status, run) = s
         .call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(key), Some(json!({"input": {"name": "ada"}})))
@@ -171,6 +175,16 @@ async fn workflows_and_runs_through_the_api() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, checked) = s.call(Method::POST, "/v1/workflows/validate", Some(key), Some(broken)).await;
     assert_eq!((status, checked["valid"].as_bool()), (StatusCode::OK, Some(false)));
+
+    // Deleting removes every version; the run keeps the document it ran.
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.call(Method::GET, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, kept) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
+    assert_eq!(kept["run"]["document"]["id"], "greet");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,11 +225,20 @@ async fn another_tenants_resources_are_not_found() {
     let (_, run) = s.call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(&acme.api_key), Some(json!({}))).await;
     let run_id = run["run"]["id"].as_str().unwrap();
 
-    for path in ["/v1/workflows/greet", "/v1/workflows/greet/versions/1", &format!("/v1/runs/{run_id}")] {
+    for path in [
+        "/v1/workflows/greet",
+        "/v1/workflows/greet/versions",
+        "/v1/workflows/greet/versions/1",
+        &format!("/v1/runs/{run_id}"),
+    ] {
         let (status, body) = s.call(Method::GET, path, Some(&globex.api_key), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     let (status, _) = s.call(Method::PUT, "/v1/workflows/greet", Some(&globex.api_key), Some(workflow)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/greet", Some(&globex.api_key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::POST, &format!("/v1/runs/{run_id}/cancel"), Some(&globex.api_key), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = s.call(Method::POST, "/v1/workflows/greet/runs", Some(&globex.api_key), Some(json!({}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -398,4 +421,48 @@ async fn api_keys_members_and_the_audit_log() {
     let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
     let (status, _) = s.call(Method::GET, "/v1/audit", Some(&viewer), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_events_stream_a_snapshot_then_live_node_changes() {
+    use http_body_util::BodyExt;
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let globex = s.tenant("owner@globex.test").await;
+    let key = acme.api_key.as_str();
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(APPROVAL).unwrap())).await;
+    let (_, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+
+    let (status, _) = s.call(Method::GET, &format!("/v1/runs/{run_id}/events"), Some(&globex.api_key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's run has no stream");
+
+    let request = Request::builder()
+        .uri(format!("/v1/runs/{run_id}/events"))
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app(s.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    let mut next = async || {
+        let frame =
+            tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.unwrap().unwrap().unwrap();
+        String::from_utf8(frame.into_data().unwrap_or_default().to_vec()).unwrap()
+    };
+    seen.push_str(&next().await);
+    assert!(seen.contains("event: snapshot") && seen.contains("\"waiting\""), "{seen}");
+
+    let (status, _) = s
+        .call(Method::POST, &format!("/v1/runs/{run_id}/approvals/wait"), Some(key), Some(json!({"approved": true})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    while !(seen.contains("\"node_id\":\"ok\"") && seen.contains("\"status\":\"succeeded\"")) {
+        seen.push_str(&next().await);
+    }
+    assert!(seen.contains("event: node"), "{seen}");
 }

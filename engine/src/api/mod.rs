@@ -3,14 +3,15 @@
 //!
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
-//! approve), the catalog, API keys, members and the audit log are here;
-//! rerun, SSE, secrets, triggers, quotas, usage, OpenAPI and metrics are not
+//! approve, live events), the catalog, API keys, members and the audit log are here;
+//! rerun, secrets, triggers, quotas, usage, OpenAPI and metrics are not
 //! yet.
 
 mod access;
 mod auth_routes;
 mod body;
 mod error;
+mod events;
 mod principal;
 mod runs;
 mod workflows;
@@ -89,12 +90,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth_routes::me))
         .route("/v1/workflows", get(workflows::list).post(workflows::create))
         .route("/v1/workflows/validate", post(workflows::validate))
-        .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update))
+        .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update).delete(workflows::delete))
+        .route("/v1/workflows/{id}/versions", get(workflows::versions))
         .route("/v1/workflows/{id}/versions/{version}", get(workflows::get_version))
         .route("/v1/workflows/{id}/runs", post(runs::start))
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/events", get(events::stream))
         .route("/v1/runs/{id}/approvals/{node}", post(runs::decide))
         .route("/v1/catalog", get(catalog))
         .route("/v1/api-keys", get(access::list_keys).post(access::create_key))

@@ -33,7 +33,7 @@ pub struct WaitQuery {
     wait: Option<u64>,
 }
 
-fn check_run_id(id: &str) -> Result<(), ApiError> {
+pub(super) fn check_run_id(id: &str) -> Result<(), ApiError> {
     let ok =
         !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if ok { Ok(()) } else { Err(ApiError::bad_request("invalid_id", "not a run id")) }

@@ -109,3 +109,34 @@ pub async fn validate(
     let problems = state.engine.validate(&workflow);
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }
+
+pub async fn versions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Viewer)?;
+    let versions = principal.store(&state).workflow_versions(&id).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found("workflow"));
+    }
+    let items: Vec<Value> = versions.into_iter().map(|(v, at)| json!({"version": v, "created_at": at})).collect();
+    Ok(Json(json!({"id": id, "versions": items})))
+}
+
+/// Deletes the workflow (every version). Runs keep the document they ran.
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Editor)?;
+    let store = principal.store(&state);
+    if !store.delete_workflow(&id).await? {
+        return Err(ApiError::not_found("workflow"));
+    }
+    store.audit(&principal.subject, "workflow.delete", &id, Value::Null).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -98,6 +98,11 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Option<(i64, Value)>, StoreError>;
     /// Workflow ids with their latest version.
     async fn list_workflows(&self, tenant: &TenantId) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Version numbers of a workflow with their creation times, oldest first.
+    async fn workflow_versions(&self, tenant: &TenantId, id: &str) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Deletes every version; runs keep the document they ran. `false` when
+    /// there was no such workflow.
+    async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
     /// Top-level runs, newest first, optionally of one status, after a
     /// cursor (the id of the last run of the previous page; ids are
     /// time-ordered).
@@ -260,6 +265,14 @@ impl TenantStore {
 
     pub async fn list_workflows(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.backend.list_workflows(&self.tenant).await
+    }
+
+    pub async fn workflow_versions(&self, id: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.backend.workflow_versions(&self.tenant, id).await
+    }
+
+    pub async fn delete_workflow(&self, id: &str) -> Result<bool, StoreError> {
+        self.backend.delete_workflow(&self.tenant, id).await
     }
 
     pub async fn list_runs(

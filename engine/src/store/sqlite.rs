@@ -352,6 +352,26 @@ impl StoreBackend for SqliteBackend {
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
     }
 
+    async fn workflow_versions(&self, tenant: &TenantId, id: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, created_at FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ? ORDER BY version",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name, role, expires_at, revoked_at, created_at FROM api_keys WHERE tenant_id = ? ORDER BY id",
