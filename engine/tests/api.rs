@@ -165,6 +165,16 @@ async fn workflows_and_runs_through_the_api() {
     let run_id = run["run"]["id"].as_str().unwrap();
     let (status, fetched) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
     assert_eq!((status, fetched["run"]["workflow_version"].as_i64()), (StatusCode::OK, Some(2)));
+    let (status, rerun) =
+        s.call(Method::POST, &format!("/v1/runs/{run_id}/rerun?wait=10"), Some(key), Some(json!({"node": "hi"}))).await;
+    assert_eq!(status, StatusCode::OK, "{rerun}");
+    assert_eq!(
+        (rerun["run"]["output"].as_str(), rerun["run"]["rerun_of"]["run_id"].as_str()),
+        (Some("hello ada"), Some(run_id))
+    );
+    let (status, _) =
+        s.call(Method::POST, &format!("/v1/runs/{run_id}/rerun"), Some(key), Some(json!({"node": "nope"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // An invalid document: 422 with every problem, and nothing stored.
     let broken = json!({"id": "broken", "nodes": [{"id": "a", "uses": "trellis/transform", "kind": "nope"}]});

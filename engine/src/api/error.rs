@@ -67,6 +67,10 @@ impl From<crate::executor::EngineError> for ApiError {
         match error {
             EngineError::RunNotFound(_) => ApiError::not_found("run"),
             EngineError::WorkflowNotFound(_) => ApiError::not_found("workflow"),
+            EngineError::NotFinished(_) => ApiError::new(StatusCode::CONFLICT, "not_finished", error.to_string()),
+            EngineError::UnknownNode { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_node", error.to_string())
+            }
             EngineError::NotWaiting { .. } => ApiError::new(StatusCode::CONFLICT, "not_waiting", error.to_string()),
             EngineError::Invalid(problems) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", "the workflow is invalid")

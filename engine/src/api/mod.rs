@@ -3,8 +3,8 @@
 //!
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
-//! approve, live events), the catalog, API keys, members and the audit log are here;
-//! rerun, secrets, triggers, quotas, usage, OpenAPI and metrics are not
+//! approve, rerun from a node, live events), the catalog, API keys, members and the audit log are here;
+//! secrets, triggers, quotas, usage, OpenAPI and metrics are not
 //! yet.
 
 mod access;
@@ -97,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/rerun", post(runs::rerun))
         .route("/v1/runs/{id}/events", get(events::stream))
         .route("/v1/runs/{id}/approvals/{node}", post(runs::decide))
         .route("/v1/catalog", get(catalog))

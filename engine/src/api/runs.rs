@@ -13,7 +13,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::principal::Principal;
 use super::workflows::check_workflow_id;
-use crate::store::Role;
+use crate::store::{Role, RunRecord, TenantStore};
 
 /// Longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
@@ -31,6 +31,29 @@ pub struct StartRun {
 pub struct WaitQuery {
     #[serde(default)]
     wait: Option<u64>,
+}
+
+/// Drives a new run in the background; with a wait, answers the finished
+/// run (200) if it ends in time, else the run as started (202).
+async fn drive_and_answer(
+    state: &AppState,
+    store: TenantStore,
+    run: RunRecord,
+    wait: Option<u64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let engine = state.engine.clone();
+    let driving_store = store.clone();
+    let run_id = run.id.clone();
+    let mut driving = tokio::spawn(async move { engine.drive(&driving_store, &run_id).await });
+    if let Some(wait) = wait.filter(|w| *w > 0) {
+        let wait = Duration::from_secs(wait.min(MAX_WAIT_SECS));
+        if let Ok(joined) = tokio::time::timeout(wait, &mut driving).await {
+            joined.map_err(ApiError::internal)??;
+            let (run, nodes) = state.engine.details(&store, &run.id).await?;
+            return Ok((StatusCode::OK, Json(json!({"run": run, "nodes": nodes}))));
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))
 }
 
 pub(super) fn check_run_id(id: &str) -> Result<(), ApiError> {
@@ -55,19 +78,7 @@ pub async fn start(
     store
         .audit(&principal.subject, "run.start", &run.id, json!({"workflow": id, "version": run.workflow_version}))
         .await?;
-    let engine = state.engine.clone();
-    let driving_store = store.clone();
-    let run_id = run.id.clone();
-    let mut driving = tokio::spawn(async move { engine.drive(&driving_store, &run_id).await });
-    if let Some(wait) = query.wait.filter(|w| *w > 0) {
-        let wait = Duration::from_secs(wait.min(MAX_WAIT_SECS));
-        if let Ok(joined) = tokio::time::timeout(wait, &mut driving).await {
-            joined.map_err(ApiError::internal)??;
-            let (run, nodes) = state.engine.details(&store, &run.id).await?;
-            return Ok((StatusCode::OK, Json(json!({"run": run, "nodes": nodes}))));
-        }
-    }
-    Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))
+    drive_and_answer(&state, store, run, query.wait).await
 }
 
 pub async fn get(
@@ -159,4 +170,28 @@ pub async fn decide(
     state.engine.decide(&store, &id, &node, decision.clone()).await?;
     store.audit(&principal.subject, "run.decide", &id, json!({"node": node, "approved": body.approved})).await?;
     Ok(Json(json!({"run_id": id, "node_id": node, "decision": decision})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rerun {
+    node: String,
+}
+
+/// Re-runs a finished run from a node, reusing the upstream results. With
+/// `?wait=SECONDS`, answers the finished new run when it ends in time.
+pub async fn rerun(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<WaitQuery>,
+    JsonBody(body): JsonBody<Rerun>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_run_id(&id)?;
+    check_workflow_id(&body.node)?;
+    principal.require(Role::Operator)?;
+    let store = principal.store(&state);
+    let run = state.engine.rerun_from(&store, &id, &body.node).await?;
+    store.audit(&principal.subject, "run.rerun", &run.id, json!({"from_run": id, "node": body.node})).await?;
+    drive_and_answer(&state, store, run, query.wait).await
 }

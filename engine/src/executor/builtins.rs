@@ -133,6 +133,7 @@ fn child_run(
         error: None,
         parent: Some(parent),
         cancel_requested: false,
+        rerun_of: None,
         created_at: now,
         updated_at: now,
         finished_at: None,

@@ -65,6 +65,10 @@ pub enum EngineError {
     RunNotFound(String),
     #[error("workflow `{0}` is not saved")]
     WorkflowNotFound(String),
+    #[error("run `{0}` has not finished")]
+    NotFinished(String),
+    #[error("run `{run}` has no node `{node}`")]
+    UnknownNode { run: String, node: String },
     #[error("node `{node}` of run `{run}` is not waiting for approval")]
     NotWaiting { run: String, node: String },
     #[error("the workflow is invalid: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
@@ -214,6 +218,7 @@ impl Engine {
             error: None,
             parent: None,
             cancel_requested: false,
+            rerun_of: None,
             created_at: now,
             updated_at: now,
             finished_at: None,
@@ -254,6 +259,48 @@ impl Engine {
             async move { engine.drive(&store, &run_id).await }
         });
         futures::future::join_all(drives).await.into_iter().collect()
+    }
+
+    /// Starts a new run of a finished run's document and input that reuses
+    /// the recorded results of every node not downstream of `node_id`, and
+    /// runs `node_id` and everything after it again (DESIGN §5).
+    pub async fn rerun_from(&self, store: &TenantStore, run_id: &str, node_id: &str) -> Result<RunRecord, EngineError> {
+        let (old, records) = self.details(store, run_id).await?;
+        if !old.status.is_finished() {
+            return Err(EngineError::NotFinished(run_id.to_owned()));
+        }
+        let workflow: Workflow = serde_json::from_value(old.document.clone())
+            .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
+        if workflow.node(node_id).is_none() {
+            return Err(EngineError::UnknownNode { run: run_id.to_owned(), node: node_id.to_owned() });
+        }
+        // Everything reachable from the chosen node runs again.
+        let graph = crate::workflow::Graph::new(&workflow);
+        let mut again = BTreeSet::from([node_id.to_owned()]);
+        let mut frontier = vec![node_id.to_owned()];
+        while let Some(id) = frontier.pop() {
+            for edge in graph.outgoing(&id) {
+                if again.insert(edge.to.clone()) {
+                    frontier.push(edge.to.clone());
+                }
+            }
+        }
+        let mut run =
+            self.record_run(store, &workflow, old.workflow_version, old.input.clone(), RunStatus::Pending).await?;
+        run.rerun_of = Some(crate::store::RerunOf { run_id: run_id.to_owned(), node_id: node_id.to_owned() });
+        store.update_run(&run).await?;
+        // Reuse finished upstream results; anything else starts fresh.
+        let reused: Vec<NodeRecord> = records
+            .into_iter()
+            .filter(|n| !again.contains(&n.node_id))
+            .filter(|n| matches!(n.status, NodeStatus::Succeeded | NodeStatus::Skipped))
+            .map(|mut n| {
+                n.idempotency_key = format!("{}:{}", run.id, n.node_id);
+                n
+            })
+            .collect();
+        store.put_nodes(&run.id, &reused.iter().collect::<Vec<_>>()).await?;
+        Ok(run)
     }
 
     /// Records an approval decision (`{"approved": bool, ...}`) for a node

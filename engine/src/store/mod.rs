@@ -17,7 +17,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use kv::StoreKv;
-pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RunRecord, RunStatus, now_ms};
+pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use sqlite::SqliteBackend;
 pub use tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 

@@ -43,6 +43,12 @@ pub struct ParentRef {
     pub item: u64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunOf {
+    pub run_id: String,
+    pub node_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: String,
@@ -62,6 +68,9 @@ pub struct RunRecord {
     /// Set by a cancel request; the driver honours it.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// For a re-run: the run and node it re-ran from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<RerunOf>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]

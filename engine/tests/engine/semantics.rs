@@ -252,3 +252,38 @@ async fn saved_versions_run_and_invalid_documents_are_never_stored() {
     let missing = h.engine.run_saved(&h.store, "nope", None, json!({})).await.unwrap_err();
     assert!(matches!(missing, EngineError::WorkflowNotFound(_)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rerun_from_a_node_reuses_upstream_results() {
+    use trellis_host_api::capabilities::KvStore;
+    let h = harness().await;
+    let doc = workflow(
+        r#"
+id: rerunnable
+nodes:
+  - { id: fetch, uses: local/capabilities, kind: kv-counter, config: { key: fetch } }
+  - { id: shape, uses: local/capabilities, kind: kv-counter, config: { key: shape } }
+  - { id: side, uses: local/capabilities, kind: kv-counter, config: { key: side } }
+  - { id: report, uses: trellis/transform, kind: reshape, config: { template: "{{ nodes.shape.output.count }}" } }
+edges:
+  - { from: fetch, to: shape }
+  - { from: shape, to: report }
+  - { from: fetch, to: side }
+"#,
+    );
+    let (first, _) = h.run(&doc, json!({})).await;
+    assert_eq!(first.status, RunStatus::Succeeded);
+    let again = h.engine.rerun_from(&h.store, &first.id, "shape").await.unwrap();
+    let finished = h.engine.drive(&h.store, &again.id).await.unwrap();
+    assert_eq!(finished.status, RunStatus::Succeeded, "{:?}", finished.error);
+    assert_eq!(finished.rerun_of.as_ref().unwrap().run_id, first.id);
+    let (_, nodes) = h.engine.details(&h.store, &again.id).await.unwrap();
+    assert_eq!(node(&nodes, "report").output(), json!(2), "shape ran again");
+    // Executions counted by the plugin: fetch and side ran once in all.
+    let kv = h.store.kv("local/capabilities", 1 << 20);
+    let count = |bytes: Option<Vec<u8>>| serde_json::from_slice::<u64>(&bytes.unwrap()).unwrap();
+    assert_eq!(count(kv.get("fetch").await.unwrap()), 1);
+    assert_eq!(count(kv.get("side").await.unwrap()), 1);
+    assert_eq!(count(kv.get("shape").await.unwrap()), 2);
+    assert!(h.engine.rerun_from(&h.store, &first.id, "ghost").await.is_err());
+}
