@@ -78,24 +78,19 @@ fn node_run_grants_hosts_and_secrets_from_flags() {
     });
     let cache = tempfile::tempdir().unwrap();
     let config = json!({"url": format!("http://127.0.0.1:{port}/check"), "headers": {"x-token": "s3cret"}}).to_string();
-    let output = trellis(
-        &[
-            "node",
-            "run",
-            "--plugin",
-            "trellis/http-request",
-            "--kind",
-            "request",
-            "--config",
-            &config,
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private-network",
-            "--secret",
-            "TOKEN=s3cret",
-        ],
-        cache.path(),
-    );
+    let base = [
+        "node",
+        "run",
+        "--plugin",
+        "trellis/http-request",
+        "--kind",
+        "request",
+        "--config",
+        &config,
+        "--allow-host",
+        "127.0.0.1",
+    ];
+    let output = trellis(&[&base[..], &["--allow-private-network", "--secret", "TOKEN=s3cret"]].concat(), cache.path());
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let value = stdout_json(&output);
     assert_eq!(value["emits"][0]["data"]["body"], json!({"authorized": true}));
@@ -103,21 +98,7 @@ fn node_run_grants_hosts_and_secrets_from_flags() {
     server.join().unwrap();
 
     // Without the private-network opt-in the same call is refused.
-    let output = trellis(
-        &[
-            "node",
-            "run",
-            "--plugin",
-            "trellis/http-request",
-            "--kind",
-            "request",
-            "--config",
-            &config,
-            "--allow-host",
-            "127.0.0.1",
-        ],
-        cache.path(),
-    );
+    let output = trellis(&base, cache.path());
     assert_eq!(output.status.code(), Some(1));
     let value = stdout_json(&output);
     let message = value["report"]["failure"]["message"].as_str().unwrap();

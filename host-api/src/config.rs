@@ -79,7 +79,9 @@ impl Limits {
     }
 }
 
-mod millis {
+/// Durations as whole milliseconds in JSON; shared by every host-api
+/// setting that carries a time.
+pub(crate) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -76,11 +76,7 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check_workflow_id(&id)?;
-    principal.require(Role::Viewer)?;
-    let (version, workflow) =
-        principal.store(&state).get_workflow(&id, None).await?.ok_or_else(|| ApiError::not_found("workflow"))?;
-    Ok(Json(json!({"id": id, "version": version, "document": workflow})))
+    version_answer(&state, &principal, id, None).await
 }
 
 pub async fn get_version(
@@ -88,13 +84,23 @@ pub async fn get_version(
     principal: Principal,
     Path((id, version)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
+    version_answer(&state, &principal, id, Some(version)).await
+}
+
+/// A saved version (the latest when `None`) with its document.
+async fn version_answer(
+    state: &AppState,
+    principal: &Principal,
+    id: String,
+    version: Option<i64>,
+) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
     principal.require(Role::Viewer)?;
     let (version, workflow) = principal
-        .store(&state)
-        .get_workflow(&id, Some(version))
+        .store(state)
+        .get_workflow(&id, version)
         .await?
-        .ok_or_else(|| ApiError::not_found("workflow version"))?;
+        .ok_or_else(|| ApiError::not_found(if version.is_some() { "workflow version" } else { "workflow" }))?;
     Ok(Json(json!({"id": id, "version": version, "document": workflow})))
 }
 

@@ -53,7 +53,7 @@ fn fan_out() -> anyhow::Result<Workflow> {
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
-    samples[samples.len() / 2]
+    super::bench::percentile(&samples, 0.5)
 }
 
 fn ms(d: Duration) -> f64 {

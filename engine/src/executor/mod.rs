@@ -129,13 +129,29 @@ impl Engine {
         validate(workflow, &self.inner.catalog, &self.inner.config.validation)
     }
 
+    /// Validation as a gate: an invalid document goes no further.
+    fn check(&self, workflow: &Workflow) -> Result<(), EngineError> {
+        let problems = self.validate(workflow);
+        if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems)) }
+    }
+
+    /// A saved version (the latest when `None`).
+    async fn saved(
+        &self,
+        store: &TenantStore,
+        workflow_id: &str,
+        version: Option<i64>,
+    ) -> Result<(i64, Workflow), EngineError> {
+        store
+            .get_workflow(workflow_id, version)
+            .await?
+            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))
+    }
+
     /// Validates a document and saves it as the workflow's next version.
     /// An invalid document is never stored.
     pub async fn save(&self, store: &TenantStore, workflow: &Workflow) -> Result<i64, EngineError> {
-        let problems = self.validate(workflow);
-        if !problems.is_empty() {
-            return Err(EngineError::Invalid(problems));
-        }
+        self.check(workflow)?;
         Ok(store.save_workflow(workflow).await?)
     }
 
@@ -147,10 +163,7 @@ impl Engine {
         version: Option<i64>,
         input: Value,
     ) -> Result<RunRecord, EngineError> {
-        let problems = self.validate(workflow);
-        if !problems.is_empty() {
-            return Err(EngineError::Invalid(problems));
-        }
+        self.check(workflow)?;
         self.record_run(store, workflow, version, input, RunStatus::Pending).await
     }
 
@@ -164,10 +177,7 @@ impl Engine {
         version: Option<i64>,
         input: Value,
     ) -> Result<(RunRecord, Workflow), EngineError> {
-        let (version, workflow) = store
-            .get_workflow(workflow_id, version)
-            .await?
-            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
+        let (version, workflow) = self.saved(store, workflow_id, version).await?;
         let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Pending).await?;
         Ok((run, workflow))
     }
@@ -180,10 +190,7 @@ impl Engine {
         version: Option<i64>,
         input: Value,
     ) -> Result<RunRecord, EngineError> {
-        let (version, workflow) = store
-            .get_workflow(workflow_id, version)
-            .await?
-            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
+        let (version, workflow) = self.saved(store, workflow_id, version).await?;
         // Recorded as running straight away: this process drives it now.
         let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Running).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow).run().await
@@ -239,10 +246,7 @@ impl Engine {
 
     /// Starts a run and drives it to the end.
     pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
-        let problems = self.validate(workflow);
-        if !problems.is_empty() {
-            return Err(EngineError::Invalid(problems));
-        }
+        self.check(workflow)?;
         // Recorded as running straight away: this process drives it now, and
         // nothing of it is stored but that record, so nothing is read back.
         let run = self.record_run(store, workflow, None, input, RunStatus::Running).await?;

@@ -36,7 +36,7 @@ pub struct HttpPolicy {
     pub max_requests: u32,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub request_timeout: Duration,
 }
 
@@ -423,20 +423,6 @@ async fn perform(
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;
     Ok((out, size))
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().min(u128::from(u64::MAX)) as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 #[cfg(test)]
