@@ -53,7 +53,7 @@ async fn store(data: &Path) -> TenantStore {
     Store::open_sqlite(data).await.unwrap().tenant(TenantId::local())
 }
 
-/// Waits until the only run's `middle` node is executing; returns the run id.
+/// Waits until the only run's `middle` node is executing inside the plugin; returns the run id.
 async fn wait_for_middle(store: &TenantStore, data: &Path, child: &mut Child) -> String {
     for _ in 0..600 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -66,7 +66,10 @@ async fn wait_for_middle(store: &TenantStore, data: &Path, child: &mut Child) ->
         let db = Store::open_sqlite(data).await.unwrap();
         if let Some((_, run_id)) = db.unfinished_runs().await.unwrap().into_iter().next() {
             let nodes = store.nodes(&run_id).await.unwrap();
-            if nodes.iter().any(|n| n.node_id == "middle" && n.status == NodeStatus::Running) {
+            // Running is recorded before the attempt starts; wait until the
+            // plugin itself has logged attempt 1, so the kill lands mid-attempt.
+            let started = store.kv("local/capabilities", 1 << 20).get("middle").await.unwrap().is_some();
+            if started && nodes.iter().any(|n| n.node_id == "middle" && n.status == NodeStatus::Running) {
                 return run_id;
             }
         }
