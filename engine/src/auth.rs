@@ -95,12 +95,15 @@ impl TokenService {
             return Ok(Self::new(secret.as_bytes()));
         }
         let path = data_dir.join("jwt-secret");
-        if let Ok(secret) = std::fs::read(&path) {
+        if let Some(secret) =
+            crate::private_file::read(&path).map_err(|e| AuthError::Key(format!("{}: {e}", path.display())))?
+        {
             return Ok(Self::new(&secret));
         }
         std::fs::create_dir_all(data_dir).map_err(|e| AuthError::Key(e.to_string()))?;
         let secret = new_token("");
-        write_private(&path, secret.as_bytes()).map_err(|e| AuthError::Key(format!("{}: {e}", path.display())))?;
+        crate::private_file::create(&path, secret.as_bytes())
+            .map_err(|e| AuthError::Key(format!("{}: {e}", path.display())))?;
         Ok(Self::new(secret.as_bytes()))
     }
 
@@ -137,19 +140,6 @@ impl TokenService {
         store.tenant(tenant.clone()).insert_refresh_token(member_id, family, &token_hash(&token), expires).await?;
         Ok(token)
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(bytes)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 /// What `trellis admin create-tenant` hands the operator, once.

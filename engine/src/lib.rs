@@ -7,5 +7,8 @@ pub mod catalog;
 pub mod executor;
 pub mod expr;
 pub mod first_party;
+mod private_file;
+pub mod secrets;
 pub mod store;
+pub mod triggers;
 pub mod workflow;

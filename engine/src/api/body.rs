@@ -17,6 +17,18 @@ pub struct JsonBody<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// The body's bytes, refused past [`MAX_BODY_BYTES`] without reading on.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
             ApiError::new(
@@ -25,7 +37,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 format!("body is over {MAX_BODY_BYTES} bytes"),
             )
         })?;
-        parse(&bytes).map(JsonBody)
+        Ok(RawBody(bytes))
     }
 }
 

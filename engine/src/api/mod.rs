@@ -3,17 +3,19 @@
 //!
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
-//! approve, rerun from a node, live events), the catalog, API keys, members and the audit log are here;
-//! secrets, triggers, quotas, usage, OpenAPI and metrics are not
-//! yet.
+//! approve, rerun from a node, live events), the catalog, API keys, members,
+//! the audit log, secrets with plugin grants, and webhook/cron triggers are
+//! here; quotas, usage, fairness, OpenAPI and metrics are not yet.
 
 mod access;
 mod auth_routes;
 mod body;
 mod error;
 mod events;
+mod hooks;
 mod principal;
 mod runs;
+mod secrets;
 mod workflows;
 
 use std::collections::HashMap;
@@ -28,24 +30,37 @@ pub use principal::Principal;
 
 use crate::auth::TokenService;
 use crate::executor::Engine;
+use crate::secrets::Vault;
 use crate::store::Store;
+use crate::triggers::webhook::ReplayGuard;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub store: Store,
     pub tokens: TokenService,
+    pub vault: Vault,
+    replays: ReplayGuard,
     login_attempts: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
     /// Verified against when an email is unknown, to keep sign-in timing flat.
     dummy_hash: Arc<String>,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, store: Store, tokens: TokenService) -> Result<Self, crate::auth::AuthError> {
+    /// `vault` must be the secret source `engine` was configured with, so
+    /// grants written here reach the nodes.
+    pub fn new(
+        engine: Engine,
+        store: Store,
+        tokens: TokenService,
+        vault: Vault,
+    ) -> Result<Self, crate::auth::AuthError> {
         Ok(AppState {
             engine,
             store,
             tokens,
+            vault,
+            replays: ReplayGuard::default(),
             login_attempts: Arc::default(),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
         })
@@ -92,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/workflows/validate", post(workflows::validate))
         .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update).delete(workflows::delete))
         .route("/v1/workflows/{id}/versions", get(workflows::versions))
+        .route("/v1/workflows/{id}/triggers", get(workflows::triggers))
         .route("/v1/workflows/{id}/versions/{version}", get(workflows::get_version))
         .route("/v1/workflows/{id}/runs", post(runs::start))
         .route("/v1/runs", get(runs::list))
@@ -105,6 +121,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/api-keys/{id}", axum::routing::delete(access::revoke_key))
         .route("/v1/members", get(access::list_members).post(access::add_member))
         .route("/v1/audit", get(access::audit))
+        .route("/v1/secrets", get(secrets::list))
+        .route("/v1/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::delete))
+        .route("/v1/plugins/{publisher}/{plugin}/grants", get(secrets::get_grants).put(secrets::put_grants))
+        .route("/hooks/{token}", post(hooks::receive))
         .fallback(fallback)
         .with_state(state)
 }

@@ -131,6 +131,24 @@ pub async fn versions(
     Ok(Json(json!({"id": id, "versions": items})))
 }
 
+/// The workflow's live triggers: its hook path (operators may start runs,
+/// so they may see it) and its schedules with their next fires.
+pub async fn triggers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_workflow_id(&id)?;
+    principal.require(Role::Operator)?;
+    let store = principal.store(&state);
+    if store.get_workflow(&id, None).await?.is_none() {
+        return Err(ApiError::not_found("workflow"));
+    }
+    let webhook = store.webhook_token(&id).await?.map(|token| json!({"path": format!("/hooks/{token}")}));
+    let schedules = store.cron_schedules(&id).await?;
+    Ok(Json(json!({"id": id, "webhook": webhook, "schedules": schedules})))
+}
+
 /// Deletes the workflow (every version). Runs keep the document they ran.
 pub async fn delete(
     State(state): State<AppState>,

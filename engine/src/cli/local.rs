@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::secrets::FixedSecrets;
 use trellis_engine::store::{Store, TenantId, TenantStore};
 use trellis_host_api::{Runtime, RuntimeConfig};
 
@@ -51,8 +52,7 @@ impl LocalArgs {
         let (secrets, granted_secrets) = self.sandbox.secrets()?;
         let config = EngineConfig {
             http: self.sandbox.http_policy(&["*"]),
-            granted_secrets,
-            secrets,
+            secrets: std::sync::Arc::new(FixedSecrets::new(secrets, granted_secrets)),
             ..EngineConfig::default()
         };
         let engine = Engine::new(runtime, catalog, store.clone(), config);

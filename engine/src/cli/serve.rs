@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -10,7 +11,9 @@ use trellis_engine::api::{AppState, app};
 use trellis_engine::auth::TokenService;
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::secrets::{MasterKey, Vault};
 use trellis_engine::store::Store;
+use trellis_engine::triggers::CronScheduler;
 use trellis_host_api::{Runtime, RuntimeConfig};
 
 #[derive(Debug, Args)]
@@ -30,9 +33,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime =
         Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?;
     let catalog = Catalog::local(&runtime, None).await?;
-    let engine = Engine::new(runtime, catalog, store.clone(), EngineConfig::default());
+    let vault = Vault::new(MasterKey::load_or_create(&args.data_dir)?);
+    let config = EngineConfig { secrets: Arc::new(vault.clone()), ..EngineConfig::default() };
+    let engine = Engine::new(runtime, catalog, store.clone(), config);
     let tokens = TokenService::load_or_create(&args.data_dir)?;
-    let state = AppState::new(engine.clone(), store, tokens)?;
+    let state = AppState::new(engine.clone(), store, tokens, vault)?;
 
     // Runs a previous process left unfinished continue in the background.
     tokio::spawn(async move {
@@ -40,6 +45,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("resuming unfinished runs failed: {error}");
         }
     });
+
+    // Cron triggers: due schedules are looked for four times a second.
+    CronScheduler::new(state.engine.clone()).spawn(std::time::Duration::from_millis(250));
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

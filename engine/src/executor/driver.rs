@@ -438,10 +438,18 @@ impl Driver {
         if let Some(ms) = spec.timeout_ms {
             limits.timeout = limits.timeout.min(Duration::from_millis(ms));
         }
+        let (secrets, granted_secrets) = match engine.config.secrets.for_node(&self.store, &plugin.name).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(%error, "reading the plugin's secret grants failed");
+                let failure = Failure::new(FailureCode::Retryable, "secret storage is unavailable right now");
+                return self.fail(&spec.id, failure, true).await;
+            }
+        };
         let capabilities = Capabilities {
             http: engine.config.http.clone(),
-            secrets: engine.config.secrets.clone(),
-            granted_secrets: engine.config.granted_secrets.clone(),
+            secrets,
+            granted_secrets,
             kv: Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes)),
             llm: Arc::new(DisabledLlm),
         };

@@ -15,10 +15,11 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{Notify, Semaphore, broadcast};
-use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets, SecretStore};
+use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Limits, Runtime};
 
 use crate::catalog::Catalog;
+use crate::secrets::{FixedSecrets, SecretSource};
 use crate::store::{NodeRecord, NodeStatus, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms};
 use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
 
@@ -32,8 +33,8 @@ pub struct EngineConfig {
     pub max_concurrency: usize,
     /// Outbound HTTP rules for every plugin node.
     pub http: HttpPolicy,
-    pub secrets: Arc<dyn SecretStore>,
-    pub granted_secrets: BTreeSet<String>,
+    /// Each node's secrets and the names its plugin was granted.
+    pub secrets: Arc<dyn SecretSource>,
     pub limits: Limits,
     pub validation: ValidationLimits,
     pub kv_quota_bytes: u64,
@@ -47,8 +48,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_concurrency: 16,
             http: HttpPolicy::allowing(["*"]),
-            secrets: Arc::new(MemorySecrets::default()),
-            granted_secrets: BTreeSet::new(),
+            secrets: Arc::new(FixedSecrets::none()),
             limits: Limits::default(),
             validation: ValidationLimits::default(),
             kv_quota_bytes: 16 << 20,
@@ -150,9 +150,10 @@ impl Engine {
 
     /// Validates a document and saves it as the workflow's next version.
     /// An invalid document is never stored.
+    /// Its triggers become the workflow's (in the same transaction).
     pub async fn save(&self, store: &TenantStore, workflow: &Workflow) -> Result<i64, EngineError> {
         self.check(workflow)?;
-        Ok(store.save_workflow(workflow).await?)
+        Ok(store.save_workflow(workflow, &crate::triggers::plan(workflow, now_ms())).await?)
     }
 
     /// Validates the document and the input, and records a new pending run.
@@ -182,6 +183,34 @@ impl Engine {
         Ok((run, workflow))
     }
 
+    /// Starts a run of the latest saved version under a given id, for
+    /// triggers that must fire once: `None` when a run with that id exists.
+    pub async fn start_saved_as(
+        &self,
+        store: &TenantStore,
+        workflow_id: &str,
+        input: Value,
+        run_id: &str,
+    ) -> Result<Option<RunRecord>, EngineError> {
+        if store.get_run(run_id).await?.is_some() {
+            return Ok(None);
+        }
+        let (version, workflow) = self.saved(store, workflow_id, None).await?;
+        let run = self.new_run(&workflow, Some(version), input, RunStatus::Pending, run_id.to_owned())?;
+        Ok(store.insert_run(&run).await?.then_some(run))
+    }
+
+    /// Drives a recorded run on a task of its own; failures are logged (the
+    /// run record carries the outcome).
+    pub fn spawn_drive(&self, store: TenantStore, run_id: String) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = engine.drive(&store, &run_id).await {
+                tracing::error!(%error, run = %run_id, "driving a run failed");
+            }
+        });
+    }
+
     /// Starts a run of a saved version and drives it to the end.
     pub async fn run_saved(
         &self,
@@ -204,6 +233,20 @@ impl Engine {
         input: Value,
         status: RunStatus,
     ) -> Result<RunRecord, EngineError> {
+        let run = self.new_run(workflow, version, input, status, uuid::Uuid::now_v7().to_string())?;
+        store.insert_run(&run).await?;
+        Ok(run)
+    }
+
+    /// A run record, after checking the input against the input schema.
+    fn new_run(
+        &self,
+        workflow: &Workflow,
+        version: Option<i64>,
+        input: Value,
+        status: RunStatus,
+        id: String,
+    ) -> Result<RunRecord, EngineError> {
         if let Some(schema) = &workflow.input_schema {
             let validator = jsonschema::validator_for(schema)
                 .map_err(|e| EngineError::InvalidInput(vec![format!("input_schema: {e}")]))?;
@@ -215,7 +258,7 @@ impl Engine {
         }
         let now = now_ms();
         let run = RunRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             workflow_id: workflow.id.clone(),
             workflow_version: version,
             document: serde_json::to_value(workflow).map_err(StoreError::from)?,
@@ -230,7 +273,6 @@ impl Engine {
             updated_at: now,
             finished_at: None,
         };
-        store.insert_run(&run).await?;
         Ok(run)
     }
 

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use trellis_host_api::capabilities::KvStore;
 
-use super::{StoreBackend, TenantId};
+use super::{Backend, TenantId};
 
 pub struct StoreKv {
-    backend: Arc<dyn StoreBackend>,
+    backend: Arc<dyn Backend>,
     tenant: TenantId,
     plugin: String,
     quota_bytes: u64,
 }
 
 impl StoreKv {
-    pub(super) fn new(backend: Arc<dyn StoreBackend>, tenant: TenantId, plugin: String, quota_bytes: u64) -> Self {
+    pub(super) fn new(backend: Arc<dyn Backend>, tenant: TenantId, plugin: String, quota_bytes: u64) -> Self {
         StoreKv { backend, tenant, plugin, quota_bytes }
     }
 }

@@ -7,8 +7,10 @@
 
 mod kv;
 mod records;
+mod secrets;
 mod sqlite;
 mod tenancy;
+mod triggers;
 
 use std::sync::Arc;
 
@@ -18,8 +20,10 @@ use thiserror::Error;
 
 pub use kv::StoreKv;
 pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
+pub use secrets::{PluginGrants, SecretBackend, SecretName};
 pub use sqlite::SqliteBackend;
 pub use tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
+pub use triggers::{CronSchedule, TriggerBackend, TriggerPlan};
 
 use crate::workflow::Workflow;
 
@@ -89,7 +93,6 @@ pub trait StoreBackend: Send + Sync {
         quota_bytes: u64,
     ) -> Result<Result<(), u64>, StoreError>;
     async fn kv_delete(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<(), StoreError>;
-    async fn save_workflow(&self, tenant: &TenantId, workflow: &Value) -> Result<i64, StoreError>;
     async fn get_workflow(
         &self,
         tenant: &TenantId,
@@ -157,14 +160,19 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// Everything a database behind the store implements, one trait per area.
+pub trait Backend: StoreBackend + SecretBackend + TriggerBackend {}
+
+impl<T: StoreBackend + SecretBackend + TriggerBackend> Backend for T {}
+
 /// The database, shared by all tenants.
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<dyn StoreBackend>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
-    pub fn new(backend: Arc<dyn StoreBackend>) -> Self {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
         Store { backend }
     }
 
@@ -202,6 +210,16 @@ impl Store {
         self.backend.use_refresh_token(token_hash, now).await
     }
 
+    /// The workflow a hook token starts, before any tenant is known.
+    pub async fn webhook_by_token(&self, token: &str) -> Result<Option<(TenantId, String)>, StoreError> {
+        self.backend.webhook_by_token(token).await
+    }
+
+    /// Cron schedules of every tenant due at `now` (for the scheduler).
+    pub async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
+        self.backend.due_crons(now, limit).await
+    }
+
     /// Unfinished top-level runs of every tenant: what a restarted engine resumes.
     pub async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
         self.backend.unfinished_runs().await
@@ -211,7 +229,7 @@ impl Store {
 /// The store seen by one tenant: every call is scoped to it.
 #[derive(Clone)]
 pub struct TenantStore {
-    backend: Arc<dyn StoreBackend>,
+    backend: Arc<dyn Backend>,
     tenant: TenantId,
 }
 
@@ -258,9 +276,23 @@ impl TenantStore {
         StoreKv::new(self.backend.clone(), self.tenant.clone(), plugin.to_owned(), quota_bytes)
     }
 
-    /// Saves a new version of a (validated) workflow; returns its number.
-    pub async fn save_workflow(&self, workflow: &Workflow) -> Result<i64, StoreError> {
-        self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?).await
+    /// Saves a new version of a (validated) workflow and makes the
+    /// workflow's triggers those of it, in one transaction; returns the
+    /// version's number.
+    pub async fn save_workflow(&self, workflow: &Workflow, triggers: &TriggerPlan) -> Result<i64, StoreError> {
+        self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?, triggers).await
+    }
+
+    pub async fn webhook_token(&self, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        self.backend.webhook_token(&self.tenant, workflow_id).await
+    }
+
+    pub async fn cron_schedules(&self, workflow_id: &str) -> Result<Vec<CronSchedule>, StoreError> {
+        self.backend.cron_schedules(&self.tenant, workflow_id).await
+    }
+
+    pub async fn advance_cron(&self, workflow_id: &str, index: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        self.backend.advance_cron(&self.tenant, workflow_id, index, from, to).await
     }
 
     pub async fn list_workflows(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -335,6 +367,38 @@ impl TenantStore {
             details,
         };
         self.backend.insert_audit(&self.tenant, &entry).await
+    }
+
+    pub async fn wrapped_key(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.wrapped_key(&self.tenant).await
+    }
+
+    pub async fn insert_wrapped_key(&self, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.backend.insert_wrapped_key(&self.tenant, wrapped).await
+    }
+
+    pub async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.backend.put_secret(&self.tenant, name, sealed).await
+    }
+
+    pub async fn sealed_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.sealed_secret(&self.tenant, name).await
+    }
+
+    pub async fn secret_names(&self) -> Result<Vec<SecretName>, StoreError> {
+        self.backend.secret_names(&self.tenant).await
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
+        self.backend.delete_secret(&self.tenant, name).await
+    }
+
+    pub async fn plugin_grants(&self, plugin: &str) -> Result<PluginGrants, StoreError> {
+        self.backend.plugin_grants(&self.tenant, plugin).await
+    }
+
+    pub async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError> {
+        self.backend.put_plugin_grants(&self.tenant, plugin, grants).await
     }
 
     pub async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -49,8 +49,10 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTrigger {
-    /// Name of the tenant secret holding the HMAC key.
-    pub secret: String,
+    /// Name of the tenant secret holding the HMAC key; without one the
+    /// hook takes unsigned requests (the URL's token is then the only key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

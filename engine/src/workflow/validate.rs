@@ -96,6 +96,14 @@ pub fn validate(workflow: &Workflow, catalog: &Catalog, limits: &ValidationLimit
     {
         checker.report("$.input_schema", ProblemCode::InvalidSchema, format!("not a valid JSON Schema: {e}"));
     }
+    let webhooks = workflow.triggers.iter().filter(|t| matches!(t, Trigger::Webhook { .. })).count();
+    if webhooks > 1 {
+        checker.report(
+            "$.triggers",
+            ProblemCode::InvalidTrigger,
+            format!("{webhooks} webhook triggers; a workflow has one hook URL"),
+        );
+    }
     for (i, trigger) in workflow.triggers.iter().enumerate() {
         match trigger {
             Trigger::Cron { cron, .. } if cron.split_whitespace().count() < 6 => checker.report(
@@ -103,12 +111,16 @@ pub fn validate(workflow: &Workflow, catalog: &Catalog, limits: &ValidationLimit
                 ProblemCode::InvalidTrigger,
                 format!("`{cron}` needs 6 or 7 fields, seconds first (e.g. `0 0 2 * * *`)"),
             ),
-            Trigger::Webhook { webhook } if webhook.secret.trim().is_empty() => checker.report(
-                format!("$.triggers[{i}].webhook.secret"),
-                ProblemCode::InvalidTrigger,
-                "name the tenant secret holding the HMAC key",
-            ),
-            _ => {}
+            Trigger::Cron { cron, .. } => {
+                if let Err(message) = crate::triggers::parse_schedule(cron) {
+                    checker.report(format!("$.triggers[{i}].cron"), ProblemCode::InvalidTrigger, message);
+                }
+            }
+            Trigger::Webhook { webhook } => {
+                if let Some(Err(message)) = webhook.secret.as_deref().map(crate::secrets::check_name) {
+                    checker.report(format!("$.triggers[{i}].webhook.secret"), ProblemCode::InvalidTrigger, message);
+                }
+            }
         }
     }
     check_graph(&mut checker, "$", &workflow.nodes, &workflow.edges, 0);

@@ -167,7 +167,7 @@ nodes:
   - { id: shout, uses: trellis/transform, kind: render, config: { template: "{{ input.word | upper }}!" } }
 "#,
     );
-    assert_eq!(h.store.save_workflow(&child).await.unwrap(), 1);
+    assert_eq!(h.engine.save(&h.store, &child).await.unwrap(), 1);
     let doc = workflow(
         r#"
 id: parent

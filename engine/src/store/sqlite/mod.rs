@@ -14,6 +14,9 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
+mod secrets;
+mod triggers;
+
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId};
@@ -85,6 +88,34 @@ async fn write_run(tx: &mut Transaction<'_, Sqlite>, tenant: &TenantId, run: &Ru
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Inserts the next version of a workflow; returns its number.
+async fn insert_version(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    id: &str,
+    workflow: &Value,
+) -> Result<i64, StoreError> {
+    let next: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?
+    .get(0);
+    sqlx::query(
+        "INSERT INTO workflow_versions (tenant_id, workflow_id, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(next)
+    .bind(serde_json::to_string(workflow)?)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(next)
 }
 
 async fn write_node(
@@ -297,31 +328,6 @@ impl StoreBackend for SqliteBackend {
         Ok(())
     }
 
-    async fn save_workflow(&self, tenant: &TenantId, workflow: &Value) -> Result<i64, StoreError> {
-        let id = workflow["id"].as_str().unwrap_or_default().to_owned();
-        let mut tx = self.begin_write().await?;
-        let next: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        sqlx::query(
-            "INSERT INTO workflow_versions (tenant_id, workflow_id, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(&id)
-        .bind(next)
-        .bind(serde_json::to_string(workflow)?)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(next)
-    }
-
     async fn get_workflow(
         &self,
         tenant: &TenantId,
@@ -364,11 +370,14 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("DELETE FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?")
             .bind(tenant.as_str())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        triggers::delete_triggers(&mut tx, tenant, id).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() > 0)
     }
 

@@ -1,0 +1,73 @@
+//! `POST /hooks/{token}`: a webhook trigger. The token in the path names
+//! the workflow (and its tenant); when the document's trigger names a
+//! secret, the request must carry a fresh HMAC-SHA256 signature made with
+//! it. The body (JSON, or empty for `{}`) is the run's input. Answers 202
+//! with the run id as soon as the run is recorded.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::body::{RawBody, parse};
+use super::error::ApiError;
+use crate::store::now_ms;
+use crate::triggers::WEBHOOK_TOKEN_PREFIX;
+use crate::triggers::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
+use crate::workflow::Trigger;
+
+fn plausible_token(token: &str) -> bool {
+    token.len() <= 100
+        && token.strip_prefix(WEBHOOK_TOKEN_PREFIX).is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn unsigned(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Unknown and malformed tokens get the same answer.
+    if !plausible_token(&token) {
+        return Err(ApiError::not_found("webhook"));
+    }
+    let (tenant, workflow_id) =
+        state.store.webhook_by_token(&token).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let store = state.store.tenant(tenant);
+    let (_, workflow) = store.get_workflow(&workflow_id, None).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let secret_name = workflow.triggers.iter().find_map(|t| match t {
+        Trigger::Webhook { webhook } => Some(webhook.secret.clone()),
+        Trigger::Cron { .. } => None,
+    });
+    let Some(secret_name) = secret_name else { return Err(ApiError::not_found("webhook")) };
+
+    if let Some(name) = secret_name {
+        let secret = state
+            .vault
+            .read(&store, &name)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| unsigned(format!("the webhook's signing secret `{name}` is not set in the tenant")))?;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let now = now_ms() / 1000;
+        let signature = header(SIGNATURE_HEADER);
+        let timestamp = verify(secret.as_bytes(), header(TIMESTAMP_HEADER), signature, &body, now)
+            .map_err(|e| unsigned(e.to_string()))?;
+        state.replays.check(signature.unwrap_or_default(), timestamp, now).map_err(|e| unsigned(e.to_string()))?;
+    }
+
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
+    let (run, _) = state.engine.start_saved(&store, &workflow_id, None, input).await?;
+    store
+        .audit("webhook", "run.start", &run.id, json!({"workflow": workflow_id, "version": run.workflow_version}))
+        .await?;
+    state.engine.spawn_drive(store, run.id.clone());
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run.id, "status": run.status}))))
+}

@@ -1,0 +1,122 @@
+//! `/v1/secrets` (write-only: names are listed, values never leave) and
+//! `/v1/plugins/{publisher}/{plugin}/grants` (which secrets a plugin's nodes
+//! may read).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::principal::Principal;
+use crate::secrets::check_name;
+use crate::secrets::vault::MAX_VALUE_BYTES;
+use crate::store::{PluginGrants, Role};
+
+fn secret_error(error: crate::secrets::SecretError) -> ApiError {
+    ApiError::internal(error)
+}
+
+fn checked_name(name: &str) -> Result<(), ApiError> {
+    check_name(name).map_err(|message| ApiError::bad_request("invalid_name", message))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    value: String,
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Editor)?;
+    Ok(Json(json!({ "secrets": principal.store(&state).secret_names().await? })))
+}
+
+/// Creates or replaces a secret. The answer carries no value, and the audit
+/// entry only the name.
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SecretValue>,
+) -> Result<StatusCode, ApiError> {
+    checked_name(&name)?;
+    principal.require(Role::Editor)?;
+    if body.value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("secret value is {} bytes, over the {MAX_VALUE_BYTES}-byte limit", body.value.len()),
+        ));
+    }
+    let store = principal.store(&state);
+    state.vault.write(&store, &name, &body.value).await.map_err(secret_error)?;
+    store.audit(&principal.subject, "secret.write", &name, Value::Null).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    checked_name(&name)?;
+    principal.require(Role::Editor)?;
+    let store = principal.store(&state);
+    if !store.delete_secret(&name).await? {
+        return Err(ApiError::not_found("secret"));
+    }
+    store.audit(&principal.subject, "secret.delete", &name, Value::Null).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `publisher/plugin`, both parts slugs.
+fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
+    let slug = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    if slug(publisher) && slug(plugin) {
+        Ok(format!("{publisher}/{plugin}"))
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_plugin",
+            "plugin must be `publisher/name` in lowercase letters, digits, `-`, `_`",
+        ))
+    }
+}
+
+pub async fn get_grants(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((publisher, plugin)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = plugin_name(&publisher, &plugin)?;
+    principal.require(Role::Editor)?;
+    let grants = principal.store(&state).plugin_grants(&plugin).await?;
+    Ok(Json(json!({ "plugin": plugin, "grants": grants })))
+}
+
+/// Replaces what the plugin's nodes may read in this tenant.
+pub async fn put_grants(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((publisher, plugin)): Path<(String, String)>,
+    JsonBody(grants): JsonBody<PluginGrants>,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = plugin_name(&publisher, &plugin)?;
+    principal.require(Role::Admin)?;
+    for (index, name) in grants.secrets.iter().enumerate() {
+        check_name(name).map_err(|message| {
+            ApiError::bad_request("invalid_body", message).with_details(json!({"path": format!("secrets[{index}]")}))
+        })?;
+    }
+    let store = principal.store(&state);
+    state.vault.set_grants(&store, &plugin, &grants).await.map_err(secret_error)?;
+    store.audit(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants })).await?;
+    Ok(Json(json!({ "plugin": plugin, "grants": grants })))
+}

@@ -1,0 +1,42 @@
+//! Sealed secrets, wrapped tenant data keys and plugin grants as the store
+//! keeps them. Sealing and unsealing happen in `crate::secrets`; the store
+//! only ever sees ciphertext.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, TenantId};
+
+/// What a tenant lets one plugin do beyond the sandbox defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrants {
+    /// Tenant secret names the plugin's nodes may read.
+    #[serde(default)]
+    pub secrets: BTreeSet<String>,
+}
+
+/// A secret's name and when it was last written; never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretName {
+    pub name: String,
+    pub updated_at: i64,
+}
+
+#[async_trait]
+pub trait SecretBackend: Send + Sync {
+    async fn wrapped_key(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores the tenant's wrapped data key unless one exists; returns the
+    /// one that is stored afterwards (two first writers agree on one key).
+    async fn insert_wrapped_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError>;
+    async fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &[u8]) -> Result<(), StoreError>;
+    async fn sealed_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn secret_names(&self, tenant: &TenantId) -> Result<Vec<SecretName>, StoreError>;
+    /// `false` when there was no such secret.
+    async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
+    async fn plugin_grants(&self, tenant: &TenantId, plugin: &str) -> Result<PluginGrants, StoreError>;
+    async fn put_plugin_grants(&self, tenant: &TenantId, plugin: &str, grants: &PluginGrants)
+    -> Result<(), StoreError>;
+}

@@ -1,0 +1,112 @@
+//! One in-process server per test: SQLite in a temp dir, the first-party
+//! plugins, a random master key; requests go through `app(state)` and `oneshot`.
+
+pub use axum::body::Body;
+pub use axum::http::{Method, Request, StatusCode};
+pub use serde_json::{Value, json};
+pub use tower::ServiceExt;
+pub use trellis_engine::api::{AppState, app};
+use trellis_engine::auth::{API_KEY_PREFIX, NewTenant, TokenService, create_tenant, new_token, token_hash};
+use trellis_engine::catalog::Catalog;
+use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::secrets::{MasterKey, Vault};
+pub use trellis_engine::store::{ApiKey, Role, Store, TenantId, now_ms};
+use trellis_host_api::{Runtime, RuntimeConfig};
+
+pub struct Server {
+    pub state: AppState,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+}
+
+/// A server with the first-party plugins and `local/hostile`, `local/capabilities`.
+pub async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join(format!("trellis-test-cache-{}", env!("CARGO_PKG_VERSION")))),
+        max_concurrent_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    // Testing guests as `local/NAME` beside the first-party plugins.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for (name, path) in
+        [("hostile", trellis_plugin_artifacts::HOSTILE), ("capabilities", trellis_plugin_artifacts::CAPABILITIES)]
+    {
+        std::fs::copy(path, plugins.join(format!("{name}.wasm"))).unwrap();
+    }
+    let catalog = Catalog::local(&runtime, Some(&plugins)).await.unwrap();
+    let vault = Vault::new(MasterKey::random());
+    let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..EngineConfig::default() };
+    let engine = Engine::new(runtime, catalog, store.clone(), config);
+    let tokens = TokenService::new(b"test secret that is long enough to sign");
+    let state = AppState::new(engine, store.clone(), tokens, vault).unwrap();
+    Server { state, store, dir }
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+        self.send(request.header("content-type", "application/json").body(body).unwrap()).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = app(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn tenant(&self, email: &str) -> NewTenant {
+        create_tenant(&self.store, "acme", email).await.unwrap()
+    }
+
+    /// An API key with `role` in the tenant.
+    pub async fn key(&self, tenant: &str, role: Role) -> String {
+        let token = new_token(API_KEY_PREFIX);
+        let key = ApiKey {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: format!("{role:?}"),
+            role,
+            expires_at: None,
+            revoked_at: None,
+            created_at: now_ms(),
+        };
+        self.store.tenant(TenantId::new(tenant)).insert_api_key(&key, &token_hash(&token)).await.unwrap();
+        token
+    }
+}
+
+pub const WORKFLOW: &str = r#"{"id": "greet", "nodes": [{"id": "hi", "uses": "trellis/transform@^0.1", "kind": "render",
+  "config": {"template": "hello {{ input.name }}"}}]}"#;
+
+pub const APPROVAL: &str = r#"{"id": "gate", "nodes": [
+  {"id": "wait", "builtin": "approval"},
+  {"id": "ok", "uses": "trellis/transform", "kind": "render", "config": {"template": "approved"}}],
+  "edges": [{"from": "wait", "port": "approved", "to": "ok"}]}"#;
+
+impl Server {
+    /// Polls a run until `check` holds on its JSON.
+    pub async fn wait_run(&self, key: &str, run_id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let (_, run) = self.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
+            if check(&run) {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("run {run_id} never reached the expected state");
+    }
+}

@@ -1,0 +1,11 @@
+//! The HTTP API through `app(state)` and `oneshot`: auth, roles, tenant
+//! isolation, workflows and runs, secrets, bad input.
+
+mod access_control;
+mod auth;
+mod common;
+mod members;
+mod runs;
+mod secrets;
+mod triggers;
+mod workflows;

@@ -1,0 +1,105 @@
+//! Run listing, approvals, cancel, the catalog and live events.
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_list_approve_cancel_and_catalog() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+
+    let (status, catalog) = s.call(Method::GET, "/v1/catalog", Some(key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let transform = catalog["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == "trellis/transform").unwrap();
+    assert_eq!(transform["kinds"][0]["name"], "reshape");
+
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(WORKFLOW).unwrap())).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, run) = s.call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(key), Some(json!({}))).await;
+        ids.push(run["run"]["id"].as_str().unwrap().to_owned());
+    }
+    let (_, page) = s.call(Method::GET, "/v1/runs?limit=2", Some(key), None).await;
+    let first: Vec<&str> = page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(first, [ids[2].as_str(), ids[1].as_str()], "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = s.call(Method::GET, &format!("/v1/runs?limit=2&cursor={cursor}"), Some(key), None).await;
+    assert_eq!(page["runs"][0]["id"], ids[0].as_str());
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (_, failed) = s.call(Method::GET, "/v1/runs?status=failed", Some(key), None).await;
+    assert_eq!(failed["runs"], json!([]));
+    let (status, _) = s.call(Method::GET, "/v1/runs?status=bogus", Some(key), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Approve through the API.
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(APPROVAL).unwrap())).await;
+    let (status, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+    let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
+    let path = format!("/v1/runs/{run_id}/approvals/wait");
+    let (status, _) = s.call(Method::POST, &path, Some(&viewer), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, decided) =
+        s.call(Method::POST, &path, Some(key), Some(json!({"approved": true, "comment": "ok"}))).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let done = s.wait_run(key, &run_id, |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(done["run"]["output"], "approved");
+    let (status, _) = s.call(Method::POST, &path, Some(key), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a decided step takes no second decision");
+
+    // Cancel through the API.
+    let (_, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+    let (status, _) = s.call(Method::POST, &format!("/v1/runs/{run_id}/cancel"), Some(key), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    s.wait_run(key, &run_id, |r| r["run"]["status"] == "cancelled").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_events_stream_a_snapshot_then_live_node_changes() {
+    use http_body_util::BodyExt;
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let globex = s.tenant("owner@globex.test").await;
+    let key = acme.api_key.as_str();
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(APPROVAL).unwrap())).await;
+    let (_, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
+        .await;
+
+    let (status, _) = s.call(Method::GET, &format!("/v1/runs/{run_id}/events"), Some(&globex.api_key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's run has no stream");
+
+    let request = Request::builder()
+        .uri(format!("/v1/runs/{run_id}/events"))
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app(s.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    let mut next = async || {
+        let frame =
+            tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.unwrap().unwrap().unwrap();
+        String::from_utf8(frame.into_data().unwrap_or_default().to_vec()).unwrap()
+    };
+    seen.push_str(&next().await);
+    assert!(seen.contains("event: snapshot") && seen.contains("\"waiting\""), "{seen}");
+
+    let (status, _) = s
+        .call(Method::POST, &format!("/v1/runs/{run_id}/approvals/wait"), Some(key), Some(json!({"approved": true})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    while !(seen.contains("\"node_id\":\"ok\"") && seen.contains("\"status\":\"succeeded\"")) {
+        seen.push_str(&next().await);
+    }
+    assert!(seen.contains("event: node"), "{seen}");
+}

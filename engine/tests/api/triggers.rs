@@ -1,0 +1,184 @@
+//! Webhook and cron triggers from the workflow document.
+
+use trellis_engine::triggers::CronScheduler;
+use trellis_engine::triggers::webhook::sign;
+
+use crate::common::*;
+
+fn hooked(trigger: Value) -> Value {
+    json!({"id": "hooked", "triggers": [trigger], "nodes": [
+        {"id": "hi", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": "order {{ input.order }}"}}]})
+}
+
+impl Server {
+    async fn post_hook(&self, path: &str, body: &str, headers: &[(&str, String)]) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(Method::POST).uri(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap()).await
+    }
+
+    async fn hook_path(&self, key: &str, workflow: &str) -> Option<String> {
+        let (status, triggers) =
+            self.call(Method::GET, &format!("/v1/workflows/{workflow}/triggers"), Some(key), None).await;
+        assert_eq!(status, StatusCode::OK, "{triggers}");
+        triggers["webhook"]["path"].as_str().map(str::to_owned)
+    }
+}
+
+fn signed(secret: &str, timestamp: i64, body: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-trellis-timestamp", timestamp.to_string()),
+        ("x-trellis-signature", sign(secret.as_bytes(), timestamp, body.as_bytes())),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_webhooks_start_runs_and_refuse_forgeries_and_replays() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    s.call(Method::PUT, "/v1/secrets/HOOK_KEY", Some(key), Some(json!({"value": "whsec_acme"}))).await;
+    let (status, _) = s
+        .call(Method::POST, "/v1/workflows", Some(key), Some(hooked(json!({"webhook": {"secret": "HOOK_KEY"}}))))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = s.hook_path(key, "hooked").await.expect("a hook path");
+    assert!(path.starts_with("/hooks/whk_") && path.len() > 40, "{path}");
+
+    let body = r#"{"order": 42}"#;
+    let now = now_ms() / 1000;
+    let (status, started) = s.post_hook(&path, body, &signed("whsec_acme", now, body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let run = s.wait_run(key, &run_id, |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(run["run"]["input"], json!({"order": 42}));
+    assert_eq!(run["run"]["output"], "order 42");
+
+    // The same signed request again: refused, even inside the window.
+    let (status, error) = s.post_hook(&path, body, &signed("whsec_acme", now, body)).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_signature")));
+    // Signed long ago (a captured request replayed later): outside the window.
+    let old = now - 600;
+    let (status, error) = s.post_hook(&path, body, &signed("whsec_acme", old, body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error["error"]["message"].as_str().unwrap().contains("window"), "{error}");
+    // Wrong key, altered body, no signature at all.
+    for headers in [signed("guess", now + 1, body), signed("whsec_acme", now + 2, r#"{"order": 1}"#), vec![]] {
+        let (status, _) = s.post_hook(&path, body, &headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Unknown and malformed tokens look the same.
+    for bad in ["/hooks/whk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/hooks/nope", "/hooks/whk_%2e%2e"] {
+        let (status, _) = s.post_hook(bad, body, &signed("whsec_acme", now, body)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // Oversized bodies are refused before anything is read past the cap.
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(1 << 20));
+    let (status, _) = s.post_hook(&path, &big, &signed("whsec_acme", now + 3, &big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Exactly one run came in through the hook.
+    let (_, runs) = s.call(Method::GET, "/v1/runs", Some(key), None).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+
+    // A new version keeps the hook URL; one without the trigger removes it.
+    let (status, _) = s
+        .call(Method::PUT, "/v1/workflows/hooked", Some(key), Some(hooked(json!({"webhook": {"secret": "HOOK_KEY"}}))))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.hook_path(key, "hooked").await.as_deref(), Some(path.as_str()));
+    let mut untriggered = hooked(json!({"cron": "0 0 0 1 1 *"}));
+    untriggered["triggers"] = json!([]);
+    s.call(Method::PUT, "/v1/workflows/hooked", Some(key), Some(untriggered)).await;
+    assert_eq!(s.hook_path(key, "hooked").await, None);
+    let (status, _) = s.post_hook(&path, body, &signed("whsec_acme", now + 4, body)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_webhooks_take_the_body_as_input_and_other_tenants_cannot_see_the_hook() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let globex = s.tenant("owner@globex.test").await;
+    s.call(Method::POST, "/v1/workflows", Some(&acme.api_key), Some(hooked(json!({"webhook": {}})))).await;
+    let path = s.hook_path(&acme.api_key, "hooked").await.unwrap();
+    let (status, started) = s.post_hook(&path, r#"{"order": 7}"#, &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run_id = started["run_id"].as_str().unwrap();
+    s.wait_run(&acme.api_key, run_id, |r| r["run"]["output"] == "order 7").await;
+    let (status, _) = s.post_hook(&path, "not json", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The other tenant sees neither the workflow's triggers nor the run.
+    let (status, _) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(&globex.api_key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(&globex.api_key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Viewers may not see the hook URL (it starts runs).
+    let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
+    let (status, _) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let every_minute = hooked(json!({"cron": "0 * * * * *", "input": {"order": 1}}));
+    let (status, _) = s.call(Method::POST, "/v1/workflows", Some(key), Some(every_minute.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
+    let first = triggers["schedules"][0]["next_fire_at"].as_i64().unwrap();
+    assert_eq!(first % 60_000, 0, "fires on the minute");
+
+    let scheduler = CronScheduler::new(s.state.engine.clone());
+    assert!(scheduler.tick(first - 1).await.unwrap().is_empty(), "not due yet");
+    let fired = scheduler.tick(first).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert!(scheduler.tick(first).await.unwrap().is_empty(), "one fire per tick time");
+    assert!(scheduler.tick(first + 59_999).await.unwrap().is_empty());
+    s.wait_run(key, &fired[0], |r| r["run"]["status"] == "succeeded").await;
+
+    // Saving a new version with the same expression keeps the schedule.
+    s.call(Method::PUT, "/v1/workflows/hooked", Some(key), Some(every_minute)).await;
+    let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
+    assert_eq!(triggers["schedules"][0]["next_fire_at"], first + 60_000);
+
+    // Down for five fires; a fresh scheduler (a restarted server) fires
+    // once for all of them and then continues from the present.
+    let restarted = CronScheduler::new(s.state.engine.clone());
+    let later = first + 5 * 60_000 + 30_000;
+    let caught_up = restarted.tick(later).await.unwrap();
+    assert_eq!(caught_up.len(), 1);
+    assert!(restarted.tick(later).await.unwrap().is_empty());
+    let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
+    assert_eq!(triggers["schedules"][0]["next_fire_at"], first + 6 * 60_000);
+
+    // A crash after a run started but before the schedule moved: the
+    // retried fire finds its run and does not start another.
+    let store = s.store.tenant(TenantId::new(&acme.tenant_id));
+    assert!(store.advance_cron("hooked", 0, first + 6 * 60_000, first + 60_000).await.unwrap());
+    assert!(restarted.tick(first + 60_000).await.unwrap().is_empty(), "that fire's run exists");
+    let all = store.list_runs(None, None, 100).await.unwrap();
+    assert_eq!(all.len(), 2, "one on schedule, one catch-up");
+    assert!(all.iter().all(|r| r.input == json!({"order": 1})));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_triggers_are_refused_with_their_path() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let mut doc = hooked(json!({"cron": "0 0 25 * * *"}));
+    doc["triggers"] = json!([{"cron": "0 0 25 * * *"}, {"webhook": {"secret": "bad name"}}, {"webhook": {}}]);
+    let (status, body) = s.call(Method::POST, "/v1/workflows", Some(&acme.api_key), Some(doc)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let paths: Vec<&str> =
+        body["error"]["details"]["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.contains(&"$.triggers[0].cron")
+            && paths.contains(&"$.triggers[1].webhook.secret")
+            && paths.contains(&"$.triggers"),
+        "{paths:?}"
+    );
+}

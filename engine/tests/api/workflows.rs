@@ -1,0 +1,66 @@
+//! Workflows and runs through the API.
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflows_and_runs_through_the_api() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let workflow: Value = serde_json::from_str(WORKFLOW).unwrap();
+
+    let (status, created) = s.call(Method::POST, "/v1/workflows", Some(key), Some(workflow.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created, json!({"id": "greet", "version": 1}));
+    let (status, _) = s.call(Method::POST, "/v1/workflows", Some(key), Some(workflow.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, updated) = s.call(Method::PUT, "/v1/workflows/greet", Some(key), Some(workflow)).await;
+    assert_eq!((status, updated["version"].as_i64()), (StatusCode::OK, Some(2)));
+    let (_, listed) = s.call(Method::GET, "/v1/workflows", Some(key), None).await;
+    assert_eq!(listed["workflows"], json!([{"id": "greet", "version": 2}]));
+    let (_, versions) = s.call(Method::GET, "/v1/workflows/greet/versions", Some(key), None).await;
+    let numbers: Vec<i64> =
+        versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2]);
+
+    let (status, run) = s
+        .call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(key), Some(json!({"input": {"name": "ada"}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["run"]["status"], "succeeded");
+    assert_eq!(run["run"]["output"], "hello ada");
+    assert_eq!(run["nodes"][0]["status"], "succeeded");
+    let run_id = run["run"]["id"].as_str().unwrap();
+    let (status, fetched) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
+    assert_eq!((status, fetched["run"]["workflow_version"].as_i64()), (StatusCode::OK, Some(2)));
+    let (status, rerun) =
+        s.call(Method::POST, &format!("/v1/runs/{run_id}/rerun?wait=10"), Some(key), Some(json!({"node": "hi"}))).await;
+    assert_eq!(status, StatusCode::OK, "{rerun}");
+    assert_eq!(
+        (rerun["run"]["output"].as_str(), rerun["run"]["rerun_of"]["run_id"].as_str()),
+        (Some("hello ada"), Some(run_id))
+    );
+    let (status, _) =
+        s.call(Method::POST, &format!("/v1/runs/{run_id}/rerun"), Some(key), Some(json!({"node": "nope"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An invalid document: 422 with every problem, and nothing stored.
+    let broken = json!({"id": "broken", "nodes": [{"id": "a", "uses": "trellis/transform", "kind": "nope"}]});
+    let (status, error) = s.call(Method::POST, "/v1/workflows", Some(key), Some(broken.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["details"]["problems"][0]["code"], "unknown_kind");
+    let (status, _) = s.call(Method::GET, "/v1/workflows/broken", Some(key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, checked) = s.call(Method::POST, "/v1/workflows/validate", Some(key), Some(broken)).await;
+    assert_eq!((status, checked["valid"].as_bool()), (StatusCode::OK, Some(false)));
+
+    // Deleting removes every version; the run keeps the document it ran.
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.call(Method::GET, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, kept) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
+    assert_eq!(kept["run"]["document"]["id"], "greet");
+}
