@@ -8,6 +8,7 @@ pub mod executor;
 pub mod expr;
 pub mod first_party;
 mod private_file;
+pub mod quota;
 pub mod secrets;
 pub mod store;
 pub mod triggers;

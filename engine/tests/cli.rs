@@ -247,6 +247,21 @@ fn admin_create_tenant_prints_credentials_once_and_refuses_a_taken_email() {
     let again = trellis(&args, dir.path());
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    // The operator sets the tenant's quotas; unnamed ones keep their values.
+    let tenant = created["tenant_id"].as_str().unwrap();
+    let data = data.to_str().unwrap();
+    let set = |limits: &str, tenant: &str| {
+        trellis(&["admin", "set-plan", tenant, "--limits", limits, "--data-dir", data], dir.path())
+    };
+    let plan = stdout_json(&set(r#"{"runs_per_day": 10}"#, tenant));
+    assert_eq!((plan["runs_per_day"].as_u64(), plan["concurrent_runs"].as_u64()), (Some(10), Some(500)));
+    let plan = stdout_json(&set(r#"{"concurrent_runs": 3}"#, tenant));
+    assert_eq!((plan["runs_per_day"].as_u64(), plan["concurrent_runs"].as_u64()), (Some(10), Some(3)));
+    let unknown = set(r#"{"runs_a_day": 1}"#, tenant);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown quota"));
+    assert_eq!(set("{}", "no-such-tenant").status.code(), Some(2));
 }
 
 #[test]

@@ -42,6 +42,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
+    /// 429 with the quota's name, limit and current use.
+    pub fn quota(exceeded: crate::quota::QuotaExceeded) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", exceeded.to_string())
+            .with_details(json!({"quota": exceeded.quota, "limit": exceeded.limit, "used": exceeded.used}))
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -80,6 +86,7 @@ impl From<crate::executor::EngineError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "input does not match input_schema")
                     .with_details(json!({ "errors": errors }))
             }
+            EngineError::Quota(exceeded) => ApiError::quota(exceeded),
             other => ApiError::internal(other),
         }
     }

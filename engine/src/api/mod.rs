@@ -4,8 +4,8 @@
 //! Status of issue 4: auth (login, refresh rotation, API keys), roles,
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
 //! approve, rerun from a node, live events), the catalog, API keys, members,
-//! the audit log, secrets with plugin grants, and webhook/cron triggers are
-//! here; quotas, usage, fairness, OpenAPI and metrics are not yet.
+//! the audit log, secrets with plugin grants, webhook/cron triggers, plans
+//! and usage are here; OpenAPI and metrics are not yet.
 
 mod access;
 mod auth_routes;
@@ -16,6 +16,7 @@ mod hooks;
 mod principal;
 mod runs;
 mod secrets;
+mod usage;
 mod workflows;
 
 use std::collections::HashMap;
@@ -121,6 +122,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/api-keys/{id}", axum::routing::delete(access::revoke_key))
         .route("/v1/members", get(access::list_members).post(access::add_member))
         .route("/v1/audit", get(access::audit))
+        .route("/v1/plan", get(usage::plan))
+        .route("/v1/usage", get(usage::usage))
         .route("/v1/secrets", get(secrets::list))
         .route("/v1/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::delete))
         .route("/v1/plugins/{publisher}/{plugin}/grants", get(secrets::get_grants).put(secrets::put_grants))

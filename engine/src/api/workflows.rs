@@ -112,7 +112,8 @@ pub async fn validate(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let workflow = document(body)?;
-    let problems = state.engine.validate(&workflow);
+    let plan = state.engine.plan(&principal.store(&state)).await?;
+    let problems = state.engine.validate_for(&workflow, &plan);
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }
 

@@ -1,15 +1,32 @@
-//! `trellis admin create-tenant`: the server operator bootstraps a tenant.
+//! `trellis admin …`: what the server operator does: bootstrap tenants and
+//! set their plans.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
-use trellis_engine::store::Store;
+use trellis_engine::quota::Plan;
+use trellis_engine::store::{Store, TenantId};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Create a tenant and its owner; prints a one-time password and an API key.
     CreateTenant(CreateTenantArgs),
+    /// Change a tenant's quotas: the JSON's fields replace the plan's, the
+    /// rest stay (`trellis admin set-plan ID --limits '{"runs_per_day": 100}'`).
+    /// Running servers see the change within 2 seconds.
+    SetPlan(SetPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetPlanArgs {
+    tenant_id: String,
+    /// JSON object of quotas (see `GET /v1/plan` for the names).
+    #[arg(long)]
+    limits: String,
+    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +49,22 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
             let created = trellis_engine::auth::create_tenant(&store, &args.name, &email).await?;
             println!("{}", serde_json::to_string_pretty(&created)?);
             eprintln!("the password and the API key are shown once; store them now");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::SetPlan(args) => {
+            let changes: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&args.limits).context("--limits must be a JSON object")?;
+            let store = Store::open_sqlite(&args.data_dir).await?;
+            let tenant = TenantId::new(args.tenant_id.clone());
+            let mut plan = serde_json::to_value(store.tenant(tenant.clone()).plan().await?)?;
+            for (name, value) in changes {
+                plan[name] = value;
+            }
+            let plan: Plan = serde_json::from_value(plan).context("--limits names an unknown quota or a bad value")?;
+            if !store.set_plan(&tenant, &plan).await? {
+                anyhow::bail!("there is no tenant `{}`", args.tenant_id);
+            }
+            println!("{}", serde_json::to_string_pretty(&plan)?);
             Ok(ExitCode::SUCCESS)
         }
     }

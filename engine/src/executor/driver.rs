@@ -18,6 +18,7 @@ use trellis_host_api::{Emit, Execution, Failure, FailureCode, Invocation};
 use super::builtins;
 use super::{Engine, EngineError, NodeEvent};
 use crate::expr;
+use crate::quota::{QuotaExceeded, Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
 use crate::workflow::{Builtin, Graph, Join, NodeSpec, PluginRef, Workflow};
 
@@ -62,6 +63,10 @@ pub(super) struct Driver {
     /// Work to start once the state that announces it is written; `true`
     /// marks a plugin attempt, which may run on the driver's own task.
     deferred: Vec<(bool, futures::future::BoxFuture<'static, ()>)>,
+    /// HTTP requests of this run so far (the `http_requests_per_run` quota).
+    http_used: u64,
+    /// Metered by this driver and not yet added to the tenant's usage.
+    usage: Usage,
 }
 
 impl Driver {
@@ -93,6 +98,7 @@ impl Driver {
             nodes.entry(spec.id.clone()).or_insert_with(|| NodeRecord::pending(&run.id, &spec.id));
         }
         let (events, inbox) = mpsc::unbounded_channel();
+        let http_used = nodes.values().map(|n| n.http_calls.len() as u64).sum();
         Driver {
             engine,
             store,
@@ -110,7 +116,20 @@ impl Driver {
             candidates: (0..workflow_len).collect(),
             positions,
             deferred: Vec::new(),
+            http_used,
+            usage: Usage::default(),
         }
+    }
+
+    /// Adds what this driver metered to the tenant's usage of today. A
+    /// crash loses what was metered since the driver started (the attempts
+    /// it re-runs are metered again).
+    async fn meter(&mut self) -> Result<(), EngineError> {
+        let usage = std::mem::take(&mut self.usage);
+        if !usage.is_zero() {
+            self.store.add_usage(&day_of(now_ms()), &usage).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn run(mut self) -> Result<RunRecord, EngineError> {
@@ -434,10 +453,18 @@ impl Driver {
         self.save(&spec.id).await?;
 
         let engine = &self.engine.inner;
-        let mut limits = engine.config.limits.clone();
+        let (plan, today) = engine.plans.plan_and_today(&self.store).await?;
+        if let Err(exceeded) = QuotaExceeded::check("llm_tokens_per_day", plan.llm_tokens_per_day, today.llm_tokens) {
+            return self.fail(&spec.id, Failure::new(FailureCode::Fatal, exceeded.to_string()), false).await;
+        }
+        let mut limits = engine.config.limits.tightest(&plan.node_limits());
         if let Some(ms) = spec.timeout_ms {
             limits.timeout = limits.timeout.min(Duration::from_millis(ms));
         }
+        // The run's remaining HTTP requests bound this attempt's.
+        let mut http = engine.config.http.clone();
+        let remaining = plan.http_requests_per_run.saturating_sub(self.http_used);
+        http.max_requests = http.max_requests.min(u32::try_from(remaining).unwrap_or(u32::MAX));
         let (secrets, granted_secrets) = match engine.config.secrets.for_node(&self.store, &plugin.name).await {
             Ok(found) => found,
             Err(error) => {
@@ -447,21 +474,22 @@ impl Driver {
             }
         };
         let capabilities = Capabilities {
-            http: engine.config.http.clone(),
+            http,
             secrets,
             granted_secrets,
-            kv: Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes)),
+            kv: Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes.min(plan.kv_bytes))),
             llm: Arc::new(DisabledLlm),
         };
         let runtime = engine.runtime.clone();
         let permits = engine.permits.clone();
+        let tenant = self.store.tenant().clone();
         let events = self.events.clone();
         let node_id = spec.id.clone();
         self.active.insert(node_id.clone());
         self.deferred.push((
             true,
             Box::pin(async move {
-                let _permit = permits.acquire_owned().await;
+                let _slot = permits.acquire(&tenant).await;
                 let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
                 let _ = events.send(Event::Attempt { node_id, attempt, execution: Box::new(execution) });
             }),
@@ -508,6 +536,15 @@ impl Driver {
                 }
                 self.active.remove(&node_id);
                 let report = &execution.report;
+                let calls = report.http_calls.len() as u64;
+                self.http_used += calls;
+                self.usage.add(&Usage {
+                    runs: 0,
+                    node_executions: 1,
+                    fuel: report.fuel_used,
+                    http_calls: calls,
+                    llm_tokens: report.llm_tokens,
+                });
                 let node = self.node_mut(&node_id);
                 node.fuel_used = report.fuel_used;
                 node.peak_memory_bytes = report.peak_memory_bytes;
@@ -657,6 +694,7 @@ impl Driver {
         self.run.updated_at = now_ms();
         self.run.finished_at = Some(self.run.updated_at);
         self.store.update_run(&self.run).await?;
+        self.meter().await?;
         Ok(self.run)
     }
 
@@ -694,6 +732,7 @@ impl Driver {
         for node_id in changed {
             self.announce(&node_id);
         }
+        self.meter().await?;
         Ok(self.run)
     }
 }

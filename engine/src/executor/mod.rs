@@ -4,6 +4,7 @@
 
 mod builtins;
 mod driver;
+mod fair;
 mod retry;
 
 use std::collections::BTreeSet;
@@ -14,15 +15,19 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, broadcast};
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Limits, Runtime};
 
 use crate::catalog::Catalog;
+use crate::quota::{Plan, Plans, QuotaExceeded, day_of};
 use crate::secrets::{FixedSecrets, SecretSource};
-use crate::store::{NodeRecord, NodeStatus, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms};
+use crate::store::{
+    Admission, NodeRecord, NodeStatus, RunQuotas, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms,
+};
 use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
 
+pub use fair::FairSlots;
 pub use retry::delay as retry_delay;
 
 /// Engine-wide settings. Per-node limits are the tightest of these and the
@@ -75,6 +80,8 @@ pub enum EngineError {
     Invalid(Vec<Problem>),
     #[error("input does not match the workflow's input_schema: {}", .0.join("; "))]
     InvalidInput(Vec<String>),
+    #[error(transparent)]
+    Quota(#[from] crate::quota::QuotaExceeded),
     #[error("stored run `{run}` cannot be executed: {message}")]
     Corrupt { run: String, message: String },
 }
@@ -100,17 +107,21 @@ struct Inner {
     catalog: Catalog,
     store: Store,
     config: EngineConfig,
-    permits: Arc<Semaphore>,
+    permits: Arc<FairSlots>,
     events: broadcast::Sender<NodeEvent>,
     /// Wakes drivers after an in-process approval or cancellation.
     signals: Notify,
+    plans: Plans,
 }
 
 impl Engine {
     pub fn new(runtime: Runtime, catalog: Catalog, store: Store, config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(1024);
-        let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
-        Engine { inner: Arc::new(Inner { runtime, catalog, store, config, permits, events, signals: Notify::new() }) }
+        let permits = FairSlots::new(config.max_concurrency);
+        let plans = Plans::default();
+        Engine {
+            inner: Arc::new(Inner { runtime, catalog, store, config, permits, events, signals: Notify::new(), plans }),
+        }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -121,6 +132,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// Plugin nodes waiting for an execution slot, per tenant.
+    pub fn queue_depths(&self) -> Vec<(crate::store::TenantId, usize)> {
+        self.inner.permits.queue_depths()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.inner.events.subscribe()
     }
@@ -129,9 +145,26 @@ impl Engine {
         validate(workflow, &self.inner.catalog, &self.inner.config.validation)
     }
 
+    /// Validation under a tenant's plan (its node-count quota).
+    pub fn validate_for(&self, workflow: &Workflow, plan: &Plan) -> Vec<Problem> {
+        let max_nodes = usize::try_from(plan.nodes_per_workflow).unwrap_or(usize::MAX);
+        let limits = ValidationLimits { max_nodes: self.inner.config.validation.max_nodes.min(max_nodes) };
+        validate(workflow, &self.inner.catalog, &limits)
+    }
+
+    /// The tenant's plan (cached briefly).
+    pub async fn plan(&self, store: &TenantStore) -> Result<Arc<Plan>, EngineError> {
+        Ok(self.inner.plans.plan(store).await?)
+    }
+
+    /// Forget a cached plan after the operator changed it in this process.
+    pub fn forget_plan(&self, tenant: &crate::store::TenantId) {
+        self.inner.plans.forget(tenant);
+    }
+
     /// Validation as a gate: an invalid document goes no further.
-    fn check(&self, workflow: &Workflow) -> Result<(), EngineError> {
-        let problems = self.validate(workflow);
+    async fn check(&self, store: &TenantStore, workflow: &Workflow) -> Result<(), EngineError> {
+        let problems = self.validate_for(workflow, &*self.plan(store).await?);
         if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems)) }
     }
 
@@ -152,7 +185,11 @@ impl Engine {
     /// An invalid document is never stored.
     /// Its triggers become the workflow's (in the same transaction).
     pub async fn save(&self, store: &TenantStore, workflow: &Workflow) -> Result<i64, EngineError> {
-        self.check(workflow)?;
+        self.check(store, workflow).await?;
+        if store.get_workflow(&workflow.id, None).await?.is_none() {
+            let plan = self.plan(store).await?;
+            QuotaExceeded::check("workflows", plan.workflows, store.workflow_count().await?)?;
+        }
         Ok(store.save_workflow(workflow, &crate::triggers::plan(workflow, now_ms())).await?)
     }
 
@@ -164,7 +201,7 @@ impl Engine {
         version: Option<i64>,
         input: Value,
     ) -> Result<RunRecord, EngineError> {
-        self.check(workflow)?;
+        self.check(store, workflow).await?;
         self.record_run(store, workflow, version, input, RunStatus::Pending).await
     }
 
@@ -197,7 +234,23 @@ impl Engine {
         }
         let (version, workflow) = self.saved(store, workflow_id, None).await?;
         let run = self.new_run(&workflow, Some(version), input, RunStatus::Pending, run_id.to_owned())?;
-        Ok(store.insert_run(&run).await?.then_some(run))
+        Ok(self.admit(store, run).await?)
+    }
+
+    /// Records a new top-level run within the tenant's quotas; `None` when
+    /// a run with its id exists.
+    async fn admit(&self, store: &TenantStore, run: RunRecord) -> Result<Option<RunRecord>, EngineError> {
+        let plan = self.plan(store).await?;
+        let payload = serde_json::to_vec(&run.input).map_err(StoreError::from)?.len() as u64;
+        if payload > plan.payload_bytes {
+            return Err(QuotaExceeded { quota: "payload_bytes", limit: plan.payload_bytes, used: payload }.into());
+        }
+        let quotas = RunQuotas { concurrent_runs: plan.concurrent_runs, runs_per_day: plan.runs_per_day };
+        match store.admit_run(&run, &day_of(run.created_at), quotas).await? {
+            Admission::Admitted => Ok(Some(run)),
+            Admission::Exists => Ok(None),
+            Admission::Refused(exceeded) => Err(exceeded.into()),
+        }
     }
 
     /// Drives a recorded run on a task of its own; failures are logged (the
@@ -234,8 +287,8 @@ impl Engine {
         status: RunStatus,
     ) -> Result<RunRecord, EngineError> {
         let run = self.new_run(workflow, version, input, status, uuid::Uuid::now_v7().to_string())?;
-        store.insert_run(&run).await?;
-        Ok(run)
+        let id = run.id.clone();
+        self.admit(store, run).await?.ok_or_else(|| EngineError::Corrupt { run: id, message: "run id taken".into() })
     }
 
     /// A run record, after checking the input against the input schema.
@@ -288,7 +341,7 @@ impl Engine {
 
     /// Starts a run and drives it to the end.
     pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
-        self.check(workflow)?;
+        self.check(store, workflow).await?;
         // Recorded as running straight away: this process drives it now, and
         // nothing of it is stored but that record, so nothing is read back.
         let run = self.record_run(store, workflow, None, input, RunStatus::Running).await?;

@@ -6,6 +6,7 @@
 //! tenant — tenant scoping lives there and nowhere else.
 
 mod kv;
+mod quota;
 mod records;
 mod secrets;
 mod sqlite;
@@ -19,6 +20,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use kv::StoreKv;
+pub use quota::{Admission, QuotaBackend, RunQuotas};
 pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use secrets::{PluginGrants, SecretBackend, SecretName};
 pub use sqlite::SqliteBackend;
@@ -161,9 +163,9 @@ pub trait StoreBackend: Send + Sync {
 }
 
 /// Everything a database behind the store implements, one trait per area.
-pub trait Backend: StoreBackend + SecretBackend + TriggerBackend {}
+pub trait Backend: StoreBackend + SecretBackend + TriggerBackend + QuotaBackend {}
 
-impl<T: StoreBackend + SecretBackend + TriggerBackend> Backend for T {}
+impl<T: StoreBackend + SecretBackend + TriggerBackend + QuotaBackend> Backend for T {}
 
 /// The database, shared by all tenants.
 #[derive(Clone)]
@@ -208,6 +210,11 @@ impl Store {
 
     pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError> {
         self.backend.use_refresh_token(token_hash, now).await
+    }
+
+    /// Operator action: replaces a tenant's plan; `false` when there is no such tenant.
+    pub async fn set_plan(&self, tenant: &TenantId, plan: &crate::quota::Plan) -> Result<bool, StoreError> {
+        self.backend.set_plan(tenant, &serde_json::to_value(plan)?).await
     }
 
     /// The workflow a hook token starts, before any tenant is known.
@@ -399,6 +406,34 @@ impl TenantStore {
 
     pub async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError> {
         self.backend.put_plugin_grants(&self.tenant, plugin, grants).await
+    }
+
+    /// The tenant's plan: the default plan when none was set, no limits at
+    /// all for a tenant without a record (the local user of `trellis run`,
+    /// bound only by the engine's own limits).
+    pub async fn plan(&self) -> Result<crate::quota::Plan, StoreError> {
+        match self.backend.plan(&self.tenant).await? {
+            Some(Some(plan)) => Ok(serde_json::from_value(plan)?),
+            Some(None) => Ok(crate::quota::Plan::default()),
+            None => Ok(crate::quota::Plan::unlimited()),
+        }
+    }
+
+    /// Records a new top-level run if the run quotas allow it.
+    pub async fn admit_run(&self, run: &RunRecord, day: &str, quotas: RunQuotas) -> Result<Admission, StoreError> {
+        self.backend.admit_run(&self.tenant, run, day, quotas).await
+    }
+
+    pub async fn add_usage(&self, day: &str, usage: &crate::quota::Usage) -> Result<(), StoreError> {
+        self.backend.add_usage(&self.tenant, day, usage).await
+    }
+
+    pub async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, crate::quota::Usage)>, StoreError> {
+        self.backend.usage(&self.tenant, from, to).await
+    }
+
+    pub async fn workflow_count(&self) -> Result<u64, StoreError> {
+        self.backend.workflow_count(&self.tenant).await
     }
 
     pub async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -4,5 +4,6 @@
 
 mod common;
 mod examples;
+mod fairness;
 mod semantics;
 mod validation;

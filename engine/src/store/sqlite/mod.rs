@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
+mod quota;
 mod secrets;
 mod triggers;
 
@@ -90,6 +91,30 @@ async fn write_run(tx: &mut Transaction<'_, Sqlite>, tenant: &TenantId, run: &Ru
     Ok(())
 }
 
+/// Inserts a run unless its id exists; returns whether it did.
+async fn insert_run_row(
+    connection: &mut SqliteConnection,
+    tenant: &TenantId,
+    run: &RunRecord,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(&run.id)
+    .bind(&run.workflow_id)
+    .bind(run.status.as_str())
+    .bind(run.parent.as_ref().map(|p| p.run_id.clone()))
+    .bind(run.parent.as_ref().map(|p| p.node_id.clone()))
+    .bind(run.created_at)
+    .bind(run.updated_at)
+    .bind(serde_json::to_string(run)?)
+    .execute(&mut *connection)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Inserts the next version of a workflow; returns its number.
 async fn insert_version(
     tx: &mut Transaction<'_, Sqlite>,
@@ -146,22 +171,8 @@ async fn write_node(
 #[async_trait]
 impl StoreBackend for SqliteBackend {
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(&run.id)
-        .bind(&run.workflow_id)
-        .bind(run.status.as_str())
-        .bind(run.parent.as_ref().map(|p| p.run_id.clone()))
-        .bind(run.parent.as_ref().map(|p| p.node_id.clone()))
-        .bind(run.created_at)
-        .bind(run.updated_at)
-        .bind(serde_json::to_string(run)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let mut connection = self.pool.acquire().await?;
+        insert_run_row(&mut *connection, tenant, run).await
     }
 
     async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {

@@ -1,0 +1,64 @@
+//! `/v1/plan` (the tenant's quotas with today's use) and `/v1/usage`
+//! (metered use per UTC day, for billing).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::principal::Principal;
+use crate::quota::day_of;
+use crate::store::{Role, now_ms};
+
+/// Longest range one request may ask for.
+const MAX_DAYS: i64 = 366;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+fn date(name: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request("invalid_query", format!("`{name}` must be a date, YYYY-MM-DD")))
+}
+
+/// Per-day usage from `from` to `to` (inclusive; default: the last 30 days).
+pub async fn usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let today = day_of(now_ms());
+    let to = date("to", query.to.as_deref().unwrap_or(&today))?;
+    let from = match query.from.as_deref() {
+        Some(text) => date("from", text)?,
+        None => to - chrono::Duration::days(29),
+    };
+    if from > to || (to - from).num_days() >= MAX_DAYS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`from` must be on or before `to`, at most {MAX_DAYS} days apart"),
+        ));
+    }
+    let days = principal.store(&state).usage(&from.to_string(), &to.to_string()).await?;
+    let items: Vec<Value> = days.into_iter().map(|(day, usage)| json!({"day": day, "usage": usage})).collect();
+    Ok(Json(json!({"from": from.to_string(), "to": to.to_string(), "days": items})))
+}
+
+/// The tenant's quotas and what it used of the daily ones today.
+pub async fn plan(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let store = principal.store(&state);
+    let plan = store.plan().await?;
+    let today = day_of(now_ms());
+    let used = store.usage(&today, &today).await?.into_iter().next().map(|(_, u)| u).unwrap_or_default();
+    Ok(Json(json!({"plan": plan, "today": {"day": today, "usage": used}})))
+}

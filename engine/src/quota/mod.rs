@@ -1,0 +1,149 @@
+//! Tenant plans and their quotas (DESIGN §6), and metered usage per day.
+//! The server operator sets a tenant's plan (`trellis admin set-plan`);
+//! every limit left out of it takes the default below.
+
+mod plans;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use trellis_host_api::Limits;
+
+pub use plans::Plans;
+
+/// A tenant's quotas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Plan {
+    /// Top-level runs pending or running at once.
+    pub concurrent_runs: u64,
+    /// Top-level runs started per UTC day.
+    pub runs_per_day: u64,
+    /// Saved workflows.
+    pub workflows: u64,
+    /// Nodes per workflow, sub-graphs included.
+    pub nodes_per_workflow: u64,
+    pub fuel_per_node: u64,
+    pub memory_per_node_bytes: u64,
+    pub time_per_node_ms: u64,
+    /// Bytes of a run's input, and of a node's output.
+    pub payload_bytes: u64,
+    /// Outbound HTTP requests of all the nodes of one run together.
+    pub http_requests_per_run: u64,
+    pub llm_tokens_per_day: u64,
+    /// Plugin kv storage of the whole tenant.
+    pub kv_bytes: u64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            concurrent_runs: 500,
+            runs_per_day: 1_000_000,
+            workflows: 1_000,
+            nodes_per_workflow: 200,
+            fuel_per_node: 1_000_000_000,
+            memory_per_node_bytes: 64 << 20,
+            time_per_node_ms: 30_000,
+            payload_bytes: 1 << 20,
+            http_requests_per_run: 500,
+            llm_tokens_per_day: 1_000_000,
+            kv_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Plan {
+    /// No quota at all.
+    pub fn unlimited() -> Self {
+        Plan {
+            concurrent_runs: u64::MAX,
+            runs_per_day: u64::MAX,
+            workflows: u64::MAX,
+            nodes_per_workflow: u64::MAX,
+            fuel_per_node: u64::MAX,
+            memory_per_node_bytes: u64::MAX,
+            time_per_node_ms: u64::MAX,
+            payload_bytes: u64::MAX,
+            http_requests_per_run: u64::MAX,
+            llm_tokens_per_day: u64::MAX,
+            kv_bytes: u64::MAX,
+        }
+    }
+
+    /// The sandbox limits this plan allows a node (the engine's own limits
+    /// may be tighter still).
+    pub fn node_limits(&self) -> Limits {
+        Limits {
+            fuel: self.fuel_per_node,
+            timeout: std::time::Duration::from_millis(self.time_per_node_ms),
+            memory_bytes: self.memory_per_node_bytes,
+            max_output_bytes: usize::try_from(self.payload_bytes).unwrap_or(usize::MAX),
+            // Logs are capped by the engine, not sold by plan.
+            max_log_bytes: usize::MAX,
+        }
+    }
+}
+
+/// A quota a request or node would exceed: its name, limit and current use.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[error("quota `{quota}` exceeded: limit {limit}, in use {used}")]
+pub struct QuotaExceeded {
+    pub quota: &'static str,
+    pub limit: u64,
+    pub used: u64,
+}
+
+impl QuotaExceeded {
+    /// `Err` when `used` has reached `limit`.
+    pub fn check(quota: &'static str, limit: u64, used: u64) -> Result<(), QuotaExceeded> {
+        if used >= limit { Err(QuotaExceeded { quota, limit, used }) } else { Ok(()) }
+    }
+}
+
+/// Metered use, per tenant per UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub runs: u64,
+    pub node_executions: u64,
+    pub fuel: u64,
+    pub http_calls: u64,
+    pub llm_tokens: u64,
+}
+
+impl Usage {
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        self.runs += other.runs;
+        self.node_executions += other.node_executions;
+        self.fuel += other.fuel;
+        self.http_calls += other.http_calls;
+        self.llm_tokens += other.llm_tokens;
+    }
+}
+
+/// The UTC day of a unix-millisecond time, `YYYY-MM-DD`.
+pub fn day_of(at_ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_and_limits_name_the_quota() {
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(1_767_225_599_999), "2025-12-31");
+        let error = QuotaExceeded::check("runs_per_day", 10, 10).unwrap_err();
+        assert_eq!(error.to_string(), "quota `runs_per_day` exceeded: limit 10, in use 10");
+        assert!(QuotaExceeded::check("runs_per_day", 10, 9).is_ok());
+        let partial: Plan = serde_json::from_str(r#"{"runs_per_day": 5}"#).unwrap();
+        assert_eq!(partial, Plan { runs_per_day: 5, ..Plan::default() });
+        assert!(serde_json::from_str::<Plan>(r#"{"runs_a_day": 5}"#).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+-- A tenant's plan (its quotas, JSON; NULL = the default plan) and its
+-- metered usage per UTC day.
+
+ALTER TABLE tenants ADD COLUMN plan TEXT;
+
+CREATE TABLE usage_daily (
+    tenant_id       TEXT    NOT NULL,
+    day             TEXT    NOT NULL,
+    runs            INTEGER NOT NULL DEFAULT 0,
+    node_executions INTEGER NOT NULL DEFAULT 0,
+    fuel            INTEGER NOT NULL DEFAULT 0,
+    http_calls      INTEGER NOT NULL DEFAULT 0,
+    llm_tokens      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day)
+);
+
+-- Counting a tenant's active top-level runs, at every start.
+CREATE INDEX runs_active ON runs (tenant_id, status, parent_run_id);
