@@ -1,7 +1,7 @@
 //! `/v1/api-keys` and `/v1/members` (admin and owner), and `/v1/audit`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use crate::auth::{API_KEY_PREFIX, hash_password, new_token, token_hash};
 use crate::store::{ApiKey, Member, Role, now_ms};
@@ -30,7 +31,7 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::bad_request("invalid_id", "not an id")) }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     name: String,
@@ -39,12 +40,31 @@ pub struct NewKey {
     expires_in_days: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "access",
+    summary = "API keys (never their secrets)",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn list_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     Ok(Json(json!({ "api_keys": principal.store(&state).list_api_keys().await? })))
 }
 
 /// Creates a key; its secret is in this response and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "access",
+    summary = "Create an API key; its secret is in this answer only",
+    request_body = NewKey,
+    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -71,10 +91,20 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(json!({"api_key": key, "secret": secret}))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "access",
+    summary = "Revoke an API key",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
     principal.require(Role::Admin)?;
@@ -86,19 +116,38 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     email: String,
     role: Role,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "access",
+    summary = "Members of the tenant",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn list_members(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     Ok(Json(json!({ "members": principal.store(&state).list_members().await? })))
 }
 
 /// Adds a member with a one-time password, shown in this response only.
+#[utoipa::path(
+    post,
+    path = "/v1/members",
+    tag = "access",
+    summary = "Add a member (a one-time password is in the answer)",
+    request_body = NewMember,
+    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     principal: Principal,
@@ -131,10 +180,20 @@ pub struct AuditQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "access",
+    summary = "The audit log, newest first",
+    params(("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn audit(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<AuditQuery>,
+    QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     if let Some(cursor) = &query.cursor {

@@ -19,14 +19,14 @@ use crate::store::{Member, RefreshUse, TenantId, now_ms};
 const LOGIN_ATTEMPTS: u32 = 10;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refresh {
     refresh_token: String,
@@ -64,6 +64,15 @@ async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &st
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Sign in: a 15-minute JWT access token and a refresh token",
+    request_body = Login,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    extensions(("x-required-role" = json!("none")))
+)]
 pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
     rate_limit(&state, &email)?;
@@ -87,6 +96,15 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login
     issue(&state, &tenant, &member, &family).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotate a refresh token (a reused one revokes its family)",
+    request_body = Refresh,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    extensions(("x-required-role" = json!("none")))
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Refresh>,
@@ -103,6 +121,15 @@ pub async fn refresh(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "auth",
+    summary = "Who is calling: tenant, role, subject",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn me(principal: Principal) -> Json<Value> {
     Json(json!({"tenant_id": principal.tenant.as_str(), "role": principal.role, "subject": principal.subject}))
 }

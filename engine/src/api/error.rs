@@ -6,6 +6,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The shape of every error answer, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorFields,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorFields {
+    /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`,
+    /// `invalid_body`, `quota_exceeded`, …
+    code: String,
+    message: String,
+    /// Where and what: a JSON path, validation problems, a quota's numbers.
+    details: serde_json::Value,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

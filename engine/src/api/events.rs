@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde_json::json;
@@ -12,13 +12,24 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::PathParams;
 use super::principal::Principal;
 use crate::store::Role;
 
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/events",
+    tag = "runs",
+    summary = "Server-sent events: a snapshot, then one event per node state change",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn stream(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     super::runs::check_run_id(&id)?;
     principal.require(Role::Viewer)?;

@@ -5,13 +5,14 @@
 //! with the run id as soon as the run is recorded.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::{RawBody, parse};
 use super::error::ApiError;
+use super::params::PathParams;
 use crate::store::now_ms;
 use crate::triggers::WEBHOOK_TOKEN_PREFIX;
 use crate::triggers::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
@@ -28,9 +29,19 @@ fn unsigned(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
 }
 
+#[utoipa::path(
+    post,
+    path = "/hooks/{token}",
+    tag = "triggers",
+    summary = "Webhook trigger: the body is the run input; 202 with the run id",
+    params(("token" = String, Path, description = "the workflow's hook token")),
+    request_body = serde_json::Value,
+    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    extensions(("x-required-role" = json!("none")))
+)]
 pub async fn receive(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathParams(token): PathParams<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -5,17 +5,21 @@
 //! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
 //! approve, rerun from a node, live events), the catalog, API keys, members,
 //! the audit log, secrets with plugin grants, webhook/cron triggers, plans
-//! and usage are here; OpenAPI and metrics are not yet.
+//! and usage, OpenAPI, docs page, metrics and request ids are here;
+//! `trellis bench api` and the PostgreSQL backend are not yet.
 
 mod access;
 mod auth_routes;
 mod body;
+mod docs;
 mod error;
 mod events;
 mod hooks;
+mod params;
 mod principal;
 mod runs;
 mod secrets;
+mod server;
 mod usage;
 mod workflows;
 
@@ -24,7 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use principal::Principal;
@@ -73,61 +82,73 @@ pub(crate) fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> &str) -
     if items.len() == limit as usize { items.last().map(|item| id(item).to_owned()) } else { None }
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
-}
-
-/// Node kinds usable in the tenant, with their schemas. (Until the
-/// marketplace lands every tenant has the first-party plugins.)
-async fn catalog(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    principal: Principal,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    principal.require(crate::store::Role::Viewer)?;
-    let plugins: Vec<serde_json::Value> = state
-        .engine
-        .catalog()
-        .plugins()
-        .iter()
-        .map(|p| serde_json::json!({"plugin": p.name, "version": p.version.to_string(), "kinds": p.kinds}))
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "plugins": plugins })))
-}
-
 async fn fallback() -> ApiError {
     ApiError::not_found("route")
 }
 
+/// Every documented route: handlers and their OpenAPI operations are
+/// registered together, so the document cannot miss a route.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(server::healthz))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::refresh))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(workflows::list, workflows::create))
+        .routes(routes!(workflows::validate))
+        .routes(routes!(workflows::get, workflows::update, workflows::delete))
+        .routes(routes!(workflows::versions))
+        .routes(routes!(workflows::get_version))
+        .routes(routes!(workflows::triggers))
+        .routes(routes!(runs::start))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::rerun))
+        .routes(routes!(events::stream))
+        .routes(routes!(runs::decide))
+        .routes(routes!(server::catalog))
+        .routes(routes!(access::list_keys, access::create_key))
+        .routes(routes!(access::revoke_key))
+        .routes(routes!(access::list_members, access::add_member))
+        .routes(routes!(access::audit))
+        .routes(routes!(usage::plan))
+        .routes(routes!(usage::usage))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::put, secrets::delete))
+        .routes(routes!(secrets::get_grants, secrets::put_grants))
+        .routes(routes!(hooks::receive))
+}
+
+/// The OpenAPI document of the API, as `/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/auth/login", post(auth_routes::login))
-        .route("/v1/auth/refresh", post(auth_routes::refresh))
-        .route("/v1/me", get(auth_routes::me))
-        .route("/v1/workflows", get(workflows::list).post(workflows::create))
-        .route("/v1/workflows/validate", post(workflows::validate))
-        .route("/v1/workflows/{id}", get(workflows::get).put(workflows::update).delete(workflows::delete))
-        .route("/v1/workflows/{id}/versions", get(workflows::versions))
-        .route("/v1/workflows/{id}/triggers", get(workflows::triggers))
-        .route("/v1/workflows/{id}/versions/{version}", get(workflows::get_version))
-        .route("/v1/workflows/{id}/runs", post(runs::start))
-        .route("/v1/runs", get(runs::list))
-        .route("/v1/runs/{id}", get(runs::get))
-        .route("/v1/runs/{id}/cancel", post(runs::cancel))
-        .route("/v1/runs/{id}/rerun", post(runs::rerun))
-        .route("/v1/runs/{id}/events", get(events::stream))
-        .route("/v1/runs/{id}/approvals/{node}", post(runs::decide))
-        .route("/v1/catalog", get(catalog))
-        .route("/v1/api-keys", get(access::list_keys).post(access::create_key))
-        .route("/v1/api-keys/{id}", axum::routing::delete(access::revoke_key))
-        .route("/v1/members", get(access::list_members).post(access::add_member))
-        .route("/v1/audit", get(access::audit))
-        .route("/v1/plan", get(usage::plan))
-        .route("/v1/usage", get(usage::usage))
-        .route("/v1/secrets", get(secrets::list))
-        .route("/v1/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::delete))
-        .route("/v1/plugins/{publisher}/{plugin}/grants", get(secrets::get_grants).put(secrets::put_grants))
-        .route("/hooks/{token}", post(hooks::receive))
+    let (router, api) = routes().split_for_parts();
+    let docs = docs::Docs::new(&api);
+    router
+        .route(
+            "/openapi.json",
+            get({
+                let json = docs.json.clone();
+                move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json.to_string()) }
+            }),
+        )
+        .route(
+            "/docs",
+            get({
+                let page = docs.page.clone();
+                move || async move { axum::response::Html(page.to_string()) }
+            }),
+        )
+        .route("/metrics", get(server::metrics))
         .fallback(fallback)
+        // The last layer added runs first: the id is set, then the span
+        // opens with it, then the answer carries it back.
+        .layer(PropagateRequestIdLayer::new(server::REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(server::span))
+        .layer(SetRequestIdLayer::new(server::REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }

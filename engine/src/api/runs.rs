@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use super::workflows::check_workflow_id;
 use crate::store::{Role, RunRecord, TenantStore};
@@ -18,7 +19,7 @@ use crate::store::{Role, RunRecord, TenantStore};
 /// Longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     #[serde(default)]
@@ -64,11 +65,22 @@ pub(super) fn check_run_id(id: &str) -> Result<(), ApiError> {
 
 /// Starts a run of the saved workflow. With `?wait=SECONDS` the answer is
 /// the finished run (200) when it ends in time, else the running one (202).
+#[utoipa::path(
+    post,
+    path = "/v1/workflows/{id}/runs",
+    tag = "runs",
+    summary = "Start a run of the saved workflow (200 with the finished run within `wait`, else 202)",
+    params(("id" = String, Path, description = "workflow id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
+    request_body = StartRun,
+    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("operator")))
+)]
 pub async fn start(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<WaitQuery>,
     JsonBody(body): JsonBody<StartRun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_workflow_id(&id)?;
@@ -81,10 +93,20 @@ pub async fn start(
     drive_and_answer(&state, store, run, query.wait).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    summary = "A run with every node record",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_run_id(&id)?;
     principal.require(Role::Viewer)?;
@@ -105,10 +127,20 @@ pub struct ListQuery {
 }
 
 /// Runs, newest first, with cursor pagination and a status filter.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    summary = "Top-level runs, newest first",
+    params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let status = match query.status.as_deref() {
@@ -134,10 +166,20 @@ pub async fn list(
     Ok(Json(json!({"runs": items, "next_cursor": next})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/cancel",
+    tag = "runs",
+    summary = "Ask a run to stop",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("operator")))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_run_id(&id)?;
     principal.require(Role::Operator)?;
@@ -147,7 +189,7 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "cancel_requested": true}))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     approved: bool,
@@ -156,10 +198,21 @@ pub struct Decision {
 }
 
 /// Approves or rejects a waiting `approval` node.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/approvals/{node}",
+    tag = "runs",
+    summary = "Approve or reject a waiting approval node",
+    params(("id" = String, Path, description = "run id"), ("node" = String, Path, description = "approval node id")),
+    request_body = Decision,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("operator")))
+)]
 pub async fn decide(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, node)): Path<(String, String)>,
+    PathParams((id, node)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<Decision>,
 ) -> Result<Json<Value>, ApiError> {
     check_run_id(&id)?;
@@ -172,7 +225,7 @@ pub async fn decide(
     Ok(Json(json!({"run_id": id, "node_id": node, "decision": decision})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rerun {
     node: String,
@@ -180,11 +233,22 @@ pub struct Rerun {
 
 /// Re-runs a finished run from a node, reusing the upstream results. With
 /// `?wait=SECONDS`, answers the finished new run when it ends in time.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/rerun",
+    tag = "runs",
+    summary = "A new run from a node, reusing the finished upstream results",
+    params(("id" = String, Path, description = "run id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
+    request_body = Rerun,
+    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("operator")))
+)]
 pub async fn rerun(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<WaitQuery>,
     JsonBody(body): JsonBody<Rerun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_run_id(&id)?;

@@ -3,7 +3,7 @@
 //! may read).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::params::PathParams;
 use super::principal::Principal;
 use crate::secrets::check_name;
 use crate::secrets::vault::MAX_VALUE_BYTES;
@@ -24,12 +25,21 @@ fn checked_name(name: &str) -> Result<(), ApiError> {
     check_name(name).map_err(|message| ApiError::bad_request("invalid_name", message))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretValue {
     value: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secrets",
+    tag = "secrets",
+    summary = "Secret names (values are never returned)",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Editor)?;
     Ok(Json(json!({ "secrets": principal.store(&state).secret_names().await? })))
@@ -37,10 +47,21 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 
 /// Creates or replaces a secret. The answer carries no value, and the audit
 /// entry only the name.
+#[utoipa::path(
+    put,
+    path = "/v1/secrets/{name}",
+    tag = "secrets",
+    summary = "Create or replace a secret",
+    params(("name" = String, Path, description = "secret name")),
+    request_body = SecretValue,
+    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn put(
     State(state): State<AppState>,
     principal: Principal,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     JsonBody(body): JsonBody<SecretValue>,
 ) -> Result<StatusCode, ApiError> {
     checked_name(&name)?;
@@ -58,10 +79,20 @@ pub async fn put(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/secrets/{name}",
+    tag = "secrets",
+    summary = "Delete a secret",
+    params(("name" = String, Path, description = "secret name")),
+    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     checked_name(&name)?;
     principal.require(Role::Editor)?;
@@ -90,10 +121,20 @@ fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/plugins/{publisher}/{plugin}/grants",
+    tag = "secrets",
+    summary = "What a plugin's nodes may read in this tenant",
+    params(("publisher" = String, Path), ("plugin" = String, Path)),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn get_grants(
     State(state): State<AppState>,
     principal: Principal,
-    Path((publisher, plugin)): Path<(String, String)>,
+    PathParams((publisher, plugin)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = plugin_name(&publisher, &plugin)?;
     principal.require(Role::Editor)?;
@@ -102,10 +143,21 @@ pub async fn get_grants(
 }
 
 /// Replaces what the plugin's nodes may read in this tenant.
+#[utoipa::path(
+    put,
+    path = "/v1/plugins/{publisher}/{plugin}/grants",
+    tag = "secrets",
+    summary = "Replace a plugin's grants",
+    params(("publisher" = String, Path), ("plugin" = String, Path)),
+    request_body = crate::store::PluginGrants,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
 pub async fn put_grants(
     State(state): State<AppState>,
     principal: Principal,
-    Path((publisher, plugin)): Path<(String, String)>,
+    PathParams((publisher, plugin)): PathParams<(String, String)>,
     JsonBody(grants): JsonBody<PluginGrants>,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = plugin_name(&publisher, &plugin)?;

@@ -2,12 +2,13 @@
 //! (metered use per UTC day, for billing).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::QueryParams;
 use super::principal::Principal;
 use crate::quota::day_of;
 use crate::store::{Role, now_ms};
@@ -30,10 +31,20 @@ fn date(name: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
 }
 
 /// Per-day usage from `from` to `to` (inclusive; default: the last 30 days).
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "usage",
+    summary = "Metered use per UTC day",
+    params(("from" = Option<String>, Query, description = "first day, YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day, YYYY-MM-DD")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn usage(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<UsageQuery>,
+    QueryParams(query): QueryParams<UsageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let today = day_of(now_ms());
@@ -54,6 +65,15 @@ pub async fn usage(
 }
 
 /// The tenant's quotas and what it used of the daily ones today.
+#[utoipa::path(
+    get,
+    path = "/v1/plan",
+    tag = "usage",
+    summary = "The tenant's quotas and today's use",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn plan(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let store = principal.store(&state);

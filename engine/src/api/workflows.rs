@@ -1,13 +1,14 @@
 //! `/v1/workflows`: create, list, get, new versions, validate.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::params::PathParams;
 use super::principal::Principal;
 use crate::store::Role;
 use crate::workflow::Workflow;
@@ -23,6 +24,15 @@ fn document(value: Value) -> Result<Workflow, ApiError> {
     Workflow::from_value(value).map_err(|e| ApiError::bad_request("invalid_workflow_document", e.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workflows",
+    tag = "workflows",
+    summary = "Workflows with their latest version",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let workflows = principal.store(&state).list_workflows().await?;
@@ -30,6 +40,16 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     Ok(Json(json!({ "workflows": items })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workflows",
+    tag = "workflows",
+    summary = "Create a workflow (validated; an invalid document is not stored)",
+    request_body = serde_json::Value,
+    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -50,10 +70,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/workflows/{id}",
+    tag = "workflows",
+    summary = "Save a new version",
+    params(("id" = String, Path, description = "workflow id")),
+    request_body = serde_json::Value,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
@@ -71,18 +102,38 @@ pub async fn update(
     Ok(Json(json!({"id": id, "version": version})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workflows/{id}",
+    tag = "workflows",
+    summary = "The latest version with its document",
+    params(("id" = String, Path, description = "workflow id")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     version_answer(&state, &principal, id, None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workflows/{id}/versions/{version}",
+    tag = "workflows",
+    summary = "One version with its document",
+    params(("id" = String, Path, description = "workflow id"), ("version" = i64, Path, description = "version number")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn get_version(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, version)): Path<(String, i64)>,
+    PathParams((id, version)): PathParams<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     version_answer(&state, &principal, id, Some(version)).await
 }
@@ -105,6 +156,16 @@ async fn version_answer(
 }
 
 /// The engine's validation, for editors; stores nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/workflows/validate",
+    tag = "workflows",
+    summary = "Validate a document without storing it",
+    request_body = serde_json::Value,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn validate(
     State(state): State<AppState>,
     principal: Principal,
@@ -117,10 +178,20 @@ pub async fn validate(
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workflows/{id}/versions",
+    tag = "workflows",
+    summary = "Version numbers with their times",
+    params(("id" = String, Path, description = "workflow id")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
 pub async fn versions(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
     principal.require(Role::Viewer)?;
@@ -134,10 +205,20 @@ pub async fn versions(
 
 /// The workflow's live triggers: its hook path (operators may start runs,
 /// so they may see it) and its schedules with their next fires.
+#[utoipa::path(
+    get,
+    path = "/v1/workflows/{id}/triggers",
+    tag = "workflows",
+    summary = "The hook path and the cron schedules with their next fires",
+    params(("id" = String, Path, description = "workflow id")),
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("operator")))
+)]
 pub async fn triggers(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
     principal.require(Role::Operator)?;
@@ -151,10 +232,20 @@ pub async fn triggers(
 }
 
 /// Deletes the workflow (every version). Runs keep the document they ran.
+#[utoipa::path(
+    delete,
+    path = "/v1/workflows/{id}",
+    tag = "workflows",
+    summary = "Delete every version and the triggers",
+    params(("id" = String, Path, description = "workflow id")),
+    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("editor")))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     check_workflow_id(&id)?;
     principal.require(Role::Editor)?;

@@ -27,6 +27,11 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Structured logs (JSON lines on stderr); `TRELLIS_LOG` filters them
+    // (`info` by default, `trellis_engine=debug,tower_http=debug` for more).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRELLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let store = Store::open_sqlite(&args.data_dir)
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;

@@ -22,6 +22,10 @@ use crate::quota::{QuotaExceeded, Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
 use crate::workflow::{Builtin, Graph, Join, NodeSpec, PluginRef, Workflow};
 
+fn engine_metrics(engine: &Engine) -> &crate::metrics::Metrics {
+    &engine.inner.metrics
+}
+
 pub(super) enum Event {
     /// A plugin attempt finished.
     Attempt { node_id: String, attempt: u32, execution: Box<Execution> },
@@ -125,6 +129,9 @@ impl Driver {
     /// crash loses what was metered since the driver started (the attempts
     /// it re-runs are metered again).
     async fn meter(&mut self) -> Result<(), EngineError> {
+        if self.run.parent.is_none() {
+            engine_metrics(&self.engine).run_finished(self.run.status.as_str());
+        }
         let usage = std::mem::take(&mut self.usage);
         if !usage.is_zero() {
             self.store.add_usage(&day_of(now_ms()), &usage).await?;
@@ -538,6 +545,8 @@ impl Driver {
                 let report = &execution.report;
                 let calls = report.http_calls.len() as u64;
                 self.http_used += calls;
+                let outcome = report.failure.as_ref().map_or("succeeded", |f| f.code.as_str());
+                engine_metrics(&self.engine).node_executed(outcome, report.wall_time_us);
                 self.usage.add(&Usage {
                     runs: 0,
                     node_executions: 1,

@@ -112,6 +112,7 @@ struct Inner {
     /// Wakes drivers after an in-process approval or cancellation.
     signals: Notify,
     plans: Plans,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Engine {
@@ -120,7 +121,17 @@ impl Engine {
         let permits = FairSlots::new(config.max_concurrency);
         let plans = Plans::default();
         Engine {
-            inner: Arc::new(Inner { runtime, catalog, store, config, permits, events, signals: Notify::new(), plans }),
+            inner: Arc::new(Inner {
+                runtime,
+                catalog,
+                store,
+                config,
+                permits,
+                events,
+                signals: Notify::new(),
+                plans,
+                metrics: crate::metrics::Metrics::default(),
+            }),
         }
     }
 
@@ -130,6 +141,13 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Prometheus exposition text of this engine's metrics.
+    pub fn metrics_text(&self) -> String {
+        let depths: Vec<(String, usize)> =
+            self.queue_depths().into_iter().map(|(tenant, n)| (tenant.as_str().to_owned(), n)).collect();
+        self.inner.metrics.render(&depths)
     }
 
     /// Plugin nodes waiting for an execution slot, per tenant.

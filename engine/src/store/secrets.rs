@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{StoreError, TenantId};
 
 /// What a tenant lets one plugin do beyond the sandbox defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginGrants {
     /// Tenant secret names the plugin's nodes may read.

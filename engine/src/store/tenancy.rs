@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a principal may do in its tenant (DESIGN §6), lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read workflows, runs, catalog.

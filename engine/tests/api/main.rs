@@ -5,6 +5,7 @@ mod access_control;
 mod auth;
 mod common;
 mod members;
+mod observability;
 mod quotas;
 mod runs;
 mod secrets;

@@ -1,0 +1,67 @@
+//! Server-level routes and middleware: liveness, the catalog, Prometheus
+//! metrics, and the layers every request passes (request id, tracing).
+
+use axum::http::{HeaderName, Request};
+
+use super::AppState;
+use super::error::ApiError;
+use super::principal::Principal;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "server",
+    summary = "Liveness",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    extensions(("x-required-role" = json!("none")))
+)]
+pub async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Node kinds usable in the tenant, with their schemas. (Until the
+/// marketplace lands every tenant has the first-party plugins.)
+#[utoipa::path(
+    get,
+    path = "/v1/catalog",
+    tag = "workflows",
+    summary = "Node kinds usable in the tenant, with their schemas",
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("viewer")))
+)]
+pub async fn catalog(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    principal.require(crate::store::Role::Viewer)?;
+    let plugins: Vec<serde_json::Value> = state
+        .engine
+        .catalog()
+        .plugins()
+        .iter()
+        .map(|p| serde_json::json!({"plugin": p.name, "version": p.version.to_string(), "kinds": p.kinds}))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "plugins": plugins })))
+}
+
+/// Prometheus exposition (unauthenticated, like most exporters: bind the
+/// server to a network only the operator's scraper reaches, or filter the
+/// path at the proxy).
+pub async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.engine.metrics_text(),
+    )
+}
+
+/// The span of one request. Every request gets an `x-request-id` (the
+/// caller's, or a new UUID; see `app`), echoed in the answer and carried by
+/// this span, so the log lines of a failed request can be found from what
+/// the client saw.
+pub fn span(request: &Request<axum::body::Body>) -> tracing::Span {
+    let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
