@@ -304,3 +304,17 @@ fn serve_answers_health_checks_and_authenticated_requests() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn bench_api_reports_runs_per_second_for_each_way_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = trellis(&["bench", "api", "--runs", "12", "--json"], dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = stdout_json(&output);
+    let results = report["results"].as_array().unwrap();
+    let ways: Vec<(&str, u64)> =
+        results.iter().map(|r| (r["via"].as_str().unwrap(), r["connections"].as_u64().unwrap())).collect();
+    assert_eq!(ways, [("webhook", 1), ("webhook", 4), ("api ?wait", 1), ("api ?wait", 4)]);
+    assert!(results.iter().all(|r| r["runs_per_sec"].as_f64().unwrap() > 0.0), "{report}");
+    assert_eq!(report["goal_webhook_runs_per_sec"], 1200.0);
+}

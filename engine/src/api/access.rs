@@ -171,6 +171,93 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(json!({"member": member, "password": password}))))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: Role,
+}
+
+/// The member, if the principal may act on them: nobody changes or removes
+/// someone whose role is above their own, and the tenant keeps an owner.
+async fn changeable_member(
+    principal: &Principal,
+    store: &crate::store::TenantStore,
+    id: &str,
+    new_role: Option<Role>,
+) -> Result<Member, ApiError> {
+    let member = store.member(id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    if member.role > principal.role {
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot change a member who is {}",
+            principal.role.as_str(),
+            member.role.as_str()
+        )));
+    }
+    let stays_owner = new_role == Some(Role::Owner);
+    if member.role == Role::Owner && !stays_owner && store.count_owners().await? <= 1 {
+        return Err(ApiError::new(StatusCode::CONFLICT, "last_owner", "the tenant must keep at least one owner"));
+    }
+    Ok(member)
+}
+
+/// Changes a member's role. Their access tokens keep the old role until
+/// they expire (at most 15 minutes); refreshing reads the new one.
+#[utoipa::path(
+    patch,
+    path = "/v1/members/{id}",
+    tag = "access",
+    summary = "Change a member's role",
+    params(("id" = String, Path, description = "member id")),
+    request_body = RoleChange,
+    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
+pub async fn change_member(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<RoleChange>,
+) -> Result<Json<Value>, ApiError> {
+    check_id(&id)?;
+    principal.require(Role::Admin)?;
+    check_grantable(&principal, body.role)?;
+    let store = principal.store(&state);
+    let member = changeable_member(&principal, &store, &id, Some(body.role)).await?;
+    if !store.set_member_role(&id, body.role).await? {
+        return Err(ApiError::not_found("member"));
+    }
+    store.audit(&principal.subject, "member.role_change", &id, json!({"from": member.role, "to": body.role})).await?;
+    Ok(Json(json!({"member": Member { role: body.role, ..member }})))
+}
+
+/// Removes a member and revokes their refresh tokens.
+#[utoipa::path(
+    delete,
+    path = "/v1/members/{id}",
+    tag = "access",
+    summary = "Remove a member",
+    params(("id" = String, Path, description = "member id")),
+    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    security(("bearer" = [])),
+    extensions(("x-required-role" = json!("admin")))
+)]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    check_id(&id)?;
+    principal.require(Role::Admin)?;
+    let store = principal.store(&state);
+    let member = changeable_member(&principal, &store, &id, None).await?;
+    if !store.delete_member(&id).await? {
+        return Err(ApiError::not_found("member"));
+    }
+    store.audit(&principal.subject, "member.remove", &id, json!({"email": member.email})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {

@@ -111,6 +111,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access::list_keys, access::create_key))
         .routes(routes!(access::revoke_key))
         .routes(routes!(access::list_members, access::add_member))
+        .routes(routes!(access::change_member, access::remove_member))
         .routes(routes!(access::audit))
         .routes(routes!(usage::plan))
         .routes(routes!(usage::usage))

@@ -3,6 +3,7 @@
 mod admin;
 mod approve;
 mod bench;
+mod bench_api;
 mod bench_engine;
 mod local;
 mod node_run;
@@ -83,6 +84,8 @@ enum BenchCommand {
     Node(bench::BenchNodeArgs),
     /// Durable 40-node chain and 1→20→1 fan-out on SQLite vs the bare floor.
     Engine(bench_engine::BenchEngineArgs),
+    /// Runs/second of a 10-node workflow started over HTTP: webhooks and `?wait`, 1 and 4 connections.
+    Api(bench_api::BenchApiArgs),
 }
 
 /// Where compiled components are cached.
@@ -128,5 +131,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
+        Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
     }
 }

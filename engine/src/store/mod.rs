@@ -6,6 +6,7 @@
 //! tenant — tenant scoping lives there and nowhere else.
 
 mod kv;
+mod members;
 mod quota;
 mod records;
 mod secrets;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use kv::StoreKv;
+pub use members::MemberBackend;
 pub use quota::{Admission, QuotaBackend, RunQuotas};
 pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use secrets::{PluginGrants, SecretBackend, SecretName};
@@ -163,9 +165,9 @@ pub trait StoreBackend: Send + Sync {
 }
 
 /// Everything a database behind the store implements, one trait per area.
-pub trait Backend: StoreBackend + SecretBackend + TriggerBackend + QuotaBackend {}
+pub trait Backend: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend {}
 
-impl<T: StoreBackend + SecretBackend + TriggerBackend + QuotaBackend> Backend for T {}
+impl<T: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend> Backend for T {}
 
 /// The database, shared by all tenants.
 #[derive(Clone)]
@@ -355,6 +357,18 @@ impl TenantStore {
 
     pub async fn list_members(&self) -> Result<Vec<Member>, StoreError> {
         self.backend.list_members(&self.tenant).await
+    }
+
+    pub async fn set_member_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
+        self.backend.set_member_role(&self.tenant, id, role).await
+    }
+
+    pub async fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
+        self.backend.delete_member(&self.tenant, id).await
+    }
+
+    pub async fn count_owners(&self) -> Result<u64, StoreError> {
+        self.backend.count_owners(&self.tenant).await
     }
 
     /// Appends to the tenant's audit log.

@@ -48,6 +48,7 @@ struct World {
     run: String,
     waiting_run: String,
     key_id: String,
+    member_id: String,
     hook_token: String,
 }
 
@@ -66,7 +67,8 @@ impl World {
         let (_, waiting) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
         let (_, created) =
             s.call(Method::POST, "/v1/api-keys", Some(key), Some(json!({"name": "ci", "role": "viewer"}))).await;
-        s.call(Method::POST, "/v1/members", Some(key), Some(json!({"email": "member@acme.test", "role": "viewer"})))
+        let (_, member) = s
+            .call(Method::POST, "/v1/members", Some(key), Some(json!({"email": "member@acme.test", "role": "viewer"})))
             .await;
         s.call(Method::PUT, "/v1/secrets/ACME_TOKEN", Some(key), Some(json!({"value": "v"}))).await;
         let (_, triggers) = s.call(Method::GET, "/v1/workflows/greet/triggers", Some(key), None).await;
@@ -76,6 +78,7 @@ impl World {
             run: run["run"]["id"].as_str().unwrap().to_owned(),
             waiting_run: waiting["run"]["id"].as_str().unwrap().to_owned(),
             key_id: created["api_key"]["id"].as_str().unwrap().to_owned(),
+            member_id: member["member"]["id"].as_str().unwrap().to_owned(),
             hook_token: triggers["webhook"]["path"].as_str().unwrap().trim_start_matches("/hooks/").to_owned(),
         }
     }
@@ -87,6 +90,8 @@ impl World {
             "greet"
         } else if route.path.starts_with("/v1/api-keys/") {
             &self.key_id
+        } else if route.path.starts_with("/v1/members/") {
+            &self.member_id
         } else {
             run
         };
@@ -108,6 +113,7 @@ impl World {
             self.run.clone(),
             self.waiting_run.clone(),
             self.key_id.clone(),
+            self.member_id.clone(),
             "member@acme.test".into(),
             "ACME_TOKEN".into(),
             "\"greet\"".into(),
@@ -134,6 +140,7 @@ fn sample_body(route: &Route) -> Option<Value> {
         ("POST", "/v1/api-keys") => json!({"name": format!("k{n}"), "role": "viewer"}),
         ("POST", "/v1/members") => json!({"email": format!("m{n}@acme.test"), "role": "viewer"}),
         ("PUT", "/v1/secrets/{name}") => json!({"value": "v"}),
+        ("PATCH", "/v1/members/{id}") => json!({"role": "viewer"}),
         ("PUT", "/v1/plugins/{publisher}/{plugin}/grants") => json!({"secrets": ["ACME_TOKEN"]}),
         ("POST", "/v1/auth/login") => json!({"email": "owner@acme.test", "password": "wrong"}),
         ("POST", "/v1/auth/refresh") => json!({"refresh_token": "not-a-token"}),
@@ -209,6 +216,8 @@ async fn the_matrix_is_the_one_of_design_section_6() {
         ("POST", "/v1/members", "admin"),
         ("POST", "/v1/api-keys", "admin"),
         ("DELETE", "/v1/api-keys/{id}", "admin"),
+        ("PATCH", "/v1/members/{id}", "admin"),
+        ("DELETE", "/v1/members/{id}", "admin"),
         ("GET", "/v1/audit", "admin"),
     ];
     let routes = routes();

@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 
+mod members;
 mod quota;
 mod secrets;
 mod triggers;
