@@ -16,3 +16,13 @@ CREATE TABLE usage_daily (
 
 -- Counting a tenant's active top-level runs, at every start.
 CREATE INDEX runs_active ON runs (tenant_id, status, parent_run_id);
+
+-- A top-level run counts toward its day's runs in the statement that
+-- inserts it: admission is one atomic statement, with no transaction
+-- around it.
+CREATE TRIGGER runs_count_daily AFTER INSERT ON runs WHEN NEW.parent_run_id IS NULL
+BEGIN
+    INSERT OR IGNORE INTO usage_daily (tenant_id, day) VALUES (NEW.tenant_id, date(NEW.created_at / 1000, 'unixepoch'));
+    UPDATE usage_daily SET runs = runs + 1
+     WHERE tenant_id = NEW.tenant_id AND day = date(NEW.created_at / 1000, 'unixepoch');
+END;

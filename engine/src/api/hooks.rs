@@ -52,7 +52,8 @@ pub async fn receive(
     let (tenant, workflow_id) =
         state.store.webhook_by_token(&token).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     let store = state.store.tenant(tenant);
-    let (_, workflow) = store.get_workflow(&workflow_id, None).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let (version, workflow) =
+        store.get_workflow(&workflow_id, None).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     let secret_name = workflow.triggers.iter().find_map(|t| match t {
         Trigger::Webhook { webhook } => Some(webhook.secret.clone()),
         Trigger::Cron { .. } => None,
@@ -75,10 +76,11 @@ pub async fn receive(
     }
 
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
-    let (run, _) = state.engine.start_saved(&store, &workflow_id, None, input).await?;
+    let run = state.engine.start_loaded(&store, &workflow, version, input).await?;
     store
         .audit("webhook", "run.start", &run.id, json!({"workflow": workflow_id, "version": run.workflow_version}))
         .await?;
-    state.engine.spawn_drive(store, run.id.clone());
-    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run.id, "status": run.status}))))
+    let answer = json!({"run_id": run.id, "status": run.status});
+    state.engine.launch(store, run, workflow);
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }

@@ -40,12 +40,9 @@ async fn drive_and_answer(
     state: &AppState,
     store: TenantStore,
     run: RunRecord,
+    mut driving: tokio::task::JoinHandle<Result<RunRecord, crate::executor::EngineError>>,
     wait: Option<u64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let engine = state.engine.clone();
-    let driving_store = store.clone();
-    let run_id = run.id.clone();
-    let mut driving = tokio::spawn(async move { engine.drive(&driving_store, &run_id).await });
     if let Some(wait) = wait.filter(|w| *w > 0) {
         let wait = Duration::from_secs(wait.min(MAX_WAIT_SECS));
         if let Ok(joined) = tokio::time::timeout(wait, &mut driving).await {
@@ -86,11 +83,12 @@ pub async fn start(
     check_workflow_id(&id)?;
     principal.require(Role::Operator)?;
     let store = principal.store(&state);
-    let (run, _) = state.engine.start_saved(&store, &id, body.version, body.input).await?;
+    let (run, workflow) = state.engine.start_saved(&store, &id, body.version, body.input).await?;
     store
         .audit(&principal.subject, "run.start", &run.id, json!({"workflow": id, "version": run.workflow_version}))
         .await?;
-    drive_and_answer(&state, store, run, query.wait).await
+    let driving = state.engine.launch(store.clone(), run.clone(), workflow);
+    drive_and_answer(&state, store, run, driving, query.wait).await
 }
 
 #[utoipa::path(
@@ -257,5 +255,8 @@ pub async fn rerun(
     let store = principal.store(&state);
     let run = state.engine.rerun_from(&store, &id, &body.node).await?;
     store.audit(&principal.subject, "run.rerun", &run.id, json!({"from_run": id, "node": body.node})).await?;
-    drive_and_answer(&state, store, run, query.wait).await
+    // Driven from the store: the reused node records are read back.
+    let (engine, driving_store, run_id) = (state.engine.clone(), store.clone(), run.id.clone());
+    let driving = tokio::spawn(async move { engine.drive(&driving_store, &run_id).await });
+    drive_and_answer(&state, store, run, driving, query.wait).await
 }

@@ -149,8 +149,14 @@ impl Driver {
             self.store.update_run(&self.run).await?;
         }
         self.recover().await?;
+        // The store is read for signals written by another process: often
+        // while an approval waits (a `trellis approve` in another terminal),
+        // rarely otherwise (a cancel from another process), so hundreds of
+        // runs in flight do not poll the database hundreds of times a second.
+        // In-process signals arrive through `signals` at once.
         let poll = self.engine.inner.config.poll_interval;
-        let mut next_poll = tokio::time::Instant::now() + poll;
+        let interval = |approvals: &BTreeSet<String>| if approvals.is_empty() { poll * 10 } else { poll };
+        let mut next_poll = tokio::time::Instant::now() + interval(&self.approvals);
         loop {
             self.advance().await?;
             if let Some(reason) = self.failure.take() {
@@ -169,7 +175,7 @@ impl Driver {
                 _ = tokio::time::sleep_until(next_poll) => true,
             };
             if poll_now {
-                next_poll = tokio::time::Instant::now() + poll;
+                next_poll = tokio::time::Instant::now() + interval(&self.approvals);
                 if self.poll_store().await? {
                     return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
                 }

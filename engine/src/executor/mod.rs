@@ -223,7 +223,8 @@ impl Engine {
         self.record_run(store, workflow, version, input, RunStatus::Pending).await
     }
 
-    /// Starts a run of a saved version (the latest when `None`). The
+    /// Starts a run of a saved version (the latest when `None`), recorded
+    /// as running: the caller drives it now, with [`Engine::launch`]. The
     /// document was validated when it was saved; a plugin uninstalled since
     /// then fails its node at run time.
     pub async fn start_saved(
@@ -234,25 +235,56 @@ impl Engine {
         input: Value,
     ) -> Result<(RunRecord, Workflow), EngineError> {
         let (version, workflow) = self.saved(store, workflow_id, version).await?;
-        let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Pending).await?;
+        let run = self.start_loaded(store, &workflow, version, input).await?;
         Ok((run, workflow))
     }
 
-    /// Starts a run of the latest saved version under a given id, for
-    /// triggers that must fire once: `None` when a run with that id exists.
+    /// [`Engine::start_saved`] for a version the caller already read.
+    pub async fn start_loaded(
+        &self,
+        store: &TenantStore,
+        workflow: &Workflow,
+        version: i64,
+        input: Value,
+    ) -> Result<RunRecord, EngineError> {
+        self.record_run(store, workflow, Some(version), input, RunStatus::Running).await
+    }
+
+    /// Drives a run that was just recorded as running (by `start_saved` or
+    /// `start_loaded`) on a task of its own: nothing is read back.
+    pub fn launch(
+        &self,
+        store: TenantStore,
+        run: RunRecord,
+        workflow: Workflow,
+    ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let run_id = run.id.clone();
+            let result = driver::Driver::fresh(engine, store, run, workflow).run().await;
+            if let Err(error) = &result {
+                tracing::error!(%error, run = %run_id, "driving a run failed");
+            }
+            result
+        })
+    }
+
+    /// Starts a run of the latest saved version under a given id, recorded
+    /// as running, for triggers that must fire once: `None` when a run with
+    /// that id exists.
     pub async fn start_saved_as(
         &self,
         store: &TenantStore,
         workflow_id: &str,
         input: Value,
         run_id: &str,
-    ) -> Result<Option<RunRecord>, EngineError> {
+    ) -> Result<Option<(RunRecord, Workflow)>, EngineError> {
         if store.get_run(run_id).await?.is_some() {
             return Ok(None);
         }
         let (version, workflow) = self.saved(store, workflow_id, None).await?;
-        let run = self.new_run(&workflow, Some(version), input, RunStatus::Pending, run_id.to_owned())?;
-        Ok(self.admit(store, run).await?)
+        let run = self.new_run(&workflow, Some(version), input, RunStatus::Running, run_id.to_owned())?;
+        Ok(self.admit(store, run).await?.map(|run| (run, workflow)))
     }
 
     /// Records a new top-level run within the tenant's quotas; `None` when
@@ -271,8 +303,9 @@ impl Engine {
         }
     }
 
-    /// Drives a recorded run on a task of its own; failures are logged (the
-    /// run record carries the outcome).
+    /// Drives a recorded run (any state) on a task of its own, reading it
+    /// back from the store; failures are logged (the run record carries the
+    /// outcome).
     pub fn spawn_drive(&self, store: TenantStore, run_id: String) {
         let engine = self.clone();
         tokio::spawn(async move {

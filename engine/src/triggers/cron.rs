@@ -65,13 +65,13 @@ impl CronScheduler {
             let fire_at = schedule.next_fire_at;
             let run_id = fire_run_id(&tenant, &schedule, fire_at);
             match self.engine.start_saved_as(&store, &schedule.workflow_id, schedule.input.clone(), &run_id).await {
-                Ok(Some(run)) => {
+                Ok(Some((run, workflow))) => {
                     let details = serde_json::json!({
                         "workflow": schedule.workflow_id, "trigger": schedule.index, "fire_at": fire_at,
                     });
                     store.audit("cron", "run.start", &run.id, details).await?;
-                    self.engine.spawn_drive(store.clone(), run.id.clone());
-                    started.push(run.id);
+                    started.push(run.id.clone());
+                    self.engine.launch(store.clone(), run, workflow);
                 }
                 // Already fired (by us before a crash, or by another server).
                 Ok(None) => {}

@@ -6,4 +6,5 @@ mod common;
 mod examples;
 mod fairness;
 mod semantics;
+mod store;
 mod validation;

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::Row;
 
 use super::SqliteBackend;
@@ -12,13 +13,14 @@ impl MemberBackend for SqliteBackend {
             .bind(role.as_str())
             .bind(tenant.as_str())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn delete_member(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("DELETE FROM members WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id)

@@ -12,9 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 mod members;
+mod node_writer;
 mod quota;
 mod secrets;
 mod triggers;
@@ -24,11 +25,16 @@ use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId};
 
 pub struct SqliteBackend {
+    /// Reads: WAL readers never wait for the writer.
     pool: SqlitePool,
-    /// Node records, the hot path, go through one dedicated connection:
-    /// SQLite has a single writer anyway, and skipping the pool's
-    /// acquire/release saves a hand-off per write.
+    /// Every write goes through this one connection. SQLite has a single
+    /// writer anyway; writers on several connections of one process would
+    /// meet SQLite's lock and its busy handler, which sleeps (1, 2, 5 ms …),
+    /// where this lock hands the connection on at once. (A pool would also
+    /// spawn a task each time a connection is given back.)
     writer: tokio::sync::Mutex<SqliteConnection>,
+    /// Node records, batched across runs into shared commits.
+    nodes: node_writer::NodeWriter,
 }
 
 impl SqliteBackend {
@@ -64,15 +70,7 @@ impl SqliteBackend {
             }
         }
         let writer = tokio::sync::Mutex::new(options.connect().await?);
-        Ok(SqliteBackend { pool, writer })
-    }
-
-    /// Write transactions take SQLite's write lock up front. A deferred
-    /// transaction that reads and then writes fails at once with
-    /// SQLITE_BUSY (the busy timeout does not apply) when another writer
-    /// committed in between; an immediate one waits its turn instead.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        Ok(SqliteBackend { pool, writer, nodes: node_writer::NodeWriter::default() })
     }
 }
 
@@ -80,14 +78,14 @@ fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
 
-async fn write_run(tx: &mut Transaction<'_, Sqlite>, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
+async fn write_run(connection: &mut SqliteConnection, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
     sqlx::query("UPDATE runs SET status = ?, updated_at = ?, record = ? WHERE tenant_id = ? AND id = ?")
         .bind(run.status.as_str())
         .bind(run.updated_at)
         .bind(serde_json::to_string(run)?)
         .bind(tenant.as_str())
         .bind(&run.id)
-        .execute(&mut **tx)
+        .execute(&mut *connection)
         .await?;
     Ok(())
 }
@@ -172,15 +170,12 @@ async fn write_node(
 #[async_trait]
 impl StoreBackend for SqliteBackend {
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        insert_run_row(&mut *connection, tenant, run).await
+        insert_run_row(&mut *self.writer.lock().await, tenant, run).await
     }
 
     async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        write_run(&mut tx, tenant, run).await?;
-        tx.commit().await?;
-        Ok(())
+        // One statement: atomic without BEGIN and COMMIT round trips.
+        write_run(&mut *self.writer.lock().await, tenant, run).await
     }
 
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -220,43 +215,29 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         write_node(&mut tx, tenant, run_id, node).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// One multi-row upsert: a single statement is atomic on its own, and
-    /// one round trip to SQLite's worker thread instead of one per row plus
-    /// BEGIN and COMMIT is what keeps per-node overhead low.
+    /// Queued for the next group commit; returns once it is durable.
     async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
-        // SQLite allows 32766 bound parameters; 7 per row.
-        for chunk in nodes.chunks(1000) {
-            let mut builder: sqlx::QueryBuilder<Sqlite> = sqlx::QueryBuilder::new(
-                "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record) ",
-            );
-            let now = now_ms();
-            let mut rows = Vec::with_capacity(chunk.len());
-            for node in chunk {
-                rows.push((node, serde_json::to_string(node)?));
-            }
-            builder.push_values(rows, |mut row, (node, record)| {
-                row.push_bind(tenant.as_str())
-                    .push_bind(run_id)
-                    .push_bind(node.node_id.as_str())
-                    .push_bind(node.status.as_str())
-                    .push_bind(i64::from(node.attempt))
-                    .push_bind(now)
-                    .push_bind(record);
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            rows.push(node_writer::NodeRow {
+                tenant: tenant.as_str().to_owned(),
+                run_id: run_id.to_owned(),
+                node_id: node.node_id.clone(),
+                status: node.status.as_str(),
+                attempt: i64::from(node.attempt),
+                updated_at: now,
+                record: serde_json::to_string(node)?,
             });
-            builder.push(
-                " ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET status = excluded.status,
-                  attempt = excluded.attempt, updated_at = excluded.updated_at, record = excluded.record",
-            );
-            let mut writer = self.writer.lock().await;
-            builder.build().execute(&mut *writer).await?;
         }
-        Ok(())
+        self.nodes.write(&self.writer, rows).await
     }
 
     async fn put_nodes_and_run(
@@ -265,7 +246,8 @@ impl StoreBackend for SqliteBackend {
         run: &RunRecord,
         nodes: &[&NodeRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         for node in nodes {
             write_node(&mut tx, tenant, &run.id, node).await?;
         }
@@ -301,7 +283,8 @@ impl StoreBackend for SqliteBackend {
         value: &[u8],
         quota_bytes: u64,
     ) -> Result<Result<(), u64>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let used: i64 = sqlx::query(
             "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv
              WHERE tenant_id = ? AND NOT (plugin = ? AND key = ?)",
@@ -335,7 +318,7 @@ impl StoreBackend for SqliteBackend {
             .bind(tenant.as_str())
             .bind(plugin)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -382,7 +365,8 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("DELETE FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?")
             .bind(tenant.as_str())
             .bind(id)
@@ -421,7 +405,7 @@ impl StoreBackend for SqliteBackend {
                 .bind(now)
                 .bind(tenant.as_str())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *self.writer.lock().await)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -437,7 +421,7 @@ impl StoreBackend for SqliteBackend {
         .bind(member.role.as_str())
         .bind(password_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -464,7 +448,7 @@ impl StoreBackend for SqliteBackend {
         .bind(&entry.action)
         .bind(&entry.target)
         .bind(entry.details.to_string())
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -531,7 +515,8 @@ impl StoreBackend for SqliteBackend {
         key: &ApiKey,
         key_hash: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let taken = sqlx::query("SELECT 1 FROM members WHERE email = ?")
             .bind(&owner.email)
             .fetch_optional(&mut *tx)
@@ -604,7 +589,8 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn insert_api_key(&self, tenant: &TenantId, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         insert_key(&mut tx, tenant, key, key_hash).await?;
         tx.commit().await?;
         Ok(())
@@ -626,13 +612,14 @@ impl StoreBackend for SqliteBackend {
         .bind(member_id)
         .bind(family)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
 
     async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
             "SELECT tenant_id, member_id, family, expires_at, used, revoked FROM refresh_tokens WHERE token_hash = ?",
         )

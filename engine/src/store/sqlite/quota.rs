@@ -23,6 +23,62 @@ fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+impl SqliteBackend {
+    /// One statement inserts the run only if it is new and within both
+    /// quotas (each statement is a round trip to SQLite's thread; the
+    /// `runs_count_daily` trigger counts it in the same statement). `None`
+    /// when it was refused but the reason is gone on a second look.
+    async fn try_admit(
+        &self,
+        tenant: &TenantId,
+        run: &RunRecord,
+        day: &str,
+        quotas: RunQuotas,
+    ) -> Result<Option<Admission>, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
+             SELECT ?1, ?2, ?3, ?4, NULL, NULL, ?5, ?6, ?7
+             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?1 AND id = ?2)
+               AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running')
+                      AND parent_run_id IS NULL) < ?8
+               AND COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = ?1 AND day = ?9), 0) < ?10",
+        )
+        .bind(tenant.as_str())
+        .bind(&run.id)
+        .bind(&run.workflow_id)
+        .bind(run.status.as_str())
+        .bind(run.created_at)
+        .bind(run.updated_at)
+        .bind(serde_json::to_string(run)?)
+        .bind(int(quotas.concurrent_runs))
+        .bind(day)
+        .bind(int(quotas.runs_per_day))
+        .execute(&mut *self.writer.lock().await)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Some(Admission::Admitted));
+        }
+        let row = sqlx::query(
+            "SELECT
+               EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?1 AND id = ?2),
+               (SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running')
+                  AND parent_run_id IS NULL),
+               COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = ?1 AND day = ?3), 0)",
+        )
+        .bind(tenant.as_str())
+        .bind(&run.id)
+        .bind(day)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.get::<bool, _>(0) {
+            return Ok(Some(Admission::Exists));
+        }
+        let checked = QuotaExceeded::check("concurrent_runs", quotas.concurrent_runs, count(row.get(1)))
+            .and_then(|()| QuotaExceeded::check("runs_per_day", quotas.runs_per_day, count(row.get(2))));
+        Ok(checked.err().map(Admission::Refused))
+    }
+}
+
 #[async_trait]
 impl QuotaBackend for SqliteBackend {
     async fn plan(&self, tenant: &TenantId) -> Result<Option<Option<Value>>, StoreError> {
@@ -41,7 +97,7 @@ impl QuotaBackend for SqliteBackend {
         let result = sqlx::query("UPDATE tenants SET plan = ? WHERE id = ?")
             .bind(serde_json::to_string(plan)?)
             .bind(tenant.as_str())
-            .execute(&self.pool)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -53,49 +109,16 @@ impl QuotaBackend for SqliteBackend {
         day: &str,
         quotas: RunQuotas,
     ) -> Result<Admission, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT 1 FROM runs WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(&run.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if exists {
-            return Ok(Admission::Exists);
+        // Refused, a second read says why; should the reason have gone in
+        // between (a run finished), the insert is tried again.
+        for _ in 0..3 {
+            if let Some(admission) = self.try_admit(tenant, run, day, quotas).await? {
+                return Ok(admission);
+            }
         }
-        let active: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND status IN ('pending', 'running')
-             AND parent_run_id IS NULL",
-        )
-        .bind(tenant.as_str())
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        if let Err(exceeded) = QuotaExceeded::check("concurrent_runs", quotas.concurrent_runs, count(active)) {
-            return Ok(Admission::Refused(exceeded));
-        }
-        let today: Option<i64> = sqlx::query("SELECT runs FROM usage_daily WHERE tenant_id = ? AND day = ?")
-            .bind(tenant.as_str())
-            .bind(day)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.get(0));
-        if let Err(exceeded) = QuotaExceeded::check("runs_per_day", quotas.runs_per_day, count(today.unwrap_or(0))) {
-            return Ok(Admission::Refused(exceeded));
-        }
-        super::insert_run_row(&mut *tx, tenant, run).await?;
-        sqlx::query(ADD_USAGE)
-            .bind(tenant.as_str())
-            .bind(day)
-            .bind(1_i64)
-            .bind(0_i64)
-            .bind(0_i64)
-            .bind(0_i64)
-            .bind(0_i64)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Admission::Admitted)
+        let busy =
+            QuotaExceeded { quota: "concurrent_runs", limit: quotas.concurrent_runs, used: quotas.concurrent_runs };
+        Ok(Admission::Refused(busy))
     }
 
     async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError> {
@@ -107,7 +130,7 @@ impl QuotaBackend for SqliteBackend {
             .bind(int(usage.fuel))
             .bind(int(usage.http_calls))
             .bind(int(usage.llm_tokens))
-            .execute(&self.pool)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::Row;
 
 use super::SqliteBackend;
@@ -17,7 +18,8 @@ impl SecretBackend for SqliteBackend {
     }
 
     async fn insert_wrapped_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO tenant_keys (tenant_id, wrapped_key, created_at) VALUES (?, ?, ?)
              ON CONFLICT (tenant_id) DO NOTHING",
@@ -45,7 +47,7 @@ impl SecretBackend for SqliteBackend {
         .bind(name)
         .bind(sealed)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -71,7 +73,7 @@ impl SecretBackend for SqliteBackend {
         let result = sqlx::query("DELETE FROM secrets WHERE tenant_id = ? AND name = ?")
             .bind(tenant.as_str())
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(result.rows_affected() > 0)
     }
@@ -102,7 +104,7 @@ impl SecretBackend for SqliteBackend {
         .bind(plugin)
         .bind(serde_json::to_string(grants)?)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }

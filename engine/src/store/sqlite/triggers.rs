@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use serde_json::Value;
+use sqlx::Connection;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::SqliteBackend;
@@ -99,7 +100,8 @@ impl TriggerBackend for SqliteBackend {
         triggers: &TriggerPlan,
     ) -> Result<i64, StoreError> {
         let id = workflow["id"].as_str().unwrap_or_default().to_owned();
-        let mut tx = self.begin_write().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let version = super::insert_version(&mut tx, tenant, &id, workflow).await?;
         apply(&mut tx, tenant, &id, triggers).await?;
         tx.commit().await?;
@@ -159,7 +161,7 @@ impl TriggerBackend for SqliteBackend {
         .bind(workflow_id)
         .bind(index)
         .bind(from)
-        .execute(&self.pool)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(result.rows_affected() == 1)
     }
