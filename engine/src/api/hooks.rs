@@ -76,10 +76,8 @@ pub async fn receive(
     }
 
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
-    let run = state.engine.start_loaded(&store, &workflow, version, input).await?;
-    store
-        .audit("webhook", "run.start", &run.id, json!({"workflow": workflow_id, "version": run.workflow_version}))
-        .await?;
+    // Audited as started by `webhook` in the statement that records it.
+    let run = state.engine.start_loaded(&store, &workflow, version, input, "webhook").await?;
     let answer = json!({"run_id": run.id, "status": run.status});
     state.engine.launch(store, run, workflow);
     Ok((StatusCode::ACCEPTED, Json(answer)))

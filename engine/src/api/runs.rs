@@ -83,10 +83,8 @@ pub async fn start(
     check_workflow_id(&id)?;
     principal.require(Role::Operator)?;
     let store = principal.store(&state);
-    let (run, workflow) = state.engine.start_saved(&store, &id, body.version, body.input).await?;
-    store
-        .audit(&principal.subject, "run.start", &run.id, json!({"workflow": id, "version": run.workflow_version}))
-        .await?;
+    let (run, workflow) = state.engine.start_saved(&store, &id, body.version, body.input, &principal.subject).await?;
+    // The start is audited in the statement that records the run.
     let driving = state.engine.launch(store.clone(), run.clone(), workflow);
     drive_and_answer(&state, store, run, driving, query.wait).await
 }

@@ -134,6 +134,7 @@ fn child_run(
         parent: Some(parent),
         cancel_requested: false,
         rerun_of: None,
+        started_by: None,
         created_at: now,
         updated_at: now,
         finished_at: None,

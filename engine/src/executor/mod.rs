@@ -233,9 +233,10 @@ impl Engine {
         workflow_id: &str,
         version: Option<i64>,
         input: Value,
+        started_by: &str,
     ) -> Result<(RunRecord, Workflow), EngineError> {
         let (version, workflow) = self.saved(store, workflow_id, version).await?;
-        let run = self.start_loaded(store, &workflow, version, input).await?;
+        let run = self.start_loaded(store, &workflow, version, input, started_by).await?;
         Ok((run, workflow))
     }
 
@@ -246,8 +247,9 @@ impl Engine {
         workflow: &Workflow,
         version: i64,
         input: Value,
+        started_by: &str,
     ) -> Result<RunRecord, EngineError> {
-        self.record_run(store, workflow, Some(version), input, RunStatus::Running).await
+        self.record_run_by(store, workflow, Some(version), input, RunStatus::Running, Some(started_by)).await
     }
 
     /// Drives a run that was just recorded as running (by `start_saved` or
@@ -278,12 +280,14 @@ impl Engine {
         workflow_id: &str,
         input: Value,
         run_id: &str,
+        started_by: &str,
     ) -> Result<Option<(RunRecord, Workflow)>, EngineError> {
         if store.get_run(run_id).await?.is_some() {
             return Ok(None);
         }
         let (version, workflow) = self.saved(store, workflow_id, None).await?;
-        let run = self.new_run(&workflow, Some(version), input, RunStatus::Running, run_id.to_owned())?;
+        let mut run = self.new_run(&workflow, Some(version), input, RunStatus::Running, run_id.to_owned())?;
+        run.started_by = Some(started_by.to_owned());
         Ok(self.admit(store, run).await?.map(|run| (run, workflow)))
     }
 
@@ -337,7 +341,20 @@ impl Engine {
         input: Value,
         status: RunStatus,
     ) -> Result<RunRecord, EngineError> {
-        let run = self.new_run(workflow, version, input, status, uuid::Uuid::now_v7().to_string())?;
+        self.record_run_by(store, workflow, version, input, status, None).await
+    }
+
+    async fn record_run_by(
+        &self,
+        store: &TenantStore,
+        workflow: &Workflow,
+        version: Option<i64>,
+        input: Value,
+        status: RunStatus,
+        started_by: Option<&str>,
+    ) -> Result<RunRecord, EngineError> {
+        let mut run = self.new_run(workflow, version, input, status, uuid::Uuid::now_v7().to_string())?;
+        run.started_by = started_by.map(str::to_owned);
         let id = run.id.clone();
         self.admit(store, run).await?.ok_or_else(|| EngineError::Corrupt { run: id, message: "run id taken".into() })
     }
@@ -373,6 +390,7 @@ impl Engine {
             parent: None,
             cancel_requested: false,
             rerun_of: None,
+            started_by: None,
             created_at: now,
             updated_at: now,
             finished_at: None,

@@ -71,6 +71,11 @@ pub struct RunRecord {
     /// For a re-run: the run and node it re-ran from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<RerunOf>,
+    /// Who started a top-level run through the server (`member:<id>`,
+    /// `key:<id>`, `webhook`, `cron`); the store audits the start from it
+    /// in the statement that inserts the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]

@@ -64,12 +64,13 @@ impl CronScheduler {
             let store = self.engine.store().tenant(tenant.clone());
             let fire_at = schedule.next_fire_at;
             let run_id = fire_run_id(&tenant, &schedule, fire_at);
-            match self.engine.start_saved_as(&store, &schedule.workflow_id, schedule.input.clone(), &run_id).await {
+            match self
+                .engine
+                .start_saved_as(&store, &schedule.workflow_id, schedule.input.clone(), &run_id, "cron")
+                .await
+            {
+                // Audited as started by `cron` in the statement that records it.
                 Ok(Some((run, workflow))) => {
-                    let details = serde_json::json!({
-                        "workflow": schedule.workflow_id, "trigger": schedule.index, "fire_at": fire_at,
-                    });
-                    store.audit("cron", "run.start", &run.id, details).await?;
                     started.push(run.id.clone());
                     self.engine.launch(store.clone(), run, workflow);
                 }

@@ -55,6 +55,12 @@ async fn signed_webhooks_start_runs_and_refuse_forgeries_and_replays() {
     let run = s.wait_run(key, &run_id, |r| r["run"]["status"] == "succeeded").await;
     assert_eq!(run["run"]["input"], json!({"order": 42}));
     assert_eq!(run["run"]["output"], "order 42");
+    // Audited in the statement that recorded the run.
+    let (_, audit) = s.call(Method::GET, "/v1/audit", Some(key), None).await;
+    let start = audit["entries"].as_array().unwrap().iter().find(|e| e["target"] == run_id.as_str()).cloned();
+    let start = start.expect("the webhook's run start is audited");
+    assert_eq!((start["action"].as_str(), start["principal"].as_str()), (Some("run.start"), Some("webhook")));
+    assert_eq!(start["details"]["workflow"], "hooked");
 
     // The same signed request again: refused, even inside the window.
     let (status, error) = s.post_hook(&path, body, &signed("whsec_acme", now, body)).await;
@@ -163,6 +169,10 @@ async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
     let all = store.list_runs(None, None, 100).await.unwrap();
     assert_eq!(all.len(), 2, "one on schedule, one catch-up");
     assert!(all.iter().all(|r| r.input == json!({"order": 1})));
+    let (_, audit) = s.call(Method::GET, "/v1/audit", Some(key), None).await;
+    let cron_starts =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["principal"] == "cron" && e["action"] == "run.start");
+    assert_eq!(cron_starts.count(), 2, "one audit entry per fire");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,3 +26,14 @@ BEGIN
     UPDATE usage_daily SET runs = runs + 1
      WHERE tenant_id = NEW.tenant_id AND day = date(NEW.created_at / 1000, 'unixepoch');
 END;
+
+-- A top-level run started through the server is audited in the same
+-- statement (`started_by` in its record; the audit id is the run's id,
+-- time-ordered like every audit id).
+CREATE TRIGGER runs_audit_start AFTER INSERT ON runs
+WHEN NEW.parent_run_id IS NULL AND json_extract(NEW.record, '$.started_by') IS NOT NULL
+BEGIN
+    INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details)
+    VALUES (NEW.tenant_id, NEW.id, NEW.created_at, json_extract(NEW.record, '$.started_by'), 'run.start', NEW.id,
+            json_object('workflow', NEW.workflow_id, 'version', json_extract(NEW.record, '$.workflow_version')));
+END;
