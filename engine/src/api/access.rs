@@ -45,7 +45,7 @@ pub struct NewKey {
     path = "/v1/api-keys",
     tag = "access",
     summary = "API keys (never their secrets)",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -61,7 +61,7 @@ pub async fn list_keys(State(state): State<AppState>, principal: Principal) -> R
     tag = "access",
     summary = "Create an API key; its secret is in this answer only",
     request_body = NewKey,
-    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 201, body = serde_json::Value, description = "Created")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -97,7 +97,7 @@ pub async fn create_key(
     tag = "access",
     summary = "Revoke an API key",
     params(("id" = String, Path, description = "key id")),
-    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 204, description = "No Content")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -128,7 +128,7 @@ pub struct NewMember {
     path = "/v1/members",
     tag = "access",
     summary = "Members of the tenant",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -144,7 +144,7 @@ pub async fn list_members(State(state): State<AppState>, principal: Principal) -
     tag = "access",
     summary = "Add a member (a one-time password is in the answer)",
     request_body = NewMember,
-    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 201, body = serde_json::Value, description = "Created")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -209,7 +209,7 @@ async fn changeable_member(
     summary = "Change a member's role",
     params(("id" = String, Path, description = "member id")),
     request_body = RoleChange,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -238,7 +238,7 @@ pub async fn change_member(
     tag = "access",
     summary = "Remove a member",
     params(("id" = String, Path, description = "member id")),
-    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 204, description = "No Content")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]
@@ -273,7 +273,7 @@ pub struct AuditQuery {
     tag = "access",
     summary = "The audit log, newest first",
     params(("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]

@@ -70,7 +70,7 @@ async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &st
     tag = "auth",
     summary = "Sign in: a 15-minute JWT access token and a refresh token",
     request_body = Login,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     extensions(("x-required-role" = json!("none")))
 )]
 pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<Value>, ApiError> {
@@ -102,7 +102,7 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login
     tag = "auth",
     summary = "Rotate a refresh token (a reused one revokes its family)",
     request_body = Refresh,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     extensions(("x-required-role" = json!("none")))
 )]
 pub async fn refresh(
@@ -126,7 +126,7 @@ pub async fn refresh(
     path = "/v1/me",
     tag = "auth",
     summary = "Who is calling: tenant, role, subject",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use utoipa::Modify;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{OpenApi, RefOr};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -15,7 +15,8 @@ use utoipa::openapi::{OpenApi, RefOr};
         title = "Trellis",
         description = "Multi-tenant workflow engine. Authenticate with `Authorization: Bearer <JWT access token or API key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`. `x-required-role` is the lowest role a route allows."
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth),
+    components(schemas(super::error::ErrorBody))
 )]
 pub struct ApiDoc;
 
@@ -25,6 +26,22 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Every operation can be refused with the error envelope; said once here
+/// rather than on each handler.
+pub fn add_error_responses(api: &mut OpenApi) {
+    let refused = ResponseBuilder::new()
+        .description("refused; `error.code` says why")
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch] {
+            if let Some(operation) = operation {
+                operation.responses.responses.insert("4XX".to_owned(), RefOr::T(refused.clone()));
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::store::Role;
     tag = "runs",
     summary = "Server-sent events: a snapshot, then one event per node state change",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]

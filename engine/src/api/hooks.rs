@@ -36,7 +36,7 @@ fn unsigned(message: impl Into<String>) -> ApiError {
     summary = "Webhook trigger: the body is the run input; 202 with the run id",
     params(("token" = String, Path, description = "the workflow's hook token")),
     request_body = serde_json::Value,
-    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 202, body = serde_json::Value, description = "Accepted")),
     extensions(("x-required-role" = json!("none")))
 )]
 pub async fn receive(

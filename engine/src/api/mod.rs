@@ -123,11 +123,14 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut api = routes().split_for_parts().1;
+    docs::add_error_responses(&mut api);
+    api
 }
 
 pub fn app(state: AppState) -> Router {
-    let (router, api) = routes().split_for_parts();
+    let (router, mut api) = routes().split_for_parts();
+    docs::add_error_responses(&mut api);
     let docs = docs::Docs::new(&api);
     router
         .route(

@@ -69,7 +69,7 @@ pub(super) fn check_run_id(id: &str) -> Result<(), ApiError> {
     summary = "Start a run of the saved workflow (200 with the finished run within `wait`, else 202)",
     params(("id" = String, Path, description = "workflow id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
     request_body = StartRun,
-    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 202, body = serde_json::Value, description = "Accepted")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("operator")))
 )]
@@ -95,7 +95,7 @@ pub async fn start(
     tag = "runs",
     summary = "A run with every node record",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -129,7 +129,7 @@ pub struct ListQuery {
     tag = "runs",
     summary = "Top-level runs, newest first",
     params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -168,7 +168,7 @@ pub async fn list(
     tag = "runs",
     summary = "Ask a run to stop",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 202, body = serde_json::Value, description = "Accepted")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("operator")))
 )]
@@ -201,7 +201,7 @@ pub struct Decision {
     summary = "Approve or reject a waiting approval node",
     params(("id" = String, Path, description = "run id"), ("node" = String, Path, description = "approval node id")),
     request_body = Decision,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("operator")))
 )]
@@ -236,7 +236,7 @@ pub struct Rerun {
     summary = "A new run from a node, reusing the finished upstream results",
     params(("id" = String, Path, description = "run id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
     request_body = Rerun,
-    responses((status = 202, body = serde_json::Value, description = "Accepted"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 202, body = serde_json::Value, description = "Accepted")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("operator")))
 )]

@@ -36,7 +36,7 @@ pub struct SecretValue {
     path = "/v1/secrets",
     tag = "secrets",
     summary = "Secret names (values are never returned)",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -54,7 +54,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     summary = "Create or replace a secret",
     params(("name" = String, Path, description = "secret name")),
     request_body = SecretValue,
-    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 204, description = "No Content")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -85,7 +85,7 @@ pub async fn put(
     tag = "secrets",
     summary = "Delete a secret",
     params(("name" = String, Path, description = "secret name")),
-    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 204, description = "No Content")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -127,7 +127,7 @@ fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
     tag = "secrets",
     summary = "What a plugin's nodes may read in this tenant",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -150,7 +150,7 @@ pub async fn get_grants(
     summary = "Replace a plugin's grants",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     request_body = crate::store::PluginGrants,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))
 )]

@@ -37,7 +37,7 @@ fn date(name: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
     tag = "usage",
     summary = "Metered use per UTC day",
     params(("from" = Option<String>, Query, description = "first day, YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day, YYYY-MM-DD")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -70,7 +70,7 @@ pub async fn usage(
     path = "/v1/plan",
     tag = "usage",
     summary = "The tenant's quotas and today's use",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]

@@ -29,7 +29,7 @@ fn document(value: Value) -> Result<Workflow, ApiError> {
     path = "/v1/workflows",
     tag = "workflows",
     summary = "Workflows with their latest version",
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -46,7 +46,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     tag = "workflows",
     summary = "Create a workflow (validated; an invalid document is not stored)",
     request_body = serde_json::Value,
-    responses((status = 201, body = serde_json::Value, description = "Created"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 201, body = serde_json::Value, description = "Created")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -77,7 +77,7 @@ pub async fn create(
     summary = "Save a new version",
     params(("id" = String, Path, description = "workflow id")),
     request_body = serde_json::Value,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]
@@ -108,7 +108,7 @@ pub async fn update(
     tag = "workflows",
     summary = "The latest version with its document",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -126,7 +126,7 @@ pub async fn get(
     tag = "workflows",
     summary = "One version with its document",
     params(("id" = String, Path, description = "workflow id"), ("version" = i64, Path, description = "version number")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -162,7 +162,7 @@ async fn version_answer(
     tag = "workflows",
     summary = "Validate a document without storing it",
     request_body = serde_json::Value,
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -184,7 +184,7 @@ pub async fn validate(
     tag = "workflows",
     summary = "Version numbers with their times",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
 )]
@@ -211,7 +211,7 @@ pub async fn versions(
     tag = "workflows",
     summary = "The hook path and the cron schedules with their next fires",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("operator")))
 )]
@@ -238,7 +238,7 @@ pub async fn triggers(
     tag = "workflows",
     summary = "Delete every version and the triggers",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 204, description = "No Content"), (status = "4XX", body = crate::api::error::ErrorBody, description = "refused; see error.code")),
+    responses((status = 204, description = "No Content")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("editor")))
 )]

@@ -27,6 +27,15 @@ async fn openapi_document_and_docs_page_are_served() {
         start["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap().ends_with("StartRun")
     );
     assert!(api["components"]["schemas"]["StartRun"]["properties"]["input"].is_object(), "{}", api["components"]);
+    // Every operation documents the error envelope.
+    for (path, item) in api["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let refused = &operation["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(refused, "#/components/schemas/ErrorBody", "{method} {path}");
+        }
+    }
+    assert!(api["components"]["schemas"]["ErrorBody"]["properties"]["error"].is_object());
+    assert!(api["components"]["schemas"]["ErrorFields"]["properties"]["code"].is_object(), "no dangling $ref");
     let (status, headers, page) = text(&s, "/docs", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
