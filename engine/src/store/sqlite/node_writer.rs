@@ -37,6 +37,26 @@ pub(super) struct NodeWriter {
     pending: Mutex<Pending>,
 }
 
+/// Rows a writer took to commit for everyone. Should that writer be
+/// cancelled before its statements reach SQLite (between BEGIN and the
+/// inserts of a large batch: a statement once sent runs to the end even if
+/// its caller goes away), they go back to the queue, so the next writer
+/// commits them; an upsert twice over is harmless.
+struct Taken<'a> {
+    writer: &'a NodeWriter,
+    pending: Option<Pending>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(Pending { rows, waiting }) = self.pending.take() {
+            let mut pending = self.writer.lock();
+            pending.rows.extend(rows);
+            pending.waiting.extend(waiting);
+        }
+    }
+}
+
 /// Rows per multi-row statement: SQLite allows 32766 bound parameters, 7 a row.
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -65,10 +85,10 @@ impl NodeWriter {
         let outcome = match done {
             Some(outcome) => outcome,
             None => {
-                let Pending { rows, waiting } = std::mem::take(&mut *self.lock());
-                let all: Vec<&NodeRow> = rows.iter().collect();
+                let mut taken = Taken { writer: self, pending: Some(std::mem::take(&mut *self.lock())) };
+                let all: Vec<&NodeRow> = taken.pending.iter().flat_map(|p| p.rows.iter()).collect();
                 let outcome = commit(&mut connection, &all).await.map_err(|e| e.to_string());
-                for other in waiting {
+                for other in taken.pending.take().map(|p| p.waiting).unwrap_or_default() {
                     *other.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
                 }
                 slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(outcome)
