@@ -37,6 +37,7 @@ fn main() -> Result<()> {
     println!("cargo:rerun-if-env-changed=PWD");
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
+    println!("cargo:rerun-if-changed={}", plugins.join(".cargo/config.toml").display());
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());
     for file in walk(&repo.join("wit"))? {
         println!("cargo:rerun-if-changed={}", file.display());
