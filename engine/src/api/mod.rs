@@ -7,7 +7,7 @@
 //! the audit log, secrets with plugin grants, webhook/cron triggers, plans
 //! and usage, OpenAPI, docs page, metrics and request ids are here, with
 //! `trellis bench api`. What is left of issue 4 is its webhook throughput
-//! goal (1,200 runs/s; about 490 measured): see README "Performance".
+//! goal (1,200 runs/s; about 600 measured): see README "Performance".
 
 mod access;
 mod auth_routes;
