@@ -13,4 +13,5 @@ pub mod quota;
 pub mod secrets;
 pub mod store;
 pub mod triggers;
+mod ttl_cache;
 pub mod workflow;

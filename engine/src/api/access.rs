@@ -272,7 +272,7 @@ pub struct AuditQuery {
     path = "/v1/audit",
     tag = "access",
     summary = "The audit log, newest first",
-    params(("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
+    params(("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 100 unless given, at most 500")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("admin")))

@@ -128,7 +128,7 @@ pub struct ListQuery {
     path = "/v1/runs",
     tag = "runs",
     summary = "Top-level runs, newest first",
-    params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size, at most 100")),
+    params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 50 unless given, at most 200")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
     security(("bearer" = [])),
     extensions(("x-required-role" = json!("viewer")))
@@ -254,7 +254,6 @@ pub async fn rerun(
     let run = state.engine.rerun_from(&store, &id, &body.node).await?;
     store.audit(&principal.subject, "run.rerun", &run.id, json!({"from_run": id, "node": body.node})).await?;
     // Driven from the store: the reused node records are read back.
-    let (engine, driving_store, run_id) = (state.engine.clone(), store.clone(), run.id.clone());
-    let driving = tokio::spawn(async move { engine.drive(&driving_store, &run_id).await });
+    let driving = state.engine.spawn_drive(store.clone(), run.id.clone());
     drive_and_answer(&state, store, run, driving, query.wait).await
 }

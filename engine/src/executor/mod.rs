@@ -220,7 +220,7 @@ impl Engine {
         input: Value,
     ) -> Result<RunRecord, EngineError> {
         self.check(store, workflow).await?;
-        self.record_run(store, workflow, version, input, RunStatus::Pending).await
+        self.record_run(store, workflow, version, input, RunStatus::Pending, None).await
     }
 
     /// Starts a run of a saved version (the latest when `None`), recorded
@@ -249,7 +249,7 @@ impl Engine {
         input: Value,
         started_by: &str,
     ) -> Result<RunRecord, EngineError> {
-        self.record_run_by(store, workflow, Some(version), input, RunStatus::Running, Some(started_by)).await
+        self.record_run(store, workflow, Some(version), input, RunStatus::Running, Some(started_by)).await
     }
 
     /// Drives a run that was just recorded as running (by `start_saved` or
@@ -310,13 +310,19 @@ impl Engine {
     /// Drives a recorded run (any state) on a task of its own, reading it
     /// back from the store; failures are logged (the run record carries the
     /// outcome).
-    pub fn spawn_drive(&self, store: TenantStore, run_id: String) {
+    pub fn spawn_drive(
+        &self,
+        store: TenantStore,
+        run_id: String,
+    ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
         let engine = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = engine.drive(&store, &run_id).await {
+            let result = engine.drive(&store, &run_id).await;
+            if let Err(error) = &result {
                 tracing::error!(%error, run = %run_id, "driving a run failed");
             }
-        });
+            result
+        })
     }
 
     /// Starts a run of a saved version and drives it to the end.
@@ -329,22 +335,12 @@ impl Engine {
     ) -> Result<RunRecord, EngineError> {
         let (version, workflow) = self.saved(store, workflow_id, version).await?;
         // Recorded as running straight away: this process drives it now.
-        let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Running).await?;
+        let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Running, None).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow).run().await
     }
 
+    /// Records a new top-level run within the tenant's quotas.
     async fn record_run(
-        &self,
-        store: &TenantStore,
-        workflow: &Workflow,
-        version: Option<i64>,
-        input: Value,
-        status: RunStatus,
-    ) -> Result<RunRecord, EngineError> {
-        self.record_run_by(store, workflow, version, input, status, None).await
-    }
-
-    async fn record_run_by(
         &self,
         store: &TenantStore,
         workflow: &Workflow,
@@ -413,7 +409,7 @@ impl Engine {
         self.check(store, workflow).await?;
         // Recorded as running straight away: this process drives it now, and
         // nothing of it is stored but that record, so nothing is read back.
-        let run = self.record_run(store, workflow, None, input, RunStatus::Running).await?;
+        let run = self.record_run(store, workflow, None, input, RunStatus::Running, None).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow.clone()).run().await
     }
 
@@ -453,8 +449,9 @@ impl Engine {
                 }
             }
         }
-        let mut run =
-            self.record_run(store, &workflow, old.workflow_version, old.input.clone(), RunStatus::Pending).await?;
+        let mut run = self
+            .record_run(store, &workflow, old.workflow_version, old.input.clone(), RunStatus::Pending, None)
+            .await?;
         run.rerun_of = Some(crate::store::RerunOf { run_id: run_id.to_owned(), node_id: node_id.to_owned() });
         store.update_run(&run).await?;
         // Reuse finished upstream results; anything else starts fresh.

@@ -2,42 +2,42 @@
 //! so they are cached briefly per tenant. A plan the operator changes takes
 //! effect within [`TTL`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Plan, Usage, day_of};
 use crate::store::{StoreError, TenantId, TenantStore, now_ms};
+use crate::ttl_cache::TtlCache;
 
 pub const TTL: Duration = Duration::from_secs(2);
 
-/// A tenant's plan and what it used today, as of `at`.
+/// A tenant's plan and what it used today.
 #[derive(Clone)]
 struct Entry {
-    at: Instant,
     plan: Arc<Plan>,
     today: Usage,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Plans {
-    cache: Arc<Mutex<HashMap<TenantId, Entry>>>,
+    cache: TtlCache<TenantId, Entry>,
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Plans { cache: TtlCache::new(TTL) }
+    }
 }
 
 impl Plans {
     async fn entry(&self, store: &TenantStore) -> Result<Entry, StoreError> {
-        if let Ok(cache) = self.cache.lock()
-            && let Some(entry) = cache.get(store.tenant())
-            && entry.at.elapsed() < TTL
-        {
-            return Ok(entry.clone());
+        if let Some(entry) = self.cache.get(store.tenant()) {
+            return Ok(entry);
         }
         let day = day_of(now_ms());
         let today = store.usage(&day, &day).await?.into_iter().next().map(|(_, u)| u).unwrap_or_default();
-        let entry = Entry { at: Instant::now(), plan: Arc::new(store.plan().await?), today };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(store.tenant().clone(), entry.clone());
-        }
+        let entry = Entry { plan: Arc::new(store.plan().await?), today };
+        self.cache.insert(store.tenant().clone(), entry.clone());
         Ok(entry)
     }
 
@@ -53,8 +53,6 @@ impl Plans {
 
     /// Forgets a tenant's entry (after its plan changed in this process).
     pub fn forget(&self, tenant: &TenantId) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(tenant);
-        }
+        self.cache.forget(tenant);
     }
 }

@@ -1,9 +1,9 @@
 //! Sealing and opening tenant secrets, and the [`SecretSource`] the server
 //! gives its engine.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use trellis_host_api::capabilities::SecretStore;
@@ -11,6 +11,7 @@ use trellis_host_api::capabilities::SecretStore;
 use super::seal::{self, Key};
 use super::{MasterKey, SecretError, SecretSource};
 use crate::store::{PluginGrants, TenantId, TenantStore};
+use crate::ttl_cache::TtlCache;
 
 /// Longest secret value accepted.
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
@@ -19,12 +20,11 @@ pub const MAX_VALUE_BYTES: usize = 64 << 10;
 /// take effect at once, writes by another server process within this time.
 const GRANTS_TTL: Duration = Duration::from_secs(2);
 
-type GrantsCache = HashMap<(TenantId, String), (Instant, BTreeSet<String>)>;
-
 #[derive(Clone)]
 pub struct Vault {
     master: MasterKey,
-    grants: Arc<Mutex<GrantsCache>>,
+    /// Secret names granted, by (tenant, plugin).
+    grants: TtlCache<(TenantId, String), BTreeSet<String>>,
 }
 
 fn key_context(tenant: &TenantId) -> Vec<u8> {
@@ -37,7 +37,7 @@ fn secret_context(tenant: &TenantId, name: &str) -> Vec<u8> {
 
 impl Vault {
     pub fn new(master: MasterKey) -> Self {
-        Vault { master, grants: Arc::default() }
+        Vault { master, grants: TtlCache::new(GRANTS_TTL) }
     }
 
     /// The tenant's data key, made and stored (wrapped) on first use.
@@ -78,9 +78,7 @@ impl Vault {
         grants: &PluginGrants,
     ) -> Result<(), SecretError> {
         store.put_plugin_grants(plugin, grants).await?;
-        if let Ok(mut cache) = self.grants.lock() {
-            cache.remove(&(store.tenant().clone(), plugin.to_owned()));
-        }
+        self.grants.forget(&(store.tenant().clone(), plugin.to_owned()));
         Ok(())
     }
 
@@ -88,16 +86,11 @@ impl Vault {
     /// per node execution.
     async fn granted(&self, store: &TenantStore, plugin: &str) -> Result<BTreeSet<String>, SecretError> {
         let cache_key = (store.tenant().clone(), plugin.to_owned());
-        if let Ok(cache) = self.grants.lock()
-            && let Some((at, names)) = cache.get(&cache_key)
-            && at.elapsed() < GRANTS_TTL
-        {
-            return Ok(names.clone());
+        if let Some(names) = self.grants.get(&cache_key) {
+            return Ok(names);
         }
         let names = store.plugin_grants(plugin).await?.secrets;
-        if let Ok(mut cache) = self.grants.lock() {
-            cache.insert(cache_key, (Instant::now(), names.clone()));
-        }
+        self.grants.insert(cache_key, names.clone());
         Ok(names)
     }
 }

@@ -23,6 +23,24 @@ fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+// The checks of admission, written once for the insert that applies them
+// and the read that explains a refusal. `?1` is the tenant, `?2` the run id.
+macro_rules! run_exists {
+    () => {
+        "EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?1 AND id = ?2)"
+    };
+}
+macro_rules! active_runs {
+    () => {
+        "(SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running') AND parent_run_id IS NULL)"
+    };
+}
+macro_rules! runs_on_day {
+    ($day:literal) => {
+        concat!("COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = ?1 AND day = ", $day, "), 0)")
+    };
+}
+
 impl SqliteBackend {
     /// One statement inserts the run only if it is new and within both
     /// quotas (each statement is a round trip to SQLite's thread; the
@@ -35,14 +53,18 @@ impl SqliteBackend {
         day: &str,
         quotas: RunQuotas,
     ) -> Result<Option<Admission>, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
-             SELECT ?1, ?2, ?3, ?4, NULL, NULL, ?5, ?6, ?7
-             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?1 AND id = ?2)
-               AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running')
-                      AND parent_run_id IS NULL) < ?8
-               AND COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = ?1 AND day = ?9), 0) < ?10",
-        )
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
+                   updated_at, record)
+                 SELECT ?1, ?2, ?3, ?4, NULL, NULL, ?5, ?6, ?7
+                 WHERE NOT ",
+            run_exists!(),
+            " AND ",
+            active_runs!(),
+            " < ?8 AND ",
+            runs_on_day!("?9"),
+            " < ?10"
+        ))
         .bind(tenant.as_str())
         .bind(&run.id)
         .bind(&run.workflow_id)
@@ -58,18 +80,12 @@ impl SqliteBackend {
         if inserted.rows_affected() == 1 {
             return Ok(Some(Admission::Admitted));
         }
-        let row = sqlx::query(
-            "SELECT
-               EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?1 AND id = ?2),
-               (SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running')
-                  AND parent_run_id IS NULL),
-               COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = ?1 AND day = ?3), 0)",
-        )
-        .bind(tenant.as_str())
-        .bind(&run.id)
-        .bind(day)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", run_exists!(), ", ", active_runs!(), ", ", runs_on_day!("?3")))
+            .bind(tenant.as_str())
+            .bind(&run.id)
+            .bind(day)
+            .fetch_one(&self.pool)
+            .await?;
         if row.get::<bool, _>(0) {
             return Ok(Some(Admission::Exists));
         }

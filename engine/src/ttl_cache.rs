@@ -1,0 +1,61 @@
+//! Values read from the store and trusted for a short while per process
+//! (plans, plugin grants): read on every run start or node execution, and
+//! changed rarely. A change made through this process forgets its entry at
+//! once; another process's change is seen within the time to live.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    entries: Arc<Mutex<HashMap<K, (Instant, V)>>>,
+}
+
+impl<K, V> Clone for TtlCache<K, V> {
+    fn clone(&self) -> Self {
+        TtlCache { ttl: self.ttl, entries: self.entries.clone() }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        TtlCache { ttl, entries: Arc::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, (Instant, V)>> {
+        // Each entry is written whole, so a poisoned map is still consistent.
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value if it was stored less than the time to live ago.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.lock().get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, value)| value.clone())
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        self.lock().insert(key, (Instant::now(), value));
+    }
+
+    pub fn forget(&self, key: &K) {
+        self.lock().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_can_be_forgotten() {
+        let cache = TtlCache::new(Duration::from_millis(30));
+        cache.insert("a", 1);
+        cache.insert("b", 2);
+        assert_eq!(cache.get(&"a"), Some(1));
+        cache.forget(&"a");
+        assert_eq!(cache.get(&"a"), None);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.get(&"b"), None, "stale after the time to live");
+    }
+}
