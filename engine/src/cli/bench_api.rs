@@ -36,6 +36,15 @@ pub struct BenchApiArgs {
     runs: usize,
     #[arg(long)]
     json: bool,
+    /// Measure only runs started this way (for profiling one path).
+    #[arg(long, value_enum)]
+    only: Option<StartedThrough>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StartedThrough {
+    Webhook,
+    Wait,
 }
 
 fn workflow() -> Value {
@@ -177,6 +186,10 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     measure(&target, 4, 100.min(args.runs), true).await?;
     let mut figures = Vec::new();
     for (name, webhook) in [("webhook", true), ("api ?wait", false)] {
+        let through = if webhook { StartedThrough::Webhook } else { StartedThrough::Wait };
+        if args.only.is_some_and(|only| only != through) {
+            continue;
+        }
         for connections in [1, 4] {
             let rate = measure(&target, connections, args.runs, webhook).await?;
             figures.push((name, connections, rate));

@@ -125,16 +125,26 @@ impl Driver {
         }
     }
 
-    /// Adds what this driver metered to the tenant's usage of today. A
-    /// crash loses what was metered since the driver started (the attempts
-    /// it re-runs are metered again).
-    async fn meter(&mut self) -> Result<(), EngineError> {
+    /// What this driver metered, for the tenant's usage of today, written
+    /// with the run's last record. A crash loses what was metered since the
+    /// driver started (the attempts it re-runs are metered again).
+    fn take_usage(&mut self) -> Option<(String, Usage)> {
+        let usage = std::mem::take(&mut self.usage);
+        (!usage.is_zero()).then(|| (day_of(now_ms()), usage))
+    }
+
+    /// Writes the run's last state: the changed nodes, the run record and
+    /// the metered usage, in one commit; then tells listeners.
+    async fn close(&mut self, changed: Vec<String>) -> Result<(), EngineError> {
+        let usage = self.take_usage();
+        let records: Vec<&NodeRecord> = changed.iter().map(|id| &self.nodes[id]).collect();
+        let usage = usage.as_ref().map(|(day, usage)| (day.as_str(), usage));
+        self.store.put_nodes_and_run(&self.run, &records, usage).await?;
+        for node_id in changed {
+            self.announce(&node_id);
+        }
         if self.run.parent.is_none() {
             engine_metrics(&self.engine).run_finished(self.run.status.as_str());
-        }
-        let usage = std::mem::take(&mut self.usage);
-        if !usage.is_zero() {
-            self.store.add_usage(&day_of(now_ms()), &usage).await?;
         }
         Ok(())
     }
@@ -156,26 +166,32 @@ impl Driver {
         // In-process signals arrive through `signals` at once.
         let poll = self.engine.inner.config.poll_interval;
         let interval = |approvals: &BTreeSet<String>| if approvals.is_empty() { poll * 10 } else { poll };
-        let mut next_poll = tokio::time::Instant::now() + interval(&self.approvals);
+        // One timer for the whole run, moved only after it fired: a timer
+        // made afresh at every step would be registered (and the runtime's
+        // timer thread woken) once per node.
+        let poll_timer = tokio::time::sleep(interval(&self.approvals));
+        tokio::pin!(poll_timer);
         loop {
             self.advance().await?;
             if let Some(reason) = self.failure.take() {
                 return self.stop(RunStatus::Failed, Some(reason)).await;
             }
-            self.flush().await?;
+            // Nothing in flight means nothing deferred either: the last
+            // node records go out with the run's.
             if self.active.is_empty() && self.approvals.is_empty() {
                 return self.finish().await;
             }
+            self.flush().await?;
             let poll_now = tokio::select! {
                 Some(event) = self.inbox.recv() => {
                     self.handle(event).await?;
                     false
                 }
                 _ = self.engine.inner.signals.notified() => true,
-                _ = tokio::time::sleep_until(next_poll) => true,
+                _ = &mut poll_timer => true,
             };
             if poll_now {
-                next_poll = tokio::time::Instant::now() + interval(&self.approvals);
+                poll_timer.as_mut().reset(tokio::time::Instant::now() + interval(&self.approvals));
                 if self.poll_store().await? {
                     return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
                 }
@@ -708,8 +724,8 @@ impl Driver {
         self.run.output = Some(self.leaf_output());
         self.run.updated_at = now_ms();
         self.run.finished_at = Some(self.run.updated_at);
-        self.store.update_run(&self.run).await?;
-        self.meter().await?;
+        let changed = std::mem::take(&mut self.dirty).into_iter().collect();
+        self.close(changed).await?;
         Ok(self.run)
     }
 
@@ -742,12 +758,7 @@ impl Driver {
         self.run.error = reason;
         self.run.updated_at = now;
         self.run.finished_at = Some(now);
-        let records: Vec<&NodeRecord> = changed.iter().map(|id| &self.nodes[id]).collect();
-        self.store.put_nodes_and_run(&self.run, &records).await?;
-        for node_id in changed {
-            self.announce(&node_id);
-        }
-        self.meter().await?;
+        self.close(changed).await?;
         Ok(self.run)
     }
 }

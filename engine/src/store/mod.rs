@@ -35,6 +35,11 @@ use crate::workflow::Workflow;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite write thread could not take or finish a write.
+    #[error("database write failed: {0}")]
+    Writer(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored record is corrupt: {0}")]
@@ -77,12 +82,14 @@ pub trait StoreBackend: Send + Sync {
     async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError>;
     /// Writes several node records in one transaction.
     async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError>;
-    /// Writes node records and the run record in one transaction.
+    /// Writes node records and the run record, and adds usage to a day's
+    /// (when there is any), in one transaction: how a run ends.
     async fn put_nodes_and_run(
         &self,
         tenant: &TenantId,
         run: &RunRecord,
         nodes: &[&NodeRecord],
+        usage: Option<(&str, &crate::quota::Usage)>,
     ) -> Result<(), StoreError>;
     async fn nodes(&self, tenant: &TenantId, run_id: &str) -> Result<Vec<NodeRecord>, StoreError>;
     async fn kv_get(&self, tenant: &TenantId, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -272,8 +279,13 @@ impl TenantStore {
         self.backend.put_nodes(&self.tenant, run_id, nodes).await
     }
 
-    pub async fn put_nodes_and_run(&self, run: &RunRecord, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
-        self.backend.put_nodes_and_run(&self.tenant, run, nodes).await
+    pub async fn put_nodes_and_run(
+        &self,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+        usage: Option<(&str, &crate::quota::Usage)>,
+    ) -> Result<(), StoreError> {
+        self.backend.put_nodes_and_run(&self.tenant, run, nodes, usage).await
     }
 
     pub async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {

@@ -15,10 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 mod members;
-mod node_writer;
 mod quota;
 mod secrets;
 mod triggers;
+mod group_writer;
 
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
@@ -27,14 +27,15 @@ use super::{StoreBackend, StoreError, TenantId};
 pub struct SqliteBackend {
     /// Reads: WAL readers never wait for the writer.
     pool: SqlitePool,
-    /// Every write goes through this one connection. SQLite has a single
-    /// writer anyway; writers on several connections of one process would
-    /// meet SQLite's lock and its busy handler, which sleeps (1, 2, 5 ms …),
-    /// where this lock hands the connection on at once. (A pool would also
-    /// spawn a task each time a connection is given back.)
+    /// Writes of the rarer kinds (tenants, members, keys, secrets,
+    /// workflows, triggers, kv) go through this one connection, in order.
+    /// They could move to `writes` as well; until then SQLite's write lock
+    /// orders the two connections (`writes` retries from a task while this
+    /// one holds it, never sleeping on a runtime worker).
     writer: tokio::sync::Mutex<SqliteConnection>,
-    /// Node records, batched across runs into shared commits.
-    nodes: node_writer::NodeWriter,
+    /// The hot path: run admissions and updates, node records and usage,
+    /// in commits shared across runs (see `group_writer`).
+    writes: group_writer::GroupWriter,
 }
 
 impl SqliteBackend {
@@ -70,48 +71,115 @@ impl SqliteBackend {
             }
         }
         let writer = tokio::sync::Mutex::new(options.connect().await?);
-        Ok(SqliteBackend { pool, writer, nodes: node_writer::NodeWriter::default() })
+        let writes = group_writer::GroupWriter::open(&path)?;
+        Ok(SqliteBackend { pool, writer, writes })
     }
+}
+
+/// A run record's row, serialised on the caller's thread.
+struct RunRow {
+    tenant: String,
+    id: String,
+    workflow_id: String,
+    status: &'static str,
+    parent_run_id: Option<String>,
+    parent_node_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    record: String,
+}
+
+impl RunRow {
+    fn new(tenant: &TenantId, run: &RunRecord) -> Result<Self, StoreError> {
+        Ok(RunRow {
+            tenant: tenant.as_str().to_owned(),
+            id: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            status: run.status.as_str(),
+            parent_run_id: run.parent.as_ref().map(|p| p.run_id.clone()),
+            parent_node_id: run.parent.as_ref().map(|p| p.node_id.clone()),
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            record: serde_json::to_string(run)?,
+        })
+    }
+
+    fn update(&self, connection: &rusqlite::Connection) -> Result<(), StoreError> {
+        connection
+            .prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2, record = ?3 WHERE tenant_id = ?4 AND id = ?5")?
+            .execute(rusqlite::params![self.status, self.updated_at, self.record, self.tenant, self.id])?;
+        Ok(())
+    }
+
+    /// Inserts the run unless its id exists; returns whether it did.
+    fn insert(&self, connection: &rusqlite::Connection) -> Result<bool, StoreError> {
+        let inserted = connection
+            .prepare_cached(
+                "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
+                   updated_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (tenant_id, id) DO NOTHING",
+            )?
+            .execute(rusqlite::params![
+                self.tenant,
+                self.id,
+                self.workflow_id,
+                self.status,
+                self.parent_run_id,
+                self.parent_node_id,
+                self.created_at,
+                self.updated_at,
+                self.record
+            ])?;
+        Ok(inserted == 1)
+    }
+}
+
+/// A node record's row, serialised on the caller's thread.
+struct NodeRow {
+    node_id: String,
+    status: &'static str,
+    attempt: i64,
+    record: String,
+}
+
+impl NodeRow {
+    fn all(nodes: &[&NodeRecord]) -> Result<Vec<NodeRow>, StoreError> {
+        nodes
+            .iter()
+            .map(|node| {
+                Ok(NodeRow {
+                    node_id: node.node_id.clone(),
+                    status: node.status.as_str(),
+                    attempt: i64::from(node.attempt),
+                    record: serde_json::to_string(node)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn upsert_nodes(
+    connection: &rusqlite::Connection,
+    tenant: &str,
+    run_id: &str,
+    rows: &[NodeRow],
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET
+           status = excluded.status, attempt = excluded.attempt,
+           updated_at = excluded.updated_at, record = excluded.record",
+    )?;
+    let now = now_ms();
+    for row in rows {
+        statement.execute(rusqlite::params![tenant, run_id, row.node_id, row.status, row.attempt, now, row.record])?;
+    }
+    Ok(())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     Ok(serde_json::from_str(text)?)
-}
-
-async fn write_run(connection: &mut SqliteConnection, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
-    sqlx::query("UPDATE runs SET status = ?, updated_at = ?, record = ? WHERE tenant_id = ? AND id = ?")
-        .bind(run.status.as_str())
-        .bind(run.updated_at)
-        .bind(serde_json::to_string(run)?)
-        .bind(tenant.as_str())
-        .bind(&run.id)
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
-}
-
-/// Inserts a run unless its id exists; returns whether it did.
-async fn insert_run_row(
-    connection: &mut SqliteConnection,
-    tenant: &TenantId,
-    run: &RunRecord,
-) -> Result<bool, StoreError> {
-    let result = sqlx::query(
-        "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at, updated_at, record)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
-    )
-    .bind(tenant.as_str())
-    .bind(&run.id)
-    .bind(&run.workflow_id)
-    .bind(run.status.as_str())
-    .bind(run.parent.as_ref().map(|p| p.run_id.clone()))
-    .bind(run.parent.as_ref().map(|p| p.node_id.clone()))
-    .bind(run.created_at)
-    .bind(run.updated_at)
-    .bind(serde_json::to_string(run)?)
-    .execute(&mut *connection)
-    .await?;
-    Ok(result.rows_affected() == 1)
 }
 
 /// Inserts the next version of a workflow; returns its number.
@@ -142,40 +210,16 @@ async fn insert_version(
     Ok(next)
 }
 
-async fn write_node(
-    tx: &mut Transaction<'_, Sqlite>,
-    tenant: &TenantId,
-    run_id: &str,
-    node: &NodeRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET
-           status = excluded.status, attempt = excluded.attempt,
-           updated_at = excluded.updated_at, record = excluded.record",
-    )
-    .bind(tenant.as_str())
-    .bind(run_id)
-    .bind(&node.node_id)
-    .bind(node.status.as_str())
-    .bind(i64::from(node.attempt))
-    .bind(now_ms())
-    .bind(serde_json::to_string(node)?)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl StoreBackend for SqliteBackend {
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError> {
-        insert_run_row(&mut *self.writer.lock().await, tenant, run).await
+        let row = RunRow::new(tenant, run)?;
+        self.writes.write(move |connection| row.insert(connection)).await
     }
 
     async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
-        // One statement: atomic without BEGIN and COMMIT round trips.
-        write_run(&mut *self.writer.lock().await, tenant, run).await
+        let row = RunRow::new(tenant, run)?;
+        self.writes.write(move |connection| row.update(connection)).await
     }
 
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -215,29 +259,13 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        write_node(&mut tx, tenant, run_id, node).await?;
-        tx.commit().await?;
-        Ok(())
+        self.put_nodes(tenant, run_id, &[node]).await
     }
 
-    /// Queued for the next group commit; returns once it is durable.
     async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut rows = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            rows.push(node_writer::NodeRow {
-                tenant: tenant.as_str().to_owned(),
-                run_id: run_id.to_owned(),
-                node_id: node.node_id.clone(),
-                status: node.status.as_str(),
-                attempt: i64::from(node.attempt),
-                updated_at: now,
-                record: serde_json::to_string(node)?,
-            });
-        }
-        self.nodes.write(&self.writer, rows).await
+        let rows = NodeRow::all(nodes)?;
+        let (tenant, run_id) = (tenant.as_str().to_owned(), run_id.to_owned());
+        self.writes.write(move |connection| upsert_nodes(connection, &tenant, &run_id, &rows)).await
     }
 
     async fn put_nodes_and_run(
@@ -245,15 +273,21 @@ impl StoreBackend for SqliteBackend {
         tenant: &TenantId,
         run: &RunRecord,
         nodes: &[&NodeRecord],
+        usage: Option<(&str, &crate::quota::Usage)>,
     ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        for node in nodes {
-            write_node(&mut tx, tenant, &run.id, node).await?;
-        }
-        write_run(&mut tx, tenant, run).await?;
-        tx.commit().await?;
-        Ok(())
+        let rows = NodeRow::all(nodes)?;
+        let run = RunRow::new(tenant, run)?;
+        let usage = usage.map(|(day, usage)| (day.to_owned(), *usage));
+        self.writes
+            .write(move |connection| {
+                upsert_nodes(connection, &run.tenant, &run.id, &rows)?;
+                run.update(connection)?;
+                match usage {
+                    Some((day, usage)) => quota::add_usage(connection, &run.tenant, &day, &usage),
+                    None => Ok(()),
+                }
+            })
+            .await
     }
 
     async fn nodes(&self, tenant: &TenantId, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {

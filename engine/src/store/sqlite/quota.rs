@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::Row;
 
-use super::SqliteBackend;
+use super::{RunRow, SqliteBackend};
 use crate::quota::{QuotaExceeded, Usage};
 use crate::store::quota::{Admission, QuotaBackend, RunQuotas};
 use crate::store::{RunRecord, StoreError, TenantId};
@@ -41,19 +41,35 @@ macro_rules! runs_on_day {
     };
 }
 
-impl SqliteBackend {
-    /// One statement inserts the run only if it is new and within both
-    /// quotas (each statement is a round trip to SQLite's thread; the
-    /// `runs_count_daily` trigger counts it in the same statement). `None`
-    /// when it was refused but the reason is gone on a second look.
-    async fn try_admit(
-        &self,
-        tenant: &TenantId,
-        run: &RunRecord,
-        day: &str,
-        quotas: RunQuotas,
-    ) -> Result<Option<Admission>, StoreError> {
-        let inserted = sqlx::query(concat!(
+pub(super) fn add_usage(
+    connection: &rusqlite::Connection,
+    tenant: &str,
+    day: &str,
+    usage: &Usage,
+) -> Result<(), StoreError> {
+    connection.prepare_cached(ADD_USAGE)?.execute(rusqlite::params![
+        tenant,
+        day,
+        int(usage.runs),
+        int(usage.node_executions),
+        int(usage.fuel),
+        int(usage.http_calls),
+        int(usage.llm_tokens)
+    ])?;
+    Ok(())
+}
+
+/// One statement inserts the run only if it is new and within both quotas
+/// (the `runs_count_daily` trigger counts it in the same statement); when
+/// it inserted nothing, a read in the same transaction says why.
+fn admit(
+    connection: &rusqlite::Connection,
+    run: &RunRow,
+    day: &str,
+    quotas: RunQuotas,
+) -> Result<Admission, StoreError> {
+    let inserted = connection
+        .prepare_cached(concat!(
             "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
                    updated_at, record)
                  SELECT ?1, ?2, ?3, ?4, NULL, NULL, ?5, ?6, ?7
@@ -64,35 +80,39 @@ impl SqliteBackend {
             " < ?8 AND ",
             runs_on_day!("?9"),
             " < ?10"
-        ))
-        .bind(tenant.as_str())
-        .bind(&run.id)
-        .bind(&run.workflow_id)
-        .bind(run.status.as_str())
-        .bind(run.created_at)
-        .bind(run.updated_at)
-        .bind(serde_json::to_string(run)?)
-        .bind(int(quotas.concurrent_runs))
-        .bind(day)
-        .bind(int(quotas.runs_per_day))
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Some(Admission::Admitted));
-        }
-        let row = sqlx::query(concat!("SELECT ", run_exists!(), ", ", active_runs!(), ", ", runs_on_day!("?3")))
-            .bind(tenant.as_str())
-            .bind(&run.id)
-            .bind(day)
-            .fetch_one(&self.pool)
-            .await?;
-        if row.get::<bool, _>(0) {
-            return Ok(Some(Admission::Exists));
-        }
-        let checked = QuotaExceeded::check("concurrent_runs", quotas.concurrent_runs, count(row.get(1)))
-            .and_then(|()| QuotaExceeded::check("runs_per_day", quotas.runs_per_day, count(row.get(2))));
-        Ok(checked.err().map(Admission::Refused))
+        ))?
+        .execute(rusqlite::params![
+            run.tenant,
+            run.id,
+            run.workflow_id,
+            run.status,
+            run.created_at,
+            run.updated_at,
+            run.record,
+            int(quotas.concurrent_runs),
+            day,
+            int(quotas.runs_per_day)
+        ])?;
+    if inserted == 1 {
+        return Ok(Admission::Admitted);
     }
+    let (exists, active, today): (bool, i64, i64) = connection
+        .prepare_cached(concat!("SELECT ", run_exists!(), ", ", active_runs!(), ", ", runs_on_day!("?3")))?
+        .query_row(rusqlite::params![run.tenant, run.id, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if exists {
+        return Ok(Admission::Exists);
+    }
+    let checked = QuotaExceeded::check("concurrent_runs", quotas.concurrent_runs, count(active))
+        .and_then(|()| QuotaExceeded::check("runs_per_day", quotas.runs_per_day, count(today)));
+    Ok(match checked {
+        Err(exceeded) => Admission::Refused(exceeded),
+        // Unreachable inside one transaction; refuse rather than guess.
+        Ok(()) => Admission::Refused(QuotaExceeded {
+            quota: "concurrent_runs",
+            limit: quotas.concurrent_runs,
+            used: count(active),
+        }),
+    })
 }
 
 #[async_trait]
@@ -125,30 +145,14 @@ impl QuotaBackend for SqliteBackend {
         day: &str,
         quotas: RunQuotas,
     ) -> Result<Admission, StoreError> {
-        // Refused, a second read says why; should the reason have gone in
-        // between (a run finished), the insert is tried again.
-        for _ in 0..3 {
-            if let Some(admission) = self.try_admit(tenant, run, day, quotas).await? {
-                return Ok(admission);
-            }
-        }
-        let busy =
-            QuotaExceeded { quota: "concurrent_runs", limit: quotas.concurrent_runs, used: quotas.concurrent_runs };
-        Ok(Admission::Refused(busy))
+        let row = RunRow::new(tenant, run)?;
+        let day = day.to_owned();
+        self.writes.write(move |connection| admit(connection, &row, &day, quotas)).await
     }
 
     async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError> {
-        sqlx::query(ADD_USAGE)
-            .bind(tenant.as_str())
-            .bind(day)
-            .bind(int(usage.runs))
-            .bind(int(usage.node_executions))
-            .bind(int(usage.fuel))
-            .bind(int(usage.http_calls))
-            .bind(int(usage.llm_tokens))
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let (tenant, day, usage) = (tenant.as_str().to_owned(), day.to_owned(), *usage);
+        self.writes.write(move |connection| add_usage(connection, &tenant, &day, &usage)).await
     }
 
     async fn usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError> {
