@@ -1,5 +1,5 @@
 //! Values read from the store and trusted for a short while per process
-//! (plans, plugin grants): read on every run start or node execution, and
+//! (plans, plugin grants, what a webhook token starts): read on every run start or node execution, and
 //! changed rarely. A change made through this process forgets its entry at
 //! once; another process's change is seen within the time to live.
 
@@ -41,6 +41,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub fn forget(&self, key: &K) {
         self.lock().remove(key);
     }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
 }
 
 #[cfg(test)]
@@ -57,5 +61,8 @@ mod tests {
         assert_eq!(cache.get(&"a"), None);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(cache.get(&"b"), None, "stale after the time to live");
+        cache.insert("c", 3);
+        cache.clear();
+        assert_eq!(cache.get(&"c"), None);
     }
 }

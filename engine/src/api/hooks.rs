@@ -4,6 +4,9 @@
 //! it. The body (JSON, or empty for `{}`) is the run's input. Answers 202
 //! with the run id as soon as the run is recorded.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,10 +16,24 @@ use super::AppState;
 use super::body::{RawBody, parse};
 use super::error::ApiError;
 use super::params::PathParams;
-use crate::store::now_ms;
+use crate::store::{TenantId, now_ms};
 use crate::triggers::WEBHOOK_TOKEN_PREFIX;
 use crate::triggers::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
-use crate::workflow::Trigger;
+use crate::workflow::{Trigger, Workflow};
+
+/// How long this process trusts what it read about a token. A workflow
+/// saved or deleted through this process is seen at once; through another
+/// process (the CLI), within this time: a webhook may start the previous
+/// version meanwhile (the run records which version it ran).
+pub(super) const HOOK_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// What a webhook token starts: the workflow's latest version, parsed.
+#[derive(Clone)]
+pub(crate) struct HookTarget {
+    tenant: TenantId,
+    version: i64,
+    workflow: Arc<Workflow>,
+}
 
 fn plausible_token(token: &str) -> bool {
     token.len() <= 100
@@ -49,11 +66,24 @@ pub async fn receive(
     if !plausible_token(&token) {
         return Err(ApiError::not_found("webhook"));
     }
-    let (tenant, workflow_id) =
-        state.store.webhook_by_token(&token).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
-    let store = state.store.tenant(tenant);
-    let (version, workflow) =
-        store.get_workflow(&workflow_id, None).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let target = match state.hooks.get(&token) {
+        Some(target) => target,
+        None => {
+            let (tenant, workflow_id) =
+                state.store.webhook_by_token(&token).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+            let (version, workflow) = state
+                .store
+                .tenant(tenant.clone())
+                .get_workflow(&workflow_id, None)
+                .await?
+                .ok_or_else(|| ApiError::not_found("webhook"))?;
+            let target = HookTarget { tenant, version, workflow: Arc::new(workflow) };
+            state.hooks.insert(token.clone(), target.clone());
+            target
+        }
+    };
+    let store = state.store.tenant(target.tenant.clone());
+    let (version, workflow) = (target.version, &*target.workflow);
     let secret_name = workflow.triggers.iter().find_map(|t| match t {
         Trigger::Webhook { webhook } => Some(webhook.secret.clone()),
         Trigger::Cron { .. } => None,
@@ -77,8 +107,8 @@ pub async fn receive(
 
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
     // Audited as started by `webhook` in the statement that records it.
-    let run = state.engine.start_loaded(&store, &workflow, version, input, "webhook").await?;
+    let run = state.engine.start_loaded(&store, workflow, version, input, "webhook").await?;
     let answer = json!({"run_id": run.id, "status": run.status});
-    state.engine.launch(store, run, workflow);
+    state.engine.launch(store, run, workflow.clone());
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }

@@ -52,6 +52,9 @@ pub struct AppState {
     pub tokens: TokenService,
     pub vault: Vault,
     replays: ReplayGuard,
+    /// What each webhook token starts, read once per time to live instead
+    /// of twice per request; forgotten when this process changes workflows.
+    hooks: crate::ttl_cache::TtlCache<String, hooks::HookTarget>,
     login_attempts: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
     /// Verified against when an email is unknown, to keep sign-in timing flat.
     dummy_hash: Arc<String>,
@@ -72,9 +75,18 @@ impl AppState {
             tokens,
             vault,
             replays: ReplayGuard::default(),
+            hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
             login_attempts: Arc::default(),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
         })
+    }
+}
+
+impl AppState {
+    /// A workflow was saved or deleted through this process: webhooks see
+    /// it from the next request on.
+    pub(crate) fn workflows_changed(&self) {
+        self.hooks.clear();
     }
 }
 

@@ -66,6 +66,7 @@ pub async fn create(
         ));
     }
     let version = state.engine.save(&store, &workflow).await?;
+    state.workflows_changed();
     store.audit(&principal.subject, "workflow.create", &workflow.id, json!({"version": version})).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
 }
@@ -98,6 +99,7 @@ pub async fn update(
         return Err(ApiError::not_found("workflow"));
     }
     let version = state.engine.save(&store, &workflow).await?;
+    state.workflows_changed();
     store.audit(&principal.subject, "workflow.update", &id, json!({"version": version})).await?;
     Ok(Json(json!({"id": id, "version": version})))
 }
@@ -250,7 +252,9 @@ pub async fn delete(
     check_workflow_id(&id)?;
     principal.require(Role::Editor)?;
     let store = principal.store(&state);
-    if !store.delete_workflow(&id).await? {
+    let deleted = store.delete_workflow(&id).await?;
+    state.workflows_changed();
+    if !deleted {
         return Err(ApiError::not_found("workflow"));
     }
     store.audit(&principal.subject, "workflow.delete", &id, Value::Null).await?;

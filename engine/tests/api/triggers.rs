@@ -124,6 +124,26 @@ async fn unsigned_webhooks_take_the_body_as_input_and_other_tenants_cannot_see_t
     let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
     let (status, _) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(&viewer), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The server remembers what a token starts; a new version saved
+    // through it is what the very next request runs, and a deleted
+    // workflow's hook is gone at once.
+    let mut changed = hooked(json!({"webhook": {}}));
+    changed["nodes"][0]["config"]["template"] = json!("version two, order {{ input.order }}");
+    let (status, _) = s.call(Method::PUT, "/v1/workflows/hooked", Some(&acme.api_key), Some(changed)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, started) = s.post_hook(&path, r#"{"order": 8}"#, &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run =
+        s.wait_run(&acme.api_key, started["run_id"].as_str().unwrap(), |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(
+        (run["run"]["workflow_version"].as_i64(), &run["run"]["output"]),
+        (Some(2), &json!("version two, order 8"))
+    );
+    let (status, _) = s.call(Method::DELETE, "/v1/workflows/hooked", Some(&acme.api_key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.post_hook(&path, r#"{"order": 9}"#, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread")]

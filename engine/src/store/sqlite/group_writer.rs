@@ -124,7 +124,9 @@ impl GroupWriter {
         // write joins this commit (a commit, not a statement, is the cost
         // that counts: its locks and its pages in the WAL). Alone, this
         // costs a trip through the scheduler and nothing more.
-        tokio::task::yield_now().await;
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
         self.inner.drain(MAX_ROUNDS);
         answered.await.map_err(|_| StoreError::Writer("a queued write was dropped".to_owned()))?
     }
@@ -194,7 +196,8 @@ impl Inner {
     /// (until that has lasted [`BUSY_TIMEOUT`]).
     fn commit(&self, connection: &Connection, batch: Vec<Job>) -> Option<Vec<Job>> {
         if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
-            let busy = matches!(&error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy);
+            let busy =
+                matches!(&error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy);
             let mut since = lock(&self.busy_since);
             let waited = since.get_or_insert_with(Instant::now).elapsed();
             if busy && waited < BUSY_TIMEOUT {
@@ -226,7 +229,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// writer is gone. PASSIVE: never waits for readers or the writer; what
 /// it could not copy this time it copies the next.
 fn start_checkpoints(path: &Path, writer: std::sync::Weak<Inner>) -> Result<(), StoreError> {
-    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let connection =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     connection.busy_timeout(Duration::from_secs(1))?;
     std::thread::Builder::new()
         .name("trellis-checkpoint".to_owned())
@@ -268,7 +272,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("db.sqlite");
         let setup = Connection::open(&path).expect("open");
-        setup.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)").expect("schema");
+        setup
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+            .expect("schema");
         let writer = GroupWriter::open(&path).expect("writer");
         (dir, path, writer)
     }

@@ -14,11 +14,11 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transaction};
 
+mod group_writer;
 mod members;
 mod quota;
 mod secrets;
 mod triggers;
-mod group_writer;
 
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
@@ -106,7 +106,9 @@ impl RunRow {
 
     fn update(&self, connection: &rusqlite::Connection) -> Result<(), StoreError> {
         connection
-            .prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2, record = ?3 WHERE tenant_id = ?4 AND id = ?5")?
+            .prepare_cached(
+                "UPDATE runs SET status = ?1, updated_at = ?2, record = ?3 WHERE tenant_id = ?4 AND id = ?5",
+            )?
             .execute(rusqlite::params![self.status, self.updated_at, self.record, self.tenant, self.id])?;
         Ok(())
     }
@@ -237,15 +239,18 @@ impl StoreBackend for SqliteBackend {
         parent_run: &str,
         parent_node: &str,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id = ? AND parent_node_id = ? ORDER BY id",
-        )
-        .bind(tenant.as_str())
-        .bind(parent_run)
-        .bind(parent_node)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+        // Sorted here: `ORDER BY id` in SQL makes SQLite walk the tenant's
+        // every run in primary-key order instead of using `runs_by_parent`.
+        let rows =
+            sqlx::query("SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id = ? AND parent_node_id = ?")
+                .bind(tenant.as_str())
+                .bind(parent_run)
+                .bind(parent_node)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut runs: Vec<RunRecord> = rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect::<Result<_, _>>()?;
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(runs)
     }
 
     async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
