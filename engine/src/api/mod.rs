@@ -1,13 +1,12 @@
 //! The HTTP API (DESIGN §9). `app(state)` builds the router so tests drive
 //! it with `oneshot`; `trellis serve` binds it to a socket.
 //!
-//! Status of issue 4: auth (login, refresh rotation, API keys), roles,
-//! tenant-bound access, workflows, runs (start/wait, get, list, cancel,
-//! approve, rerun from a node, live events), the catalog, API keys, members,
-//! the audit log, secrets with plugin grants, webhook/cron triggers, plans
-//! and usage, OpenAPI, docs page, metrics and request ids are here, with
-//! `trellis bench api`. What is left of issue 4 is its webhook throughput
-//! goal (1,200 runs/s; about 600 measured): see README "Performance".
+//! Routes: auth (login, refresh rotation, API keys), roles, tenant-bound
+//! access, workflows, runs (start/wait, get, list, cancel, approve, rerun
+//! from a node, live events), the catalog, API keys, members, the audit
+//! log, secrets with plugin grants, webhook/cron triggers, plans and usage,
+//! OpenAPI, docs page, metrics and request ids. `trellis bench api`
+//! measures runs/s through webhooks and `?wait` (README "Performance").
 
 mod access;
 mod auth_routes;
