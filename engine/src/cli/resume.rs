@@ -22,7 +22,12 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let data_dir = args.local.data_dir()?;
     if let Some(run_id) = &args.run_id {
         let (run, _) = engine.details(&store, run_id).await?;
-        let nodes = run.document["nodes"].as_array().map(Vec::len).unwrap_or(0);
+        let nodes = run
+            .document
+            .parse::<serde_json::Value>()
+            .ok()
+            .and_then(|d| d["nodes"].as_array().map(Vec::len))
+            .unwrap_or(0);
         return super::run::drive_with_progress(&engine, &store, run_id, nodes, args.json, &data_dir).await;
     }
     let runs = engine.resume_all().await?;

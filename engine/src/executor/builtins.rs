@@ -126,7 +126,7 @@ fn child_run(
         id,
         workflow_id: document.id.clone(),
         workflow_version: version,
-        document: serde_json::to_value(document).map_err(|e| Failure::new(FailureCode::Fatal, e.to_string()))?,
+        document: crate::store::Document::of(document).map_err(|e| Failure::new(FailureCode::Fatal, e.to_string()))?,
         status: RunStatus::Pending,
         input,
         output: None,

@@ -76,7 +76,9 @@ pub(super) struct Driver {
 impl Driver {
     pub(super) async fn load(engine: Engine, store: TenantStore, run_id: &str) -> Result<Driver, EngineError> {
         let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
-        let workflow: Workflow = serde_json::from_value(run.document.clone())
+        let workflow: Workflow = run
+            .document
+            .parse()
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
         let nodes = store.nodes(run_id).await?;
         Ok(Self::with_state(engine, store, run, workflow, nodes))

@@ -378,7 +378,7 @@ impl Engine {
             id,
             workflow_id: workflow.id.clone(),
             workflow_version: version,
-            document: serde_json::to_value(workflow).map_err(StoreError::from)?,
+            document: crate::store::Document::of(workflow).map_err(StoreError::from)?,
             status,
             input,
             output: None,
@@ -433,7 +433,9 @@ impl Engine {
         if !old.status.is_finished() {
             return Err(EngineError::NotFinished(run_id.to_owned()));
         }
-        let workflow: Workflow = serde_json::from_value(old.document.clone())
+        let workflow: Workflow = old
+            .document
+            .parse()
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
         if workflow.node(node_id).is_none() {
             return Err(EngineError::UnknownNode { run: run_id.to_owned(), node: node_id.to_owned() });
@@ -478,7 +480,9 @@ impl Engine {
         decision: Value,
     ) -> Result<(), EngineError> {
         let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
-        let document: Workflow = serde_json::from_value(run.document)
+        let document: Workflow = run
+            .document
+            .parse()
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
         let is_approval = document.node(node_id).is_some_and(|n| n.builtin == Some(crate::workflow::Builtin::Approval));
         let mut node = store
@@ -513,7 +517,7 @@ impl Engine {
     ) -> Result<(RunRecord, Vec<NodeRecord>), EngineError> {
         let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
         let mut nodes = store.nodes(run_id).await?;
-        if let Ok(document) = serde_json::from_value::<Workflow>(run.document.clone()) {
+        if let Ok(document) = run.document.parse::<Workflow>() {
             let order = document.index();
             nodes.sort_by_key(|n| order.get(n.node_id.as_str()).copied().unwrap_or(usize::MAX));
         }

@@ -23,7 +23,7 @@ use thiserror::Error;
 pub use kv::StoreKv;
 pub use members::MemberBackend;
 pub use quota::{Admission, QuotaBackend, RunQuotas};
-pub use records::{AttemptRecord, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
+pub use records::{AttemptRecord, Document, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use secrets::{PluginGrants, SecretBackend, SecretName};
 pub use sqlite::SqliteBackend;
 pub use tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};

@@ -43,6 +43,46 @@ pub struct ParentRef {
     pub item: u64,
 }
 
+/// A run's document, kept as its JSON text: the run record is written at
+/// its start and its end (and read back on recovery), and the document,
+/// the largest part of it, is serialised once instead of each time.
+#[derive(Clone)]
+pub struct Document(std::sync::Arc<serde_json::value::RawValue>);
+
+impl Document {
+    pub fn of(document: &impl Serialize) -> serde_json::Result<Self> {
+        Ok(Document(serde_json::value::to_raw_value(document)?.into()))
+    }
+
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl Serialize for Document {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Document(Box::<serde_json::value::RawValue>::deserialize(deserializer)?.into()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RerunOf {
     pub run_id: String,
@@ -56,7 +96,7 @@ pub struct RunRecord {
     /// Saved version the run used; `None` for an unsaved document (`trellis run FILE`).
     pub workflow_version: Option<i64>,
     /// The exact document the run executes.
-    pub document: Value,
+    pub document: Document,
     pub status: RunStatus,
     pub input: Value,
     #[serde(default)]
@@ -201,5 +241,41 @@ impl NodeRecord {
 
     pub fn emitted_on(&self, port: &str) -> Option<&Value> {
         self.emits.iter().find(|e| e.port == port).map(|e| &e.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_run_document_is_written_as_json_and_read_back_unchanged() {
+        let document = Document::of(&json!({"id": "w", "nodes": [{"id": "a"}]})).expect("document");
+        let run = RunRecord {
+            id: "r".into(),
+            workflow_id: "w".into(),
+            workflow_version: Some(1),
+            document: document.clone(),
+            status: RunStatus::Running,
+            input: json!({"n": 1}),
+            output: None,
+            error: None,
+            parent: None,
+            cancel_requested: false,
+            rerun_of: None,
+            started_by: None,
+            created_at: 1,
+            updated_at: 1,
+            finished_at: None,
+        };
+        let text = serde_json::to_string(&run).expect("serialise");
+        assert!(text.contains(r#""document":{"id":"w","nodes":[{"id":"a"}]}"#), "{text}");
+        let back: RunRecord = serde_json::from_str(&text).expect("deserialise");
+        assert_eq!(back, run);
+        // Through `json!` (API answers), the document is an object, not text.
+        assert_eq!(json!({"run": run})["run"]["document"]["nodes"][0]["id"], "a");
+        let parsed: Value = back.document.parse().expect("parse");
+        assert_eq!(parsed["id"], "w");
     }
 }
