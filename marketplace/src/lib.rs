@@ -1,15 +1,17 @@
 //! Trellis plugin packages (DESIGN §7): a component plus its
 //! `trellis-plugin.toml` manifest, signed by its publisher with Ed25519.
 //!
-//! Status of issue 5 (marketplace): the manifest format with its checks and
-//! the signing scheme are here, with tests. Still to build, in this order:
-//! the publish checks that use them (size, manifest, signature, version,
-//! world and imports, `describe` in the sandbox), content-addressed blobs
-//! through `object_store`, the registry API and `trellis marketplace
-//! serve`, the CLI (`keygen`, `plugin new|build|publish`), and installs
-//! with grants in tenants.
+//! Status of issue 5 (marketplace): the manifest format, the signing
+//! scheme and the ordered publish checks (size, manifest, signature,
+//! version, world and imports, `describe` in the sandbox with schemas that
+//! compile) are here, with tests. Still to build, in this order:
+//! content-addressed blobs through `object_store`, the registry (publishers
+//! approved by the operator, versions, yank, search) with its API under
+//! `/v1/marketplace` and `trellis marketplace serve`, the CLI (`keygen`,
+//! `plugin new|build|publish`), and installs with grants in tenants.
 
 pub mod manifest;
+pub mod publish;
 pub mod signing;
 
 pub use manifest::{Capabilities, Category, Manifest, ManifestError, RequestedLimits};
