@@ -121,24 +121,10 @@ fn child_run(
     input: Value,
     parent: ParentRef,
 ) -> Result<RunRecord, Failure> {
-    let now = now_ms();
-    Ok(RunRecord {
-        id,
-        workflow_id: document.id.clone(),
-        workflow_version: version,
-        document: crate::store::Document::of(document).map_err(|e| Failure::new(FailureCode::Fatal, e.to_string()))?,
-        status: RunStatus::Pending,
-        input,
-        output: None,
-        error: None,
-        parent: Some(parent),
-        cancel_requested: false,
-        rerun_of: None,
-        started_by: None,
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-    })
+    let stored = crate::store::Document::of(document).map_err(|e| Failure::new(FailureCode::Fatal, e.to_string()))?;
+    let mut run = RunRecord::new(id, document.id.clone(), version, stored, RunStatus::Pending, input);
+    run.parent = Some(parent);
+    Ok(run)
 }
 
 /// Creates (once) and drives the child runs of a `map` or `subworkflow`

@@ -373,24 +373,8 @@ impl Engine {
                 return Err(EngineError::InvalidInput(errors));
             }
         }
-        let now = now_ms();
-        let run = RunRecord {
-            id,
-            workflow_id: workflow.id.clone(),
-            workflow_version: version,
-            document: crate::store::Document::of(workflow).map_err(StoreError::from)?,
-            status,
-            input,
-            output: None,
-            error: None,
-            parent: None,
-            cancel_requested: false,
-            rerun_of: None,
-            started_by: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-        };
+        let document = crate::store::Document::of(workflow).map_err(StoreError::from)?;
+        let run = RunRecord::new(id, workflow.id.clone(), version, document, status, input);
         Ok(run)
     }
 

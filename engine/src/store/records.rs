@@ -122,6 +122,37 @@ pub struct RunRecord {
     pub finished_at: Option<i64>,
 }
 
+impl RunRecord {
+    /// A run record as it is first written: nothing decided yet.
+    pub fn new(
+        id: String,
+        workflow_id: String,
+        workflow_version: Option<i64>,
+        document: Document,
+        status: RunStatus,
+        input: Value,
+    ) -> Self {
+        let now = now_ms();
+        RunRecord {
+            id,
+            workflow_id,
+            workflow_version,
+            document,
+            status,
+            input,
+            output: None,
+            error: None,
+            parent: None,
+            cancel_requested: false,
+            rerun_of: None,
+            started_by: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
@@ -252,23 +283,7 @@ mod tests {
     #[test]
     fn a_run_document_is_written_as_json_and_read_back_unchanged() {
         let document = Document::of(&json!({"id": "w", "nodes": [{"id": "a"}]})).expect("document");
-        let run = RunRecord {
-            id: "r".into(),
-            workflow_id: "w".into(),
-            workflow_version: Some(1),
-            document: document.clone(),
-            status: RunStatus::Running,
-            input: json!({"n": 1}),
-            output: None,
-            error: None,
-            parent: None,
-            cancel_requested: false,
-            rerun_of: None,
-            started_by: None,
-            created_at: 1,
-            updated_at: 1,
-            finished_at: None,
-        };
+        let run = RunRecord::new("r".into(), "w".into(), Some(1), document, RunStatus::Running, json!({"n": 1}));
         let text = serde_json::to_string(&run).expect("serialise");
         assert!(text.contains(r#""document":{"id":"w","nodes":[{"id":"a"}]}"#), "{text}");
         let back: RunRecord = serde_json::from_str(&text).expect("deserialise");
