@@ -2,17 +2,20 @@
 //! `trellis-plugin.toml` manifest, signed by its publisher with Ed25519.
 //!
 //! Status of issue 5 (marketplace): the manifest format, the signing
-//! scheme and the ordered publish checks (size, manifest, signature,
-//! version, world and imports, `describe` in the sandbox with schemas that
-//! compile) are here, with tests. Still to build, in this order:
-//! content-addressed blobs through `object_store`, the registry (publishers
-//! approved by the operator, versions, yank, search) with its API under
-//! `/v1/marketplace` and `trellis marketplace serve`, the CLI (`keygen`,
-//! `plugin new|build|publish`), and installs with grants in tenants.
+//! scheme, the ordered publish checks (size, manifest, signature, version,
+//! world and imports, `describe` in the sandbox with schemas that compile)
+//! and content-addressed blobs through `object_store` (local directory or
+//! S3) are here, with tests. Still to build, in this order: the registry
+//! (publishers approved by the operator, versions, yank, search) with its
+//! API under `/v1/marketplace` and `trellis marketplace serve`, the CLI
+//! (`keygen`, `plugin new|build|publish`), and installs with grants in
+//! tenants.
 
+pub mod blobs;
 pub mod manifest;
 pub mod publish;
 pub mod signing;
 
+pub use blobs::{BlobError, BlobStore};
 pub use manifest::{Capabilities, Category, Manifest, ManifestError, RequestedLimits};
 pub use signing::{ComponentDigest, PublisherKey, PublisherSecretKey, SignatureError};
