@@ -8,7 +8,7 @@ pub mod executor;
 pub mod expr;
 pub mod first_party;
 pub mod metrics;
-mod private_file;
+pub mod private_file;
 pub mod quota;
 pub mod secrets;
 pub mod store;

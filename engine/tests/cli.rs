@@ -318,3 +318,33 @@ fn bench_api_reports_runs_per_second_for_each_way_in() {
     assert!(results.iter().all(|r| r["runs_per_sec"].as_f64().unwrap() > 0.0), "{report}");
     assert_eq!(report["goal_webhook_runs_per_sec"], 1200.0);
 }
+
+#[test]
+fn keygen_writes_an_owner_only_secret_key_and_never_overwrites_one() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let output = trellis(&["keygen", "--out", dir, "--name", "acme"], cache.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let public = std::fs::read_to_string(out.path().join("acme.pub")).unwrap();
+    assert_eq!(printed, public);
+    let public = trellis_marketplace::PublisherKey::from_text(&public).expect("a public key");
+    let secret_text = std::fs::read_to_string(out.path().join("acme.key")).unwrap();
+    let secret = trellis_marketplace::PublisherSecretKey::from_text(&secret_text).expect("a secret key");
+    assert_eq!(secret.public_key(), public, "the two files are one pair");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.path().join("acme.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Again with the same name: refused, and the key is unchanged.
+    let again = trellis(&["keygen", "--out", dir, "--name", "acme"], cache.path());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::read_to_string(out.path().join("acme.key")).unwrap(), secret_text);
+    // A name that is a path is refused.
+    let sneaky = trellis(&["keygen", "--out", dir, "--name", "../acme"], cache.path());
+    assert!(!sneaky.status.success());
+}

@@ -7,9 +7,9 @@
 //! and content-addressed blobs through `object_store` (local directory or
 //! S3) are here, with tests. Still to build, in this order: the registry
 //! (publishers approved by the operator, versions, yank, search) with its
-//! API under `/v1/marketplace` and `trellis marketplace serve`, the CLI
-//! (`keygen`, `plugin new|build|publish`), and installs with grants in
-//! tenants.
+//! API under `/v1/marketplace` and `trellis marketplace serve`, the rest
+//! of the CLI (`plugin new|build|publish`; `trellis keygen` exists), and
+//! installs with grants in tenants.
 
 pub mod blobs;
 pub mod manifest;

@@ -37,10 +37,10 @@ pub fn add_error_responses(api: &mut OpenApi) {
         .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
         .build();
     for item in api.paths.paths.values_mut() {
-        for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch] {
-            if let Some(operation) = operation {
-                operation.responses.responses.insert("4XX".to_owned(), RefOr::T(refused.clone()));
-            }
+        for operation in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
+        {
+            operation.responses.responses.insert("4XX".to_owned(), RefOr::T(refused.clone()));
         }
     }
 }

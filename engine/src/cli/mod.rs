@@ -5,6 +5,7 @@ mod approve;
 mod bench;
 mod bench_api;
 mod bench_engine;
+mod keygen;
 mod local;
 mod node_run;
 mod plugin_inspect;
@@ -55,6 +56,8 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Create an Ed25519 key pair for publishing plugins.
+    Keygen(keygen::KeygenArgs),
     /// Benchmarks (build with --release for meaningful figures).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -129,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
+        Command::Keygen(args) => keygen::run(args).await,
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
