@@ -25,13 +25,13 @@
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use trellis_host_api::capabilities::secret_names::check_name as check_secret_name;
 
 /// Largest manifest accepted, checked before parsing.
 pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 const MAX_DESCRIPTION_CHARS: usize = 500;
 const MAX_LICENSE_CHARS: usize = 100;
 const MAX_LIST_ITEMS: usize = 64;
-const MAX_SECRET_NAME_BYTES: usize = 128;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ManifestError {
@@ -208,21 +208,6 @@ fn check_host_pattern(pattern: &str) -> Result<(), String> {
         Err(format!(
             "`{}` is not a host pattern: a lowercase DNS name with a dot, optionally `*.` before it and `:port` after",
             pattern.escape_debug()
-        ))
-    }
-}
-
-/// The engine's secret-name rule (identifiers safe in paths and logs).
-fn check_secret_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if name.len() <= MAX_SECRET_NAME_BYTES && first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` is not a secret name: up to {MAX_SECRET_NAME_BYTES} bytes, a letter or `_` first, then letters, digits, `_`, `-`, `.`",
-            name.escape_debug()
         ))
     }
 }

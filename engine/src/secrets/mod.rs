@@ -3,7 +3,6 @@
 //! tenant granted them to, never returned by the API.
 
 mod master;
-mod names;
 mod seal;
 pub mod vault;
 
@@ -15,7 +14,7 @@ use thiserror::Error;
 use trellis_host_api::capabilities::SecretStore;
 
 pub use master::MasterKey;
-pub use names::check_name;
+pub use trellis_host_api::capabilities::secret_names::check_name;
 pub use vault::Vault;
 
 use crate::store::{StoreError, TenantStore};

@@ -7,6 +7,7 @@ pub mod http;
 pub mod kv;
 pub mod llm;
 pub mod log;
+pub mod secret_names;
 pub mod secrets;
 
 use std::collections::BTreeSet;

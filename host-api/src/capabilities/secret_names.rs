@@ -1,3 +1,6 @@
+//! The one rule for secret names, shared by the engine (tenant secrets,
+//! webhook signing secrets) and the marketplace (secrets a package asks for).
+
 /// Longest secret name accepted.
 pub const MAX_NAME_BYTES: usize = 128;
 
