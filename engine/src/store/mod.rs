@@ -450,10 +450,6 @@ impl TenantStore {
         self.backend.admit_run(&self.tenant, run, day, quotas).await
     }
 
-    pub async fn add_usage(&self, day: &str, usage: &crate::quota::Usage) -> Result<(), StoreError> {
-        self.backend.add_usage(&self.tenant, day, usage).await
-    }
-
     pub async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, crate::quota::Usage)>, StoreError> {
         self.backend.usage(&self.tenant, from, to).await
     }

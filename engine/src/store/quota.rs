@@ -38,7 +38,6 @@ pub trait QuotaBackend: Send + Sync {
         day: &str,
         quotas: RunQuotas,
     ) -> Result<Admission, StoreError>;
-    async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError>;
     /// Days from `from` to `to` (inclusive, `YYYY-MM-DD`), oldest first;
     /// days without use are left out.
     async fn usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError>;

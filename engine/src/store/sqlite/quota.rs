@@ -150,11 +150,6 @@ impl QuotaBackend for SqliteBackend {
         self.writes.write(move |connection| admit(connection, &row, &day, quotas)).await
     }
 
-    async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError> {
-        let (tenant, day, usage) = (tenant.as_str().to_owned(), day.to_owned(), *usage);
-        self.writes.write(move |connection| add_usage(connection, &tenant, &day, &usage)).await
-    }
-
     async fn usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError> {
         let rows = sqlx::query(
             "SELECT day, runs, node_executions, fuel, http_calls, llm_tokens FROM usage_daily
