@@ -21,6 +21,8 @@ struct Guest {
     path: PathBuf,
     first_party: bool,
     version: String,
+    /// `trellis-plugin.toml`, required of first-party plugins.
+    manifest: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -83,7 +85,17 @@ fn main() -> Result<()> {
                 bail!("plugins/{name} built no component (looked for {})", path.display());
             }
             let version = package_version(&dir.join("Cargo.toml"), &plugins.join("Cargo.toml"))?;
-            guests.push(Guest { name, path, first_party, version });
+            let manifest = dir.join("trellis-plugin.toml");
+            println!("cargo:rerun-if-changed={}", manifest.display());
+            let manifest = if manifest.exists() {
+                check_manifest(&manifest, &name, &version)?;
+                Some(manifest)
+            } else if first_party {
+                bail!("plugins/{name} has no trellis-plugin.toml; first-party plugins are published with one");
+            } else {
+                None
+            };
+            guests.push(Guest { name, path, first_party, version, manifest });
         }
     }
     guests.sort_by(|a, b| a.name.cmp(&b.name));
@@ -102,10 +114,11 @@ fn main() -> Result<()> {
     for guest in guests.iter().filter(|g| g.first_party) {
         writeln!(
             code,
-            "    FirstParty {{ name: \"trellis/{}\", version: {:?}, component: include_bytes!({:?}) }},",
+            "    FirstParty {{ name: \"trellis/{}\", version: {:?}, component: include_bytes!({:?}), manifest: include_str!({:?}) }},",
             guest.name,
             guest.version,
-            guest.path.display().to_string()
+            guest.path.display().to_string(),
+            guest.manifest.as_ref().map(|m| m.display().to_string()).unwrap_or_default()
         )?;
     }
     writeln!(code, "];")?;
@@ -116,6 +129,26 @@ fn main() -> Result<()> {
     writeln!(code, "    }};\n}}")?;
     fs::write(out_dir.join("artifacts.rs"), code)?;
     Ok(())
+}
+
+/// The manifest names the plugin and version cargo builds: a cheap line
+/// check here; the marketplace parses it fully when it is published.
+fn check_manifest(path: &Path, folder: &str, version: &str) -> Result<()> {
+    let text = fs::read_to_string(path)?;
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(key)?.trim_start().strip_prefix('=')?.trim().strip_prefix('"')?.strip_suffix('"')
+            })
+            .map(str::to_owned)
+    };
+    if value("version").as_deref() != Some(version) {
+        bail!("{}: `version` must be {version}, the package's version", path.display());
+    }
+    match value("name") {
+        Some(name) if name.ends_with(&format!("/{folder}")) => Ok(()),
+        other => bail!("{}: `name` must be `publisher/{folder}`, found {other:?}", path.display()),
+    }
 }
 
 fn constant(name: &str) -> String {

@@ -12,10 +12,13 @@
 //! installs with grants in tenants.
 
 pub mod blobs;
+pub mod http;
 pub mod manifest;
 pub mod publish;
+pub mod registry;
 pub mod signing;
 
 pub use blobs::{BlobError, BlobStore};
 pub use manifest::{Capabilities, Category, Manifest, ManifestError, RequestedLimits};
+pub use registry::{Registry, RegistryError};
 pub use signing::{ComponentDigest, PublisherKey, PublisherSecretKey, SignatureError};

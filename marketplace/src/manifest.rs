@@ -61,12 +61,42 @@ pub enum Category {
     Utility,
 }
 
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Security,
+        Category::Connector,
+        Category::Fixer,
+        Category::Ai,
+        Category::Payments,
+        Category::Messaging,
+        Category::Data,
+        Category::Utility,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Security => "security",
+            Category::Connector => "connector",
+            Category::Fixer => "fixer",
+            Category::Ai => "ai",
+            Category::Payments => "payments",
+            Category::Messaging => "messaging",
+            Category::Data => "data",
+            Category::Utility => "utility",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// Outbound host patterns: `api.example.com`, `*.example.com`, each
-    /// optionally with `:port` (the engine's HTTP policy syntax; a bare `*`
-    /// is not something a package may ask for).
+    /// optionally with `:port` (the engine's HTTP policy syntax), or `*`
+    /// for a general-purpose plugin whose reach the tenant's grant decides.
     #[serde(default)]
     pub hosts: Vec<String>,
     /// Names of tenant secrets the plugin reads.
@@ -174,7 +204,8 @@ impl Manifest {
     }
 }
 
-fn is_slug(part: &str) -> bool {
+/// A publisher or plugin name part: 1–63 of `a-z`, `0-9`, `-`, not starting with `-`.
+pub fn is_slug(part: &str) -> bool {
     let bytes = part.as_bytes();
     (1..=63).contains(&bytes.len())
         && bytes[0].is_ascii_alphanumeric()
@@ -191,6 +222,11 @@ fn check_host_pattern(pattern: &str) -> Result<(), String> {
         && port.parse::<u16>().map_or(true, |p| p == 0)
     {
         return Err(format!("`{}`: the port must be 1–65535", pattern.escape_debug()));
+    }
+    // Any host: for general-purpose plugins (an HTTP request node); the
+    // tenant's grant decides which hosts it really reaches.
+    if name == "*" && port.is_none() {
+        return Ok(());
     }
     let host = name.strip_prefix("*.").unwrap_or(name);
     let labels_ok = !host.is_empty()
@@ -252,6 +288,12 @@ timeout_ms = 30_000
     }
 
     #[test]
+    fn any_host_may_be_requested_and_the_grant_decides() {
+        let text = GOOD.replacen(r#""*.slack.com:443""#, r#""*""#, 1);
+        assert_eq!(Manifest::parse(text.as_bytes()).expect("bare `*`").capabilities.hosts[1], "*");
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         let cases = [
             (r#"name = "acme/slack""#, r#"name = "slack""#, "name"),
@@ -259,7 +301,7 @@ timeout_ms = 30_000
             (r#"version = "1.2.0""#, r#"version = "1.2.0+build5""#, "version"),
             (r#"description = "Post messages to Slack channels""#, r#"description = "  ""#, "description"),
             (r#"license = "MIT OR Apache-2.0""#, r#"license = "<script>""#, "license"),
-            (r#""*.slack.com:443""#, r#""*""#, "capabilities.hosts[1]"),
+            (r#""*.slack.com:443""#, r#""*.com""#, "capabilities.hosts[1]"),
             (r#""*.slack.com:443""#, r#""https://slack.com/api""#, "capabilities.hosts[1]"),
             (r#""*.slack.com:443""#, r#""slack.com:0""#, "capabilities.hosts[1]"),
             (r#"secrets = ["SLACK_TOKEN"]"#, r#"secrets = ["SLACK TOKEN"]"#, "capabilities.secrets[0]"),

@@ -17,6 +17,8 @@ use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 const DOMAIN: &[u8] = b"trellis-plugin-signature-v1\0";
+/// A yank is the publisher's decision, so it is signed too.
+const YANK_DOMAIN: &[u8] = b"trellis-yank-v1\0";
 const PUBLIC_PREFIX: &str = "ed25519:";
 const SECRET_PREFIX: &str = "ed25519-secret:";
 
@@ -26,6 +28,8 @@ pub enum SignatureError {
     Malformed { what: &'static str, prefix: &'static str, len: usize },
     #[error("the signature does not verify with the publisher's key")]
     Mismatch,
+    #[error("`{0}` is not a digest: expected `sha256:` and 64 lowercase hex digits")]
+    Digest(String),
 }
 
 /// A component's content address: `sha256:<hex>`.
@@ -39,6 +43,17 @@ impl ComponentDigest {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The text form back (`sha256:<64 lowercase hex>`).
+    pub fn parse(text: &str) -> Result<Self, SignatureError> {
+        let bad = || SignatureError::Digest(text.chars().take(80).collect());
+        let hex_part = text.strip_prefix("sha256:").ok_or_else(bad)?;
+        if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(bad());
+        }
+        let bytes = hex::decode(hex_part).map_err(|_| bad())?;
+        Ok(ComponentDigest(bytes.try_into().map_err(|_| bad())?))
     }
 }
 
@@ -54,6 +69,18 @@ fn signed_message(component: &ComponentDigest, manifest: &[u8]) -> Vec<u8> {
     message.extend_from_slice(component.as_bytes());
     message.extend_from_slice(&Sha256::digest(manifest));
     message
+}
+
+fn yank_message(name: &str, version: &semver::Version) -> Vec<u8> {
+    let mut message = YANK_DOMAIN.to_vec();
+    message.extend_from_slice(name.as_bytes());
+    message.push(0);
+    message.extend_from_slice(version.to_string().as_bytes());
+    message
+}
+
+fn signature_text(signature: ed25519_dalek::Signature) -> String {
+    format!("{PUBLIC_PREFIX}{}", STANDARD.encode(signature.to_bytes()))
 }
 
 fn decode<const N: usize>(text: &str, prefix: &'static str, what: &'static str) -> Result<[u8; N], SignatureError> {
@@ -87,8 +114,12 @@ impl PublisherSecretKey {
 
     /// The signature of a package, in its text form.
     pub fn sign(&self, component: &ComponentDigest, manifest: &[u8]) -> String {
-        let signature = self.0.sign(&signed_message(component, manifest));
-        format!("{PUBLIC_PREFIX}{}", STANDARD.encode(signature.to_bytes()))
+        signature_text(self.0.sign(&signed_message(component, manifest)))
+    }
+
+    /// The signature that asks the registry to yank `name@version`.
+    pub fn sign_yank(&self, name: &str, version: &semver::Version) -> String {
+        signature_text(self.0.sign(&yank_message(name, version)))
     }
 }
 
@@ -114,9 +145,17 @@ impl PublisherKey {
     /// Checks a package's signature (strict verification: no malleable
     /// or small-order forms).
     pub fn verify(&self, component: &ComponentDigest, manifest: &[u8], signature: &str) -> Result<(), SignatureError> {
+        self.verify_message(&signed_message(component, manifest), signature)
+    }
+
+    pub fn verify_yank(&self, name: &str, version: &semver::Version, signature: &str) -> Result<(), SignatureError> {
+        self.verify_message(&yank_message(name, version), signature)
+    }
+
+    fn verify_message(&self, message: &[u8], signature: &str) -> Result<(), SignatureError> {
         let bytes = decode::<64>(signature, PUBLIC_PREFIX, "the signature")?;
         let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        self.0.verify_strict(&signed_message(component, manifest), &signature).map_err(|_| SignatureError::Mismatch)
+        self.0.verify_strict(message, &signature).map_err(|_| SignatureError::Mismatch)
     }
 }
 
@@ -158,5 +197,23 @@ mod tests {
         assert!(matches!(public.verify(&digest, MANIFEST, "ed25519:AAAA"), Err(SignatureError::Malformed { .. })));
         assert_eq!(digest.to_string().len(), "sha256:".len() + 64);
         assert!(digest.to_string().starts_with("sha256:"));
+        assert_eq!(ComponentDigest::parse(&digest.to_string()), Ok(digest.clone()));
+        for bad in ["sha256:abc", "md5:00", &digest.to_string().to_uppercase(), &format!("{digest}0")] {
+            assert!(matches!(ComponentDigest::parse(bad), Err(SignatureError::Digest(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_yank_signature_names_one_version_and_is_no_package_signature() {
+        let key = PublisherSecretKey::generate();
+        let public = key.public_key();
+        let v1: semver::Version = "1.0.0".parse().expect("version");
+        let signature = key.sign_yank("acme/slack", &v1);
+        assert_eq!(public.verify_yank("acme/slack", &v1, &signature), Ok(()));
+        let v2: semver::Version = "1.0.1".parse().expect("version");
+        assert_eq!(public.verify_yank("acme/slack", &v2, &signature), Err(SignatureError::Mismatch));
+        assert_eq!(public.verify_yank("acme/slacker", &v1, &signature), Err(SignatureError::Mismatch));
+        let digest = ComponentDigest::of(COMPONENT);
+        assert_eq!(public.verify(&digest, MANIFEST, &signature), Err(SignatureError::Mismatch));
     }
 }

@@ -14,6 +14,8 @@ pub struct FirstParty {
     pub name: &'static str,
     pub version: &'static str,
     pub component: &'static [u8],
+    /// Its `trellis-plugin.toml`, published with it.
+    pub manifest: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));

@@ -30,6 +30,11 @@ pub struct HttpPolicy {
     /// Host patterns: `api.example.com`, `*.example.com` (subdomains only),
     /// `*` (any host), each optionally with `:port`. Empty denies all.
     pub allowed_hosts: Vec<String>,
+    /// What the tenant granted the plugin (same syntax), when it is an
+    /// installed plugin: a request must match both lists. The operator's
+    /// list bounds every plugin; the grant narrows one plugin further.
+    #[serde(default)]
+    pub granted_hosts: Option<Vec<String>>,
     /// Lets requests reach loopback, private and link-local addresses. For
     /// operators running everything on one private network, and for tests.
     pub allow_private_network: bool,
@@ -44,6 +49,7 @@ impl Default for HttpPolicy {
     fn default() -> Self {
         HttpPolicy {
             allowed_hosts: Vec::new(),
+            granted_hosts: None,
             allow_private_network: false,
             max_requests: 50,
             max_request_bytes: 4 << 20,
@@ -63,6 +69,44 @@ impl HttpPolicy {
     pub fn host_allowed(&self, host: &str, port: u16) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.allowed_hosts.iter().any(|pattern| pattern_matches(pattern, &host, port))
+            && self.granted_hosts.as_ref().is_none_or(|granted| granted.iter().any(|p| pattern_matches(p, &host, port)))
+    }
+}
+
+/// Splits `name[:port]` (lowercased).
+fn split_pattern(pattern: &str) -> (String, Option<u16>) {
+    let pattern = pattern.trim().to_ascii_lowercase();
+    match pattern.rsplit_once(':') {
+        Some((name, p)) if !name.contains(':') => match p.parse::<u16>() {
+            Ok(port) => (name.to_owned(), Some(port)),
+            Err(_) => (pattern.clone(), None),
+        },
+        _ => (pattern.clone(), None),
+    }
+}
+
+/// Whether `outer` matches every host:port that `inner` matches. A grant
+/// is checked with it: each granted pattern must be covered by one the
+/// plugin requested.
+pub fn pattern_covers(outer: &str, inner: &str) -> bool {
+    let (outer_name, outer_port) = split_pattern(outer);
+    let (inner_name, inner_port) = split_pattern(inner);
+    if outer_port.is_some() && outer_port != inner_port {
+        return false;
+    }
+    if outer_name == "*" || outer_name == inner_name {
+        return true;
+    }
+    match outer_name.strip_prefix("*.") {
+        // `*.example.com` covers `api.example.com` and `*.api.example.com`,
+        // never `example.com` itself or `*`.
+        Some(suffix) => {
+            let inner_host = inner_name.strip_prefix("*.").unwrap_or(&inner_name);
+            inner_host.len() > suffix.len() + 1
+                && inner_host.ends_with(suffix)
+                && inner_host[..inner_host.len() - suffix.len()].ends_with('.')
+        }
+        None => false,
     }
 }
 
@@ -442,6 +486,44 @@ mod tests {
         assert!(!policy.host_allowed("localhost", 9090));
         assert!(HttpPolicy::allowing(["*"]).host_allowed("anything.test", 1));
         assert!(!HttpPolicy::default().host_allowed("api.example.com", 443));
+    }
+
+    #[test]
+    fn a_grant_narrows_the_operators_list() {
+        let policy = HttpPolicy {
+            granted_hosts: Some(vec!["api.stripe.com".to_owned()]),
+            ..HttpPolicy::allowing(["*.stripe.com", "example.com"])
+        };
+        assert!(policy.host_allowed("api.stripe.com", 443));
+        assert!(!policy.host_allowed("files.stripe.com", 443), "not granted");
+        assert!(!policy.host_allowed("example.com", 443), "not granted");
+        let wide_grant =
+            HttpPolicy { granted_hosts: Some(vec!["*".to_owned()]), ..HttpPolicy::allowing(["example.com"]) };
+        assert!(!wide_grant.host_allowed("other.test", 443), "the operator's list still bounds it");
+    }
+
+    #[test]
+    fn coverage_of_patterns() {
+        for (outer, inner) in [
+            ("*", "*"),
+            ("*", "api.example.com:8443"),
+            ("api.example.com", "api.example.com:443"),
+            ("*.example.com", "api.example.com"),
+            ("*.example.com", "*.eu.example.com"),
+            ("*.example.com:443", "api.example.com:443"),
+        ] {
+            assert!(pattern_covers(outer, inner), "{outer} covers {inner}");
+        }
+        for (outer, inner) in [
+            ("api.example.com", "*"),
+            ("*.example.com", "example.com"),
+            ("*.example.com", "*"),
+            ("*.example.com", "badexample.com"),
+            ("api.example.com:443", "api.example.com"),
+            ("api.example.com", "other.example.com"),
+        ] {
+            assert!(!pattern_covers(outer, inner), "{outer} does not cover {inner}");
+        }
     }
 
     #[test]
