@@ -16,7 +16,9 @@ pub mod http;
 pub mod manifest;
 pub mod publish;
 pub mod registry;
+pub mod remote;
 pub mod signing;
+pub mod source;
 
 pub use blobs::{BlobError, BlobStore};
 pub use manifest::{Capabilities, Category, Manifest, ManifestError, RequestedLimits};

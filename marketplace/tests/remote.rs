@@ -1,0 +1,104 @@
+//! Pulling from a central registry over HTTP: a real registry served on
+//! loopback hands out verified components; a registry that serves other
+//! bytes or a signature its publisher did not make is refused.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::routing::get;
+use trellis_host_api::{Runtime, RuntimeConfig};
+use trellis_marketplace::publish::Upload;
+use trellis_marketplace::registry::{Publisher, VersionDetail};
+use trellis_marketplace::remote::RemoteRegistry;
+use trellis_marketplace::source::{PluginSource, SourceError};
+use trellis_marketplace::{BlobStore, ComponentDigest, PublisherSecretKey, Registry};
+
+const MANIFEST: &str = "name = \"acme/echo\"\nversion = \"1.0.0\"\ndescription = \"Echoes\"\n\
+                        license = \"MIT\"\ncategory = \"utility\"\n";
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}
+
+fn remote(base: &str, cache: &std::path::Path) -> RemoteRegistry {
+    RemoteRegistry::new(base, BlobStore::local(cache).expect("cache"), 32 << 20).expect("client")
+}
+
+/// A registry that answers with what the test gives it.
+fn fake_registry(detail: VersionDetail, publisher: Publisher, blob: Vec<u8>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/marketplace/plugins/{p}/{n}/{v}", get(move || async move { Json(detail) }))
+        .route(
+            "/v1/marketplace/publishers/{name}",
+            get(move |Path(_name): Path<String>| async move { Json(publisher) }),
+        )
+        .route("/v1/marketplace/blobs/{digest}", get(move || async move { blob }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_are_pulled_by_digest_and_verified_against_the_publishers_signature() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(RuntimeConfig { pooling: false, ..RuntimeConfig::default() }).expect("runtime");
+    let registry = Registry::open(dir.path(), BlobStore::local(&dir.path().join("blobs")).expect("blobs"), runtime)
+        .await
+        .expect("registry");
+    let acme = PublisherSecretKey::generate();
+    registry.register_publisher("acme", &acme.public_key().to_text()).await.expect("register");
+    registry.approve_publisher("acme").await.expect("approve");
+    let echo = std::fs::read(trellis_plugin_artifacts::ECHO).expect("echo guest");
+    let signature = acme.sign(&ComponentDigest::of(&echo), MANIFEST.as_bytes());
+    registry
+        .publish(&Upload { component: &echo, manifest: MANIFEST.as_bytes(), signature: &signature })
+        .await
+        .expect("publish");
+    let registry = Arc::new(registry);
+    let publisher = registry.publisher("acme").await.expect("read").expect("acme");
+    let base = serve(trellis_marketplace::http::app(registry.clone())).await;
+
+    // The real thing, over HTTP.
+    let cache = tempfile::tempdir().expect("cache dir");
+    let central = remote(&base, cache.path());
+    let versions = central.versions("acme/echo").await.expect("versions");
+    assert_eq!(versions.len(), 1);
+    let detail = central.version("acme/echo", &versions[0].version).await.expect("detail");
+    assert_eq!(detail.signature, signature);
+    assert_eq!(central.component(&detail).await.expect("pull").as_ref(), echo.as_slice());
+    assert!(matches!(central.versions("acme/none").await, Err(SourceError::NotFound(_))));
+    // Pulled once, kept by digest.
+    let cached = BlobStore::local(cache.path()).expect("cache").get(&ComponentDigest::of(&echo)).await.expect("read");
+    assert_eq!(cached.as_deref(), Some(echo.as_slice()));
+
+    // A registry serving other bytes under the digest.
+    let mut altered = echo.clone();
+    altered[100] ^= 1;
+    let base = serve(fake_registry(detail.clone(), publisher.clone(), altered)).await;
+    let error = remote(&base, tempfile::tempdir().expect("dir").path()).component(&detail).await.expect_err("refused");
+    assert!(matches!(error, SourceError::Verification(_)), "{error}");
+
+    // A registry whose detail's digest matches its bytes, but whose
+    // signature is not the publisher's.
+    let mut forged = detail.clone();
+    forged.signature = PublisherSecretKey::generate().sign(&ComponentDigest::of(&echo), MANIFEST.as_bytes());
+    let base = serve(fake_registry(forged.clone(), publisher.clone(), echo.clone())).await;
+    let error = remote(&base, tempfile::tempdir().expect("dir").path()).component(&forged).await.expect_err("refused");
+    assert!(error.to_string().contains("does not verify"), "{error}");
+
+    // The manifest changed after signing (say, wider capabilities).
+    let mut widened = detail.clone();
+    widened.manifest = MANIFEST.replace("[capabilities]", "") + "\n[capabilities]\nhosts = [\"*\"]\n";
+    let base = serve(fake_registry(widened.clone(), publisher.clone(), echo.clone())).await;
+    let error = remote(&base, tempfile::tempdir().expect("dir").path()).component(&widened).await.expect_err("refused");
+    assert!(matches!(error, SourceError::Verification(_)), "{error}");
+
+    // The capabilities listed beside the signed manifest were rewritten.
+    let mut rewritten = detail.clone();
+    rewritten.capabilities.hosts = vec!["*".to_owned()];
+    let base = serve(fake_registry(rewritten.clone(), publisher, echo.clone())).await;
+    let error =
+        remote(&base, tempfile::tempdir().expect("dir").path()).component(&rewritten).await.expect_err("refused");
+    assert!(error.to_string().contains("differ from the signed manifest"), "{error}");
+}
