@@ -151,8 +151,8 @@ pub struct NewTenant {
     pub api_key: String,
 }
 
-/// Creates a tenant, its owner (with a random one-time password) and an
-/// owner API key.
+/// Creates a tenant, its owner (with a random one-time password), an
+/// owner API key, and installs the first-party plugins in it.
 pub async fn create_tenant(store: &Store, name: &str, owner_email: &str) -> Result<NewTenant, AuthError> {
     let tenant = TenantId::new(uuid::Uuid::now_v7().to_string());
     let password = new_token("");
@@ -166,8 +166,17 @@ pub async fn create_tenant(store: &Store, name: &str, owner_email: &str) -> Resu
         revoked_at: None,
         created_at: now_ms(),
     };
-    let created =
-        store.create_tenant(&tenant, name, &owner, &hash_password(&password)?, &key, &token_hash(&api_key)).await?;
+    let installs = crate::first_party::default_installs();
+    let seed = crate::store::TenantSeed {
+        tenant: &tenant,
+        name,
+        owner: &owner,
+        password_hash: &hash_password(&password)?,
+        key: &key,
+        key_hash: &token_hash(&api_key),
+        installs: &installs,
+    };
+    let created = store.create_tenant(&seed).await?;
     if !created {
         return Err(AuthError::EmailTaken(owner_email.to_owned()));
     }

@@ -1,17 +1,21 @@
 //! The plugins a workflow may use: resolved from `uses` at save time and
 //! run time. Locally that is the first-party plugins plus a folder of
-//! components; in the server it becomes the tenant's installed plugins.
+//! components ([`FixedPlugins`]); in the server it is each tenant's
+//! installed plugins (`crate::installs::InstalledPlugins`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use thiserror::Error;
 use trellis_host_api::{NodeKind, Plugin, Runtime};
 
+use crate::store::{PluginGrants, TenantId, TenantStore};
 use crate::workflow::PluginRef;
 
 /// A plugin ready to run, with what its `describe` returned.
+#[derive(Clone)]
 pub struct InstalledPlugin {
     pub name: String,
     pub version: semver::Version,
@@ -20,6 +24,28 @@ pub struct InstalledPlugin {
     /// Each kind's config schema, compiled once (absent when the schema
     /// itself is invalid; validation reports that).
     validators: BTreeMap<String, Arc<jsonschema::Validator>>,
+    /// What the tenant granted an installed plugin. `None` in the local
+    /// catalog, where the operator's flags are the whole policy.
+    pub grants: Option<PluginGrants>,
+}
+
+/// Where a tenant's catalog comes from.
+#[async_trait]
+pub trait Plugins: Send + Sync {
+    /// The plugins the tenant's workflows may use.
+    async fn for_tenant(&self, store: &TenantStore) -> Result<Arc<Catalog>, CatalogError>;
+    /// The tenant's installs changed in this process.
+    fn forget(&self, _tenant: &TenantId) {}
+}
+
+/// One catalog for every tenant: the local commands and benchmarks.
+pub struct FixedPlugins(pub Arc<Catalog>);
+
+#[async_trait]
+impl Plugins for FixedPlugins {
+    async fn for_tenant(&self, _store: &TenantStore) -> Result<Arc<Catalog>, CatalogError> {
+        Ok(self.0.clone())
+    }
 }
 
 impl std::fmt::Debug for InstalledPlugin {
@@ -29,6 +55,23 @@ impl std::fmt::Debug for InstalledPlugin {
 }
 
 impl InstalledPlugin {
+    /// Loads a component into the sandbox and runs its `describe`.
+    pub async fn load(
+        runtime: &Runtime,
+        name: &str,
+        version: semver::Version,
+        component: &[u8],
+    ) -> Result<InstalledPlugin, CatalogError> {
+        let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
+        let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
+        let kinds = runtime.describe(&plugin).await.map_err(|e| load_error(e.to_string()))?;
+        let validators = kinds
+            .iter()
+            .filter_map(|k| Some((k.name.clone(), Arc::new(jsonschema::validator_for(&k.config_schema).ok()?))))
+            .collect();
+        Ok(InstalledPlugin { name: name.to_owned(), version, plugin, kinds, validators, grants: None })
+    }
+
     pub fn kind(&self, name: &str) -> Option<&NodeKind> {
         self.kinds.iter().find(|k| k.name == name)
     }
@@ -45,6 +88,9 @@ pub enum CatalogError {
     Load { name: String, message: String },
     #[error("reading plugin folder {path}: {source}")]
     Folder { path: String, source: std::io::Error },
+    /// The tenant's installs could not be read or fetched right now.
+    #[error("the tenant's plugins are unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -96,16 +142,14 @@ impl Catalog {
         version: semver::Version,
         component: &[u8],
     ) -> Result<Arc<InstalledPlugin>, CatalogError> {
-        let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
-        let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
-        let kinds = runtime.describe(&plugin).await.map_err(|e| load_error(e.to_string()))?;
-        let validators = kinds
-            .iter()
-            .filter_map(|k| Some((k.name.clone(), Arc::new(jsonschema::validator_for(&k.config_schema).ok()?))))
-            .collect();
-        let installed = Arc::new(InstalledPlugin { name: name.to_owned(), version, plugin, kinds, validators });
+        let installed = Arc::new(InstalledPlugin::load(runtime, name, version, component).await?);
         self.plugins.push(installed.clone());
         Ok(installed)
+    }
+
+    /// A catalog of plugins loaded elsewhere.
+    pub fn of(plugins: Vec<Arc<InstalledPlugin>>) -> Catalog {
+        Catalog { plugins }
     }
 
     /// The highest installed version matching the reference.

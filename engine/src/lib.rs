@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod executor;
 pub mod expr;
 pub mod first_party;
+pub mod installs;
 pub mod metrics;
 pub mod private_file;
 pub mod quota;

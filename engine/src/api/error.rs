@@ -105,6 +105,14 @@ impl From<crate::executor::EngineError> for ApiError {
                     .with_details(json!({ "errors": errors }))
             }
             EngineError::Quota(exceeded) => ApiError::quota(exceeded),
+            EngineError::Plugins(error) => {
+                tracing::error!(%error, "the tenant's plugins are unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "plugins_unavailable",
+                    "the tenant's plugins are unavailable right now",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -4,7 +4,8 @@
 //! Routes: auth (login, refresh rotation, API keys), roles, tenant-bound
 //! access, workflows, runs (start/wait, get, list, cancel, approve, rerun
 //! from a node, live events), the catalog, API keys, members, the audit
-//! log, secrets with plugin grants, webhook/cron triggers, plans and usage,
+//! log, secrets with plugin grants, plugin installs, the marketplace
+//! registry (`/v1/marketplace`), webhook/cron triggers, plans and usage,
 //! OpenAPI, docs page, metrics and request ids. `trellis bench api`
 //! measures runs/s through webhooks and `?wait` (README "Performance").
 
@@ -16,6 +17,7 @@ mod error;
 mod events;
 mod hooks;
 mod params;
+mod plugins;
 mod principal;
 mod runs;
 mod secrets;
@@ -35,6 +37,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::installs::Marketplace;
 pub use error::ApiError;
 pub use principal::Principal;
 
@@ -50,6 +53,7 @@ pub struct AppState {
     pub store: Store,
     pub tokens: TokenService,
     pub vault: Vault,
+    pub marketplace: Marketplace,
     replays: ReplayGuard,
     /// What each webhook token starts, read once per time to live instead
     /// of twice per request; forgotten when this process changes workflows.
@@ -59,20 +63,29 @@ pub struct AppState {
     dummy_hash: Arc<String>,
 }
 
+impl axum::extract::FromRef<AppState> for Arc<trellis_marketplace::Registry> {
+    fn from_ref(state: &AppState) -> Self {
+        state.marketplace.registry.clone()
+    }
+}
+
 impl AppState {
-    /// `vault` must be the secret source `engine` was configured with, so
-    /// grants written here reach the nodes.
+    /// `vault` must be the secret source `engine` was configured with, and
+    /// `marketplace.installed` the plugins it was built with, so grants and
+    /// installs written here reach the nodes.
     pub fn new(
         engine: Engine,
         store: Store,
         tokens: TokenService,
         vault: Vault,
+        marketplace: Marketplace,
     ) -> Result<Self, crate::auth::AuthError> {
         Ok(AppState {
             engine,
             store,
             tokens,
             vault,
+            marketplace,
             replays: ReplayGuard::default(),
             hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
             login_attempts: Arc::default(),
@@ -86,6 +99,13 @@ impl AppState {
     /// it from the next request on.
     pub(crate) fn workflows_changed(&self) {
         self.hooks.clear();
+    }
+
+    /// A tenant's installs or grants changed through this process: its next
+    /// run and node see them.
+    pub(crate) fn plugins_changed(&self, tenant: &crate::store::TenantId, plugin: &str) {
+        self.engine.forget_plugins(tenant);
+        self.vault.forget_grants(tenant, plugin);
     }
 }
 
@@ -130,6 +150,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::list))
         .routes(routes!(secrets::put, secrets::delete))
         .routes(routes!(secrets::get_grants, secrets::put_grants))
+        .routes(routes!(plugins::list, plugins::install))
+        .routes(routes!(plugins::get, plugins::uninstall))
+        .routes(routes!(plugins::upgrade))
+        .merge(trellis_marketplace::http::routes())
         .routes(routes!(hooks::receive))
 }
 

@@ -105,7 +105,7 @@ pub async fn delete(
 }
 
 /// `publisher/plugin`, both parts slugs.
-fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
+pub(super) fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
     let slug = |s: &str| {
         !s.is_empty()
             && s.len() <= 64
@@ -142,7 +142,8 @@ pub async fn get_grants(
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))
 }
 
-/// Replaces what the plugin's nodes may read in this tenant.
+/// Replaces what an installed plugin's nodes may do in this tenant: a
+/// subset of what its installed version requests.
 #[utoipa::path(
     put,
     path = "/v1/plugins/{publisher}/{plugin}/grants",
@@ -168,7 +169,9 @@ pub async fn put_grants(
         })?;
     }
     let store = principal.store(&state);
+    crate::installs::service::check_new_grants(&store, &state.marketplace.installed, &plugin, &grants).await?;
     state.vault.set_grants(&store, &plugin, &grants).await.map_err(secret_error)?;
+    state.plugins_changed(store.tenant(), &plugin);
     store.audit(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants })).await?;
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))
 }

@@ -21,8 +21,8 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Node kinds usable in the tenant, with their schemas. (Until the
-/// marketplace lands every tenant has the first-party plugins.)
+/// Node kinds usable in the tenant, with their schemas: its installed
+/// plugins' kinds and the built-in nodes.
 #[utoipa::path(
     get,
     path = "/v1/catalog",
@@ -37,14 +37,14 @@ pub async fn catalog(
     principal: Principal,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     principal.require(crate::store::Role::Viewer)?;
-    let plugins: Vec<serde_json::Value> = state
-        .engine
-        .catalog()
+    let catalog = state.engine.catalog(&principal.store(&state)).await?;
+    let plugins: Vec<serde_json::Value> = catalog
         .plugins()
         .iter()
         .map(|p| serde_json::json!({"plugin": p.name, "version": p.version.to_string(), "kinds": p.kinds}))
         .collect();
-    Ok(axum::Json(serde_json::json!({ "plugins": plugins })))
+    let builtins: Vec<&str> = crate::workflow::Builtin::ALL.iter().map(|b| b.name()).collect();
+    Ok(axum::Json(serde_json::json!({ "plugins": plugins, "builtins": builtins })))
 }
 
 /// Prometheus exposition (unauthenticated, like most exporters: bind the

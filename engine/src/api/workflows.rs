@@ -175,8 +175,7 @@ pub async fn validate(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Viewer)?;
     let workflow = document(body)?;
-    let plan = state.engine.plan(&principal.store(&state)).await?;
-    let problems = state.engine.validate_for(&workflow, &plan);
+    let problems = state.engine.validate(&principal.store(&state), &workflow).await?;
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }
 

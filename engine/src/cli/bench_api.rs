@@ -18,8 +18,8 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_engine::api::{AppState, app};
 use trellis_engine::auth::{TokenService, create_tenant, new_token};
-use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::installs::{Blobs, Marketplace};
 use trellis_engine::quota::Plan;
 use trellis_engine::secrets::{MasterKey, Vault};
 use trellis_engine::store::{RunStatus, Store, TenantId};
@@ -150,12 +150,14 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     let data_dir = std::env::temp_dir().join(format!("trellis-bench-api-{}", std::process::id()));
     let store = Store::open_sqlite(&data_dir).await?;
     let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
-    let catalog = Catalog::local(&runtime, None).await?;
+    // The server's own path: the first-party plugins published into a
+    // local registry and installed in the tenant.
+    let marketplace = Marketplace::open(&data_dir, &runtime, Blobs::Local, None).await?;
     let vault = Vault::new(MasterKey::random());
     let config = EngineConfig { secrets: Arc::new(vault.clone()), ..EngineConfig::default() };
-    let engine = Engine::new(runtime, catalog, store.clone(), config);
+    let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
     let tokens = TokenService::new(new_token("").as_bytes());
-    let state = AppState::new(engine, store.clone(), tokens, vault)?;
+    let state = AppState::new(engine, store.clone(), tokens, vault, marketplace)?;
     let tenant = create_tenant(&store, "bench", "bench@localhost").await?;
     // The default plan caps concurrent runs at 500; a webhook flood is
     // exactly what this measures.

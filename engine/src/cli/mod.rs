@@ -5,6 +5,7 @@ mod approve;
 mod bench;
 mod bench_api;
 mod bench_engine;
+mod blob_args;
 mod keygen;
 mod local;
 mod node_run;

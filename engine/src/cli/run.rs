@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let input: Value = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
     let workflow = read_workflow(&args.file)?;
     let (engine, store) = args.local.open().await?;
-    let problems = engine.validate(&workflow);
+    let problems = engine.validate(&store, &workflow).await?;
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("{}: {problem}", args.file.display());

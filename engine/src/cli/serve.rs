@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use trellis_engine::api::{AppState, app};
+use trellis_engine::api::{AppState, Marketplace, app};
 use trellis_engine::auth::TokenService;
-use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::secrets::{MasterKey, Vault};
 use trellis_engine::store::Store;
@@ -21,9 +20,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TRELLIS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Data directory (SQLite database, compile cache, signing key).
+    /// Data directory (SQLite database, compile cache, keys, the local
+    /// marketplace's database and blobs).
     #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
     data_dir: PathBuf,
+    /// Install plugins from this central registry (`trellis marketplace
+    /// serve`) instead of this server's own; components are pulled by
+    /// digest and their signatures verified.
+    #[arg(long, env = "TRELLIS_MARKETPLACE")]
+    marketplace: Option<String>,
+    #[command(flatten)]
+    blobs: super::blob_args::BlobArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -37,12 +44,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let runtime =
         Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?;
-    let catalog = Catalog::local(&runtime, None).await?;
+    let marketplace = Marketplace::open(&args.data_dir, &runtime, args.blobs.blobs()?, args.marketplace.as_deref())
+        .await
+        .context("opening the marketplace")?;
     let vault = Vault::new(MasterKey::load_or_create(&args.data_dir)?);
     let config = EngineConfig { secrets: Arc::new(vault.clone()), ..EngineConfig::default() };
-    let engine = Engine::new(runtime, catalog, store.clone(), config);
+    let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
     let tokens = TokenService::load_or_create(&args.data_dir)?;
-    let state = AppState::new(engine.clone(), store, tokens, vault)?;
+    let state = AppState::new(engine.clone(), store, tokens, vault, marketplace)?;
 
     // Runs a previous process left unfinished continue in the background.
     tokio::spawn(async move {

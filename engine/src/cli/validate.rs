@@ -25,8 +25,8 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let (engine, _) = args.local.open().await?;
-    let problems = engine.validate(&workflow);
+    let (engine, store) = args.local.open().await?;
+    let problems = engine.validate(&store, &workflow).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&problems)?);
     } else if problems.is_empty() {

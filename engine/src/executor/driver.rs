@@ -17,6 +17,7 @@ use trellis_host_api::{Emit, Execution, Failure, FailureCode, Invocation};
 
 use super::builtins;
 use super::{Engine, EngineError, NodeEvent};
+use crate::catalog::Catalog;
 use crate::expr;
 use crate::quota::{QuotaExceeded, Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
@@ -71,6 +72,11 @@ pub(super) struct Driver {
     http_used: u64,
     /// Metered by this driver and not yet added to the tenant's usage.
     usage: Usage,
+    /// The tenant's plugins, read when the driver starts: a run keeps the
+    /// versions it started with even if the tenant upgrades meanwhile.
+    catalog: Arc<Catalog>,
+    /// Why the tenant's plugins could not be read, if they could not.
+    catalog_error: Option<String>,
 }
 
 impl Driver {
@@ -124,6 +130,8 @@ impl Driver {
             deferred: Vec::new(),
             http_used,
             usage: Usage::default(),
+            catalog: Arc::default(),
+            catalog_error: None,
         }
     }
 
@@ -159,6 +167,10 @@ impl Driver {
             self.run.status = RunStatus::Running;
             self.run.updated_at = now_ms();
             self.store.update_run(&self.run).await?;
+        }
+        match self.engine.inner.plugins.for_tenant(&self.store).await {
+            Ok(catalog) => self.catalog = catalog,
+            Err(error) => self.catalog_error = Some(error.to_string()),
         }
         self.recover().await?;
         // The store is read for signals written by another process: often
@@ -448,12 +460,13 @@ impl Driver {
                 return self.fail(&spec.id, Failure::new(FailureCode::InvalidConfig, e.to_string()), false).await;
             }
         };
-        let resolved = spec
-            .uses
-            .as_deref()
-            .ok_or_else(|| "node has no `uses`".to_owned())
-            .and_then(PluginRef::parse)
-            .and_then(|r| self.engine.inner.catalog.resolve(&r).map_err(|e| e.to_string()));
+        let resolved =
+            spec.uses.as_deref().ok_or_else(|| "node has no `uses`".to_owned()).and_then(PluginRef::parse).and_then(
+                |r| match &self.catalog_error {
+                    Some(error) => Err(error.clone()),
+                    None => self.catalog.resolve(&r).map_err(|e| e.to_string()),
+                },
+            );
         let plugin = match resolved {
             Ok(plugin) => plugin,
             Err(message) => {
@@ -504,13 +517,16 @@ impl Driver {
                 return self.fail(&spec.id, failure, true).await;
             }
         };
-        let capabilities = Capabilities {
-            http,
-            secrets,
-            granted_secrets,
-            kv: Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes.min(plan.kv_bytes))),
-            llm: Arc::new(DisabledLlm),
+        // An installed plugin reaches only the hosts its tenant granted, and
+        // has kv only if granted.
+        let kv: Arc<dyn trellis_host_api::capabilities::KvStore> = match &plugin.grants {
+            Some(grants) if !grants.kv => Arc::new(crate::installs::UngrantedKv),
+            _ => Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes.min(plan.kv_bytes))),
         };
+        if let Some(grants) = &plugin.grants {
+            http.granted_hosts = Some(grants.hosts.iter().cloned().collect());
+        }
+        let capabilities = Capabilities { http, secrets, granted_secrets, kv, llm: Arc::new(DisabledLlm) };
         let runtime = engine.runtime.clone();
         let permits = engine.permits.clone();
         let tenant = self.store.tenant().clone();
@@ -624,7 +640,7 @@ impl Driver {
     /// A plugin may only emit on the ports its kind declares.
     fn undeclared_port(&self, node_id: &str, emits: &[Emit]) -> Option<Failure> {
         let spec = self.workflow.node(node_id)?;
-        let plugin = self.engine.inner.catalog.resolve(&PluginRef::parse(spec.uses.as_deref()?).ok()?).ok()?;
+        let plugin = self.catalog.resolve(&PluginRef::parse(spec.uses.as_deref()?).ok()?).ok()?;
         let kind = plugin.kind(spec.kind.as_deref()?)?;
         let bad = emits.iter().find(|e| !kind.ports.contains(&e.port))?;
         Some(Failure::new(

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, broadcast};
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Limits, Runtime};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, FixedPlugins, Plugins};
 use crate::quota::{Plan, Plans, QuotaExceeded, day_of};
 use crate::secrets::{FixedSecrets, SecretSource};
 use crate::store::{
@@ -84,6 +84,8 @@ pub enum EngineError {
     Quota(#[from] crate::quota::QuotaExceeded),
     #[error("stored run `{run}` cannot be executed: {message}")]
     Corrupt { run: String, message: String },
+    #[error(transparent)]
+    Plugins(#[from] crate::catalog::CatalogError),
 }
 
 /// A node changed state; for progress displays and live views.
@@ -104,7 +106,7 @@ pub struct Engine {
 
 struct Inner {
     runtime: Runtime,
-    catalog: Catalog,
+    plugins: Arc<dyn Plugins>,
     store: Store,
     config: EngineConfig,
     permits: Arc<FairSlots>,
@@ -116,14 +118,20 @@ struct Inner {
 }
 
 impl Engine {
+    /// An engine with one catalog for every tenant (the local commands).
     pub fn new(runtime: Runtime, catalog: Catalog, store: Store, config: EngineConfig) -> Self {
+        Self::with_plugins(runtime, Arc::new(FixedPlugins(Arc::new(catalog))), store, config)
+    }
+
+    /// An engine whose tenants each use their own plugins (the server).
+    pub fn with_plugins(runtime: Runtime, plugins: Arc<dyn Plugins>, store: Store, config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(1024);
         let permits = FairSlots::new(config.max_concurrency);
         let plans = Plans::default();
         Engine {
             inner: Arc::new(Inner {
                 runtime,
-                catalog,
+                plugins,
                 store,
                 config,
                 permits,
@@ -135,8 +143,18 @@ impl Engine {
         }
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
+    /// The plugins a tenant's workflows may use.
+    pub async fn catalog(&self, store: &TenantStore) -> Result<Arc<Catalog>, EngineError> {
+        Ok(self.inner.plugins.for_tenant(store).await?)
+    }
+
+    /// The tenant's installs changed in this process: its next run sees them.
+    pub fn forget_plugins(&self, tenant: &crate::store::TenantId) {
+        self.inner.plugins.forget(tenant);
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
     }
 
     pub fn store(&self) -> &Store {
@@ -159,15 +177,14 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    pub fn validate(&self, workflow: &Workflow) -> Vec<Problem> {
-        validate(workflow, &self.inner.catalog, &self.inner.config.validation)
-    }
-
-    /// Validation under a tenant's plan (its node-count quota).
-    pub fn validate_for(&self, workflow: &Workflow, plan: &Plan) -> Vec<Problem> {
+    /// Validation against the tenant's plugins, under its plan (its
+    /// node-count quota).
+    pub async fn validate(&self, store: &TenantStore, workflow: &Workflow) -> Result<Vec<Problem>, EngineError> {
+        let plan = self.plan(store).await?;
+        let catalog = self.catalog(store).await?;
         let max_nodes = usize::try_from(plan.nodes_per_workflow).unwrap_or(usize::MAX);
         let limits = ValidationLimits { max_nodes: self.inner.config.validation.max_nodes.min(max_nodes) };
-        validate(workflow, &self.inner.catalog, &limits)
+        Ok(validate(workflow, &catalog, &limits))
     }
 
     /// The tenant's plan (cached briefly).
@@ -182,7 +199,7 @@ impl Engine {
 
     /// Validation as a gate: an invalid document goes no further.
     async fn check(&self, store: &TenantStore, workflow: &Workflow) -> Result<(), EngineError> {
-        let problems = self.validate_for(workflow, &*self.plan(store).await?);
+        let problems = self.validate(store, workflow).await?;
         if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems)) }
     }
 

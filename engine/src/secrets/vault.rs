@@ -82,6 +82,12 @@ impl Vault {
         Ok(())
     }
 
+    /// Grants were rewritten elsewhere in this process (an install, an
+    /// upgrade, an uninstall): read them again at the next node.
+    pub fn forget_grants(&self, tenant: &crate::store::TenantId, plugin: &str) {
+        self.grants.forget(&(tenant.clone(), plugin.to_owned()));
+    }
+
     /// Secret names granted to a plugin, cached briefly: this is read once
     /// per node execution.
     async fn granted(&self, store: &TenantStore, plugin: &str) -> Result<BTreeSet<String>, SecretError> {

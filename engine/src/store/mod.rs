@@ -5,6 +5,7 @@
 //! [`TenantStore`] from [`Store::tenant`], which binds every query to one
 //! tenant — tenant scoping lives there and nowhere else.
 
+mod installs;
 mod kv;
 mod members;
 mod quota;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use installs::{InstallBackend, PluginInstall};
 pub use kv::StoreKv;
 pub use members::MemberBackend;
 pub use quota::{Admission, QuotaBackend, RunQuotas};
@@ -128,17 +130,9 @@ pub trait StoreBackend: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError>;
 
-    /// Creates a tenant with its owner and first API key in one
-    /// transaction; `false` when the owner's email is already taken.
-    async fn create_tenant(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        owner: &Member,
-        password_hash: &str,
-        key: &ApiKey,
-        key_hash: &str,
-    ) -> Result<bool, StoreError>;
+    /// Creates a tenant with its owner, first API key and first installs
+    /// in one transaction; `false` when the owner's email is already taken.
+    async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError>;
     /// Sign-in lookup, before any tenant is known.
     async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError>;
     async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError>;
@@ -172,9 +166,24 @@ pub trait StoreBackend: Send + Sync {
 }
 
 /// Everything a database behind the store implements, one trait per area.
-pub trait Backend: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend {}
+pub trait Backend:
+    StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend
+{
+}
 
-impl<T: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend> Backend for T {}
+impl<T: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend> Backend for T {}
+
+/// What a new tenant is created with, in one transaction.
+pub struct TenantSeed<'a> {
+    pub tenant: &'a TenantId,
+    pub name: &'a str,
+    pub owner: &'a Member,
+    pub password_hash: &'a str,
+    pub key: &'a ApiKey,
+    pub key_hash: &'a str,
+    /// The plugins it starts with (the first-party ones) and their grants.
+    pub installs: &'a [(PluginInstall, PluginGrants)],
+}
 
 /// The database, shared by all tenants.
 #[derive(Clone)]
@@ -196,17 +205,10 @@ impl Store {
         TenantStore { backend: self.backend.clone(), tenant }
     }
 
-    /// Operator action: a new tenant with its owner and first API key.
-    pub async fn create_tenant(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        owner: &Member,
-        password_hash: &str,
-        key: &ApiKey,
-        key_hash: &str,
-    ) -> Result<bool, StoreError> {
-        self.backend.create_tenant(tenant, name, owner, password_hash, key, key_hash).await
+    /// Operator action: a new tenant with its owner, first API key and the
+    /// plugins every tenant starts with.
+    pub async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError> {
+        self.backend.create_tenant(seed).await
     }
 
     pub async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError> {
@@ -432,6 +434,26 @@ impl TenantStore {
 
     pub async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError> {
         self.backend.put_plugin_grants(&self.tenant, plugin, grants).await
+    }
+
+    pub async fn installs(&self) -> Result<Vec<PluginInstall>, StoreError> {
+        self.backend.installs(&self.tenant).await
+    }
+
+    pub async fn install(&self, plugin: &str) -> Result<Option<PluginInstall>, StoreError> {
+        Ok(self.backend.installs(&self.tenant).await?.into_iter().find(|i| i.plugin == plugin))
+    }
+
+    pub async fn installs_with_grants(&self) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError> {
+        self.backend.installs_with_grants(&self.tenant).await
+    }
+
+    pub async fn put_install(&self, install: &PluginInstall, grants: &PluginGrants) -> Result<(), StoreError> {
+        self.backend.put_install(&self.tenant, install, grants).await
+    }
+
+    pub async fn delete_install(&self, plugin: &str) -> Result<bool, StoreError> {
+        self.backend.delete_install(&self.tenant, plugin).await
     }
 
     /// The tenant's plan: the default plan when none was set, no limits at

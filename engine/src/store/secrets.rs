@@ -9,13 +9,25 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoreError, TenantId};
 
-/// What a tenant lets one plugin do beyond the sandbox defaults.
+/// What a tenant lets one plugin do beyond the sandbox defaults: a subset
+/// of what the plugin's manifest requests. Written whole: what a request
+/// leaves out is not granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginGrants {
     /// Tenant secret names the plugin's nodes may read.
     #[serde(default)]
     pub secrets: BTreeSet<String>,
+    /// Outbound host patterns its nodes may reach (within the operator's
+    /// allowlist).
+    #[serde(default)]
+    pub hosts: BTreeSet<String>,
+    /// Whether its nodes get the plugin's key-value store.
+    #[serde(default)]
+    pub kv: bool,
+    /// Whether its nodes may call the LLM gateway.
+    #[serde(default)]
+    pub llm: bool,
 }
 
 /// A secret's name and when it was last written; never its value.

@@ -106,6 +106,16 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    pub const ALL: [Builtin; 7] = [
+        Builtin::Branch,
+        Builtin::Switch,
+        Builtin::Map,
+        Builtin::Delay,
+        Builtin::Approval,
+        Builtin::Subworkflow,
+        Builtin::Respond,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Builtin::Branch => "branch",

@@ -1,5 +1,7 @@
-//! One in-process server per test: SQLite in a temp dir, the first-party
-//! plugins, a random master key; requests go through `app(state)` and `oneshot`.
+//! One in-process server per test: SQLite in a temp dir, the local
+//! marketplace with the first-party plugins and the testing guests
+//! published, a random master key; requests go through `app(state)` and
+//! `oneshot`.
 
 pub use axum::body::Body;
 pub use axum::http::{Method, Request, StatusCode};
@@ -7,9 +9,10 @@ pub use serde_json::{Value, json};
 pub use tower::ServiceExt;
 pub use trellis_engine::api::{AppState, app};
 use trellis_engine::auth::{API_KEY_PREFIX, NewTenant, TokenService, create_tenant, new_token, token_hash};
-use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::installs::{Blobs, Marketplace};
 use trellis_engine::secrets::{MasterKey, Vault};
+use trellis_engine::store::PluginGrants;
 pub use trellis_engine::store::{ApiKey, Role, Store, TenantId, now_ms};
 use trellis_host_api::{Runtime, RuntimeConfig};
 
@@ -29,21 +32,53 @@ pub async fn server() -> Server {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    // Testing guests as `local/NAME` beside the first-party plugins.
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    for (name, path) in
-        [("hostile", trellis_plugin_artifacts::HOSTILE), ("capabilities", trellis_plugin_artifacts::CAPABILITIES)]
-    {
-        std::fs::copy(path, plugins.join(format!("{name}.wasm"))).unwrap();
-    }
-    let catalog = Catalog::local(&runtime, Some(&plugins)).await.unwrap();
+    let marketplace = Marketplace::open(dir.path(), &runtime, Blobs::Local, None).await.unwrap();
+    publish_testing_guests(&marketplace.registry).await;
     let vault = Vault::new(MasterKey::random());
     let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..EngineConfig::default() };
-    let engine = Engine::new(runtime, catalog, store.clone(), config);
+    let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
     let tokens = TokenService::new(b"test secret that is long enough to sign");
-    let state = AppState::new(engine, store.clone(), tokens, vault).unwrap();
+    let state = AppState::new(engine, store.clone(), tokens, vault, marketplace).unwrap();
     Server { state, store, dir }
+}
+
+/// The key of the `local` publisher of the testing guests.
+pub fn local_publisher() -> &'static trellis_marketplace::PublisherSecretKey {
+    static KEY: std::sync::OnceLock<trellis_marketplace::PublisherSecretKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(trellis_marketplace::PublisherSecretKey::generate)
+}
+
+/// A manifest of a testing guest.
+pub fn guest_manifest(name: &str, version: &str, capabilities: &str) -> String {
+    format!(
+        "name = \"{name}\"\nversion = \"{version}\"\ndescription = \"A testing guest\"\nlicense = \"Apache-2.0\"\n\
+         category = \"utility\"\n\n[capabilities]\n{capabilities}\n"
+    )
+}
+
+pub async fn publish(registry: &trellis_marketplace::Registry, component: &[u8], manifest: &str) -> Value {
+    let key = local_publisher();
+    let signature = key.sign(&trellis_marketplace::ComponentDigest::of(component), manifest.as_bytes());
+    let upload =
+        trellis_marketplace::publish::Upload { component, manifest: manifest.as_bytes(), signature: &signature };
+    serde_json::to_value(registry.publish(&upload).await.unwrap()).unwrap()
+}
+
+/// `local/hostile` and `local/capabilities`, published by an approved
+/// `local` publisher, asking for every host, kv and the secrets the tests
+/// use.
+async fn publish_testing_guests(registry: &trellis_marketplace::Registry) {
+    registry.register_publisher("local", &local_publisher().public_key().to_text()).await.unwrap();
+    registry.approve_publisher("local").await.unwrap();
+    let capabilities = r#"hosts = ["*"]
+secrets = ["API_TOKEN", "ACME_TOKEN", "T"]
+kv = true"#;
+    for (name, path) in [
+        ("local/hostile", trellis_plugin_artifacts::HOSTILE),
+        ("local/capabilities", trellis_plugin_artifacts::CAPABILITIES),
+    ] {
+        publish(registry, &std::fs::read(path).unwrap(), &guest_manifest(name, "0.1.0", capabilities)).await;
+    }
 }
 
 impl Server {
@@ -69,8 +104,18 @@ impl Server {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// A new tenant (with the first-party plugins, as every tenant), and
+    /// the testing guests installed with every host and kv but no secrets.
     pub async fn tenant(&self, email: &str) -> NewTenant {
-        create_tenant(&self.store, "acme", email).await.unwrap()
+        let tenant = create_tenant(&self.store, "acme", email).await.unwrap();
+        let store = self.store.tenant(TenantId::new(&tenant.tenant_id));
+        let grants = PluginGrants { hosts: ["*".to_owned()].into(), kv: true, ..PluginGrants::default() };
+        for name in ["local/hostile", "local/capabilities"] {
+            trellis_engine::installs::service::install(&store, &self.state.marketplace.installed, name, "*", &grants)
+                .await
+                .unwrap();
+        }
+        tenant
     }
 
     /// An API key with `role` in the tenant.

@@ -32,7 +32,7 @@ edges:
   - { from: i, to: h }
 "#,
     );
-    let problems = h.engine.validate(&doc);
+    let problems = h.engine.validate(&h.store, &doc).await.unwrap();
     let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(codes_at(&problems, ProblemCode::InvalidConfig), ["$.nodes[0].config.url"], "{text:#?}");
     assert_eq!(codes_at(&problems, ProblemCode::DuplicateNode), ["$.nodes[1].id"]);
@@ -70,14 +70,14 @@ nodes:
         - { id: y, uses: trellis/transform, kind: nope }
 "#,
     );
-    let problems = validate(&doc, h.engine.catalog(), &ValidationLimits { max_nodes: 3 });
+    let problems = validate(&doc, &h.engine.catalog(&h.store).await.unwrap(), &ValidationLimits { max_nodes: 3 });
     assert_eq!(codes_at(&problems, ProblemCode::TooManyNodes), ["$.nodes"]);
     assert!(problems[problems.len() - 1].message.contains("4 nodes"));
     // Sub-graph problems carry their nested path.
     assert_eq!(codes_at(&problems, ProblemCode::ExpressionSyntax), ["$.nodes[1].config.nodes[0].config.template"]);
     assert_eq!(codes_at(&problems, ProblemCode::UnknownKind), ["$.nodes[1].config.nodes[1].kind"]);
     assert!(
-        validate(&doc, h.engine.catalog(), &ValidationLimits { max_nodes: 10 })
+        validate(&doc, &h.engine.catalog(&h.store).await.unwrap(), &ValidationLimits { max_nodes: 10 })
             .iter()
             .all(|p| p.code != ProblemCode::TooManyNodes)
     );

@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 mod group_writer;
+mod installs;
 mod members;
 mod quota;
 mod secrets;
@@ -22,7 +23,7 @@ mod triggers;
 
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
-use super::{StoreBackend, StoreError, TenantId};
+use super::{StoreBackend, StoreError, TenantId, TenantSeed};
 
 pub struct SqliteBackend {
     /// Reads: WAL readers never wait for the writer.
@@ -545,15 +546,8 @@ impl StoreBackend for SqliteBackend {
         rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
     }
 
-    async fn create_tenant(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        owner: &Member,
-        password_hash: &str,
-        key: &ApiKey,
-        key_hash: &str,
-    ) -> Result<bool, StoreError> {
+    async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError> {
+        let TenantSeed { tenant, name, owner, password_hash, key, key_hash, installs } = *seed;
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let taken = sqlx::query("SELECT 1 FROM members WHERE email = ?")
@@ -583,6 +577,9 @@ impl StoreBackend for SqliteBackend {
         .execute(&mut *tx)
         .await?;
         insert_key(&mut tx, tenant, key, key_hash).await?;
+        for (install, grants) in installs {
+            installs::write_install(&mut tx, tenant, install, grants).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -1,0 +1,106 @@
+//! Each tenant's catalog, built from its installs: components are fetched
+//! (verified) from the plugin source and loaded once per digest, shared by
+//! every tenant that installed them; first-party components come from the
+//! binary itself. A tenant's catalog is kept for a short time and dropped
+//! when its installs change in this process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use trellis_host_api::Runtime;
+use trellis_marketplace::source::PluginSource;
+
+use crate::catalog::{Catalog, CatalogError, InstalledPlugin, Plugins};
+use crate::store::{PluginInstall, TenantId, TenantStore};
+use crate::ttl_cache::TtlCache;
+
+/// How long another process's install changes may take to be seen here.
+pub const CATALOG_TTL: Duration = Duration::from_secs(2);
+
+pub struct InstalledPlugins {
+    runtime: Runtime,
+    source: Arc<dyn PluginSource>,
+    /// Loaded components by digest.
+    loaded: Mutex<HashMap<String, Arc<InstalledPlugin>>>,
+    tenants: TtlCache<TenantId, Arc<Catalog>>,
+}
+
+impl InstalledPlugins {
+    pub fn new(runtime: Runtime, source: Arc<dyn PluginSource>) -> Self {
+        InstalledPlugins { runtime, source, loaded: Mutex::default(), tenants: TtlCache::new(CATALOG_TTL) }
+    }
+
+    pub fn source(&self) -> &Arc<dyn PluginSource> {
+        &self.source
+    }
+
+    fn cached(&self, digest: &str) -> Option<Arc<InstalledPlugin>> {
+        self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(digest).cloned()
+    }
+
+    /// The loaded component of an install: from the cache, the binary (a
+    /// first-party digest) or the source, verified there.
+    pub async fn component(&self, install: &PluginInstall) -> Result<Arc<InstalledPlugin>, CatalogError> {
+        if let Some(found) = self.cached(&install.digest) {
+            return Ok(found);
+        }
+        let unavailable =
+            |message: String| CatalogError::Unavailable(format!("{}@{}: {message}", install.plugin, install.version));
+        let version: semver::Version =
+            install.version.parse().map_err(|e| unavailable(format!("stored version: {e}")))?;
+        let bytes = match crate::first_party::by_digest(&install.digest) {
+            Some(first_party) => bytes::Bytes::from_static(first_party.component),
+            None => {
+                let detail =
+                    self.source.version(&install.plugin, &version).await.map_err(|e| unavailable(e.to_string()))?;
+                if detail.digest != install.digest {
+                    return Err(unavailable(format!(
+                        "the marketplace lists digest {}, the install pinned {}",
+                        detail.digest, install.digest
+                    )));
+                }
+                self.source.component(&detail).await.map_err(|e| unavailable(e.to_string()))?
+            }
+        };
+        let loaded = Arc::new(InstalledPlugin::load(&self.runtime, &install.plugin, version, &bytes).await?);
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(install.digest.clone(), loaded.clone());
+        Ok(loaded)
+    }
+}
+
+#[async_trait]
+impl Plugins for InstalledPlugins {
+    async fn for_tenant(&self, store: &TenantStore) -> Result<Arc<Catalog>, CatalogError> {
+        if let Some(catalog) = self.tenants.get(store.tenant()) {
+            return Ok(catalog);
+        }
+        let installs = store.installs_with_grants().await.map_err(|e| CatalogError::Unavailable(e.to_string()))?;
+        let mut plugins = Vec::with_capacity(installs.len());
+        for (install, grants) in installs {
+            // One plugin that cannot be fetched or loaded leaves the others
+            // usable; its nodes fail as not installed, and the log says why.
+            match self.component(&install).await {
+                Ok(loaded) => {
+                    let mut plugin = (*loaded).clone();
+                    plugin.grants = Some(grants);
+                    plugins.push(Arc::new(plugin));
+                }
+                Err(error) => {
+                    tracing::error!(%error, tenant = store.tenant().as_str(), "an installed plugin is unusable")
+                }
+            }
+        }
+        let catalog = Arc::new(Catalog::of(plugins));
+        self.tenants.insert(store.tenant().clone(), catalog.clone());
+        Ok(catalog)
+    }
+
+    fn forget(&self, tenant: &TenantId) {
+        self.tenants.forget(tenant);
+    }
+}

@@ -1,0 +1,118 @@
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqliteBackend;
+use crate::store::installs::{InstallBackend, PluginInstall};
+use crate::store::{PluginGrants, StoreError, TenantId};
+
+const COLUMNS: &str = "i.plugin, i.requirement, i.version, i.digest, i.installed_at, i.updated_at";
+
+fn install_of(row: &sqlx::sqlite::SqliteRow) -> PluginInstall {
+    PluginInstall {
+        plugin: row.get("plugin"),
+        requirement: row.get("requirement"),
+        version: row.get("version"),
+        digest: row.get("digest"),
+        installed_at: row.get("installed_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+/// Inserts or replaces an install and its grants inside a transaction
+/// (also used when a tenant is created with the first-party plugins).
+pub(super) async fn write_install(
+    tx: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    install: &PluginInstall,
+    grants: &PluginGrants,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO plugin_installs (tenant_id, plugin, requirement, version, digest, installed_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, plugin) DO UPDATE SET requirement = excluded.requirement,
+             version = excluded.version, digest = excluded.digest, updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_str())
+    .bind(&install.plugin)
+    .bind(&install.requirement)
+    .bind(&install.version)
+    .bind(&install.digest)
+    .bind(install.installed_at)
+    .bind(install.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO plugin_grants (tenant_id, plugin, grants, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tenant_id, plugin) DO UPDATE SET grants = excluded.grants, updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_str())
+    .bind(&install.plugin)
+    .bind(serde_json::to_string(grants)?)
+    .bind(install.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl InstallBackend for SqliteBackend {
+    async fn installs(&self, tenant: &TenantId) -> Result<Vec<PluginInstall>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {COLUMNS} FROM plugin_installs i WHERE i.tenant_id = ? ORDER BY i.plugin"))
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(install_of).collect())
+    }
+
+    async fn installs_with_grants(&self, tenant: &TenantId) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, g.grants FROM plugin_installs i
+             LEFT JOIN plugin_grants g ON g.tenant_id = i.tenant_id AND g.plugin = i.plugin
+             WHERE i.tenant_id = ? ORDER BY i.plugin"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let grants = match row.get::<Option<&str>, _>("grants") {
+                    Some(text) => serde_json::from_str(text)?,
+                    None => PluginGrants::default(),
+                };
+                Ok((install_of(row), grants))
+            })
+            .collect()
+    }
+
+    async fn put_install(
+        &self,
+        tenant: &TenantId,
+        install: &PluginInstall,
+        grants: &PluginGrants,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
+        write_install(&mut tx, tenant, install, grants).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_install(&self, tenant: &TenantId, plugin: &str) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
+        let deleted = sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = ? AND plugin = ?")
+            .bind(tenant.as_str())
+            .bind(plugin)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM plugin_grants WHERE tenant_id = ? AND plugin = ?")
+            .bind(tenant.as_str())
+            .bind(plugin)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+}
