@@ -86,7 +86,14 @@ impl Plugins for InstalledPlugins {
             // usable; its nodes fail as not installed, and the log says why.
             match self.component(&install).await {
                 Ok(loaded) => {
+                    // One component may be published under several names
+                    // and versions: the install says which this is.
                     let mut plugin = (*loaded).clone();
+                    plugin.name = install.plugin.clone();
+                    plugin.version = loaded.version.clone();
+                    if let Ok(version) = install.version.parse() {
+                        plugin.version = version;
+                    }
                     plugin.grants = Some(grants);
                     plugins.push(Arc::new(plugin));
                 }

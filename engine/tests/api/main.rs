@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod members;
 mod observability;
+mod plugins;
 mod quotas;
 mod runs;
 mod secrets;
