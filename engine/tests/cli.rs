@@ -348,3 +348,133 @@ fn keygen_writes_an_owner_only_secret_key_and_never_overwrites_one() {
     let sneaky = trellis(&["keygen", "--out", dir, "--name", "../acme"], cache.path());
     assert!(!sneaky.status.success());
 }
+
+/// Starts a long-running `trellis` command and returns it with the address
+/// it printed after `prefix`.
+fn spawn_listening(args: &[&str], cache: &std::path::Path, prefix: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{args:?} exited before listening");
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            break rest.to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, address)
+}
+
+/// One HTTP/1.1 request; the status and the JSON body.
+fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let json = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    // Chunked bodies: the JSON is the line between the chunk sizes.
+    let json = json.lines().find(|l| l.starts_with('{')).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| trellis(args, dir.path());
+    std::fs::create_dir(path("keys")).unwrap();
+    assert!(cli(&["keygen", "--out", &path("keys"), "--name", "acme"]).status.success());
+    let key = path("keys/acme.key");
+
+    let (mut central, market) = spawn_listening(
+        &["marketplace", "serve", "--listen", "127.0.0.1:0", "--data-dir", &path("central")],
+        dir.path(),
+        "trellis marketplace listening on http://",
+    );
+    let server = format!("http://{market}");
+    let register = cli(&["plugin", "register", "acme", "--server", &server, "--key", &key]);
+    assert!(register.status.success(), "{}", String::from_utf8_lossy(&register.stderr));
+
+    let echo = trellis_plugin_artifacts::ECHO;
+    let manifest = |version: &str| {
+        let file = path(&format!("echo-{version}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"acme/echo\"\nversion = \"{version}\"\ndescription = \"Echoes\"\nlicense = \"MIT\"\n\
+                 category = \"utility\"\n"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let publish = |version: &str| {
+        cli(&["plugin", "publish", echo, "--manifest", &manifest(version), "--server", &server, "--key", &key])
+    };
+    let refused = publish("1.0.0");
+    assert_eq!(refused.status.code(), Some(1), "not approved yet");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("signature check"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let approved = cli(&["marketplace", "approve", "acme", "--data-dir", &path("central")]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    for version in ["1.0.0", "1.1.0"] {
+        let published = publish(version);
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        assert_eq!(stdout_json(&published)["version"], version);
+    }
+    let yanked = cli(&["plugin", "yank", "acme/echo@1.1.0", "--server", &server, "--key", &key]);
+    assert!(yanked.status.success(), "{}", String::from_utf8_lossy(&yanked.stderr));
+    let (_, listed) = http(&market, "GET", "/v1/marketplace/plugins", None, None);
+    let names: Vec<String> = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}@{}", p["name"].as_str().unwrap(), p["latest_version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, ["acme/echo@1.0.0", "trellis/http-request@0.1.0", "trellis/transform@0.1.0"]);
+
+    // A server that pulls from the central marketplace.
+    let created =
+        stdout_json(&cli(&["admin", "create-tenant", "Acme", "--owner", "o@acme.test", "--data-dir", &path("server")]));
+    let token = created["api_key"].as_str().unwrap();
+    let (mut serve, address) = spawn_listening(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", &path("server"), "--marketplace", &server],
+        dir.path(),
+        "trellis listening on http://",
+    );
+    let (status, installed) =
+        http(&address, "POST", "/v1/plugins", Some(token), Some(json!({"name": "acme/echo", "version": "^1"})));
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["install"]["version"], "1.0.0", "1.1.0 is yanked");
+    let (_, catalog) = http(&address, "GET", "/v1/catalog", Some(token), None);
+    assert!(catalog.to_string().contains("\"acme/echo\""), "{catalog}");
+    // Pulled by digest into the server's own cache.
+    let digest = installed["install"]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    assert!(dir.path().join("server/pulled/sha256").join(digest).exists());
+
+    for child in [&mut central, &mut serve] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

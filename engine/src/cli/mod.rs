@@ -8,8 +8,10 @@ mod bench_engine;
 mod blob_args;
 mod keygen;
 mod local;
+mod marketplace;
 mod node_run;
 mod plugin_inspect;
+mod plugin_publish;
 mod plugin_source;
 mod resume;
 mod run;
@@ -59,6 +61,9 @@ enum Command {
     Plugin(PluginCommand),
     /// Create an Ed25519 key pair for publishing plugins.
     Keygen(keygen::KeygenArgs),
+    /// The plugin registry: serve it alone, approve publishers.
+    #[command(subcommand)]
+    Marketplace(marketplace::MarketplaceCommand),
     /// Benchmarks (build with --release for meaningful figures).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -80,6 +85,12 @@ enum NodeCommand {
 enum PluginCommand {
     /// Print what the plugin's `describe` returns, as JSON.
     Inspect(plugin_inspect::InspectArgs),
+    /// Register as a publisher with a registry (the operator then approves).
+    Register(plugin_publish::RegisterArgs),
+    /// Sign and publish a component with its manifest.
+    Publish(plugin_publish::PublishArgs),
+    /// Yank a published version: no new installs; existing ones keep it.
+    Yank(plugin_publish::YankArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +145,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
         Command::Keygen(args) => keygen::run(args).await,
+        Command::Marketplace(command) => marketplace::run(command).await,
+        Command::Plugin(PluginCommand::Register(args)) => plugin_publish::register(args).await,
+        Command::Plugin(PluginCommand::Publish(args)) => plugin_publish::publish(args).await,
+        Command::Plugin(PluginCommand::Yank(args)) => plugin_publish::yank(args).await,
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
