@@ -1,15 +1,14 @@
 //! Trellis plugin packages (DESIGN §7): a component plus its
 //! `trellis-plugin.toml` manifest, signed by its publisher with Ed25519.
 //!
-//! Status of issue 5 (marketplace): the manifest format, the signing
-//! scheme, the ordered publish checks (size, manifest, signature, version,
-//! world and imports, `describe` in the sandbox with schemas that compile)
-//! and content-addressed blobs through `object_store` (local directory or
-//! S3) are here, with tests. Still to build, in this order: the registry
-//! (publishers approved by the operator, versions, yank, search) with its
-//! API under `/v1/marketplace` and `trellis marketplace serve`, the rest
-//! of the CLI (`plugin new|build|publish`; `trellis keygen` exists), and
-//! installs with grants in tenants.
+//! Status of issue 5 (marketplace): the manifest, signing, the ordered
+//! publish checks, content-addressed blobs (local or S3), the registry
+//! (publishers approved by the operator, versions, search, signed yanks)
+//! with its API under `/v1/marketplace`, and pulling from a central
+//! registry with verification are here, with tests. Installs into tenants
+//! live in the engine (`trellis_engine::installs`). Still to build:
+//! `trellis plugin new` (a template project with a test) and `trellis
+//! plugin build`.
 
 pub mod blobs;
 pub mod http;
