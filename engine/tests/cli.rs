@@ -266,41 +266,22 @@ fn admin_create_tenant_prints_credentials_once_and_refuses_a_taken_email() {
 
 #[test]
 fn serve_answers_health_checks_and_authenticated_requests() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let created = stdout_json(&trellis(
         &["admin", "create-tenant", "Acme", "--owner", "o@acme.test", "--data-dir", data.to_str().unwrap()],
         dir.path(),
     ));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
-        .env("XDG_CACHE_HOME", dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let address = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited before listening");
-        if let Some(rest) = line.trim().strip_prefix("trellis listening on http://") {
-            break rest.to_owned();
-        }
-    };
-    let get = |path: &str, token: Option<&str>| -> String {
-        let mut stream = std::net::TcpStream::connect(&address).unwrap();
-        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\n{auth}connection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    let health = get("/healthz", None);
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let me = get("/v1/me", Some(created["api_key"].as_str().unwrap()));
-    assert!(me.starts_with("HTTP/1.1 200") && me.contains("\"owner\""), "{me}");
-    assert!(get("/v1/me", None).starts_with("HTTP/1.1 401"));
+    let (mut child, address) = spawn_listening(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+        "trellis listening on http://",
+    );
+    let (status, health) = http(&address, "GET", "/healthz", None, None);
+    assert_eq!(status, 200, "{health}");
+    let (status, me) = http(&address, "GET", "/v1/me", Some(created["api_key"].as_str().unwrap()), None);
+    assert!(status == 200 && me.to_string().contains("\"owner\""), "{me}");
+    assert_eq!(http(&address, "GET", "/v1/me", None, None).0, 401);
     child.kill().unwrap();
     child.wait().unwrap();
 }

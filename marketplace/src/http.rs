@@ -147,23 +147,17 @@ struct PublishBody {
     ),
     extensions(("x-required-role" = json!("none")))
 )]
-async fn publish(State(registry): State<Arc<Registry>>, body: Body) -> Response {
-    let limit = registry.max_publish_body();
-    let body: PublishBody = match json_body(body, limit).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let component = match base64::engine::general_purpose::STANDARD.decode(body.component.trim()) {
-        Ok(component) => component,
-        Err(e) => {
-            return RegistryError::Invalid { field: "component", message: format!("not base64: {e}") }.into_response();
-        }
-    };
+async fn publish(
+    State(registry): State<Arc<Registry>>,
+    body: Body,
+) -> Result<(StatusCode, Json<VersionDetail>), Response> {
+    let body: PublishBody = json_body(body, registry.max_publish_body()).await?;
+    let component = base64::engine::general_purpose::STANDARD.decode(body.component.trim()).map_err(|e| {
+        RegistryError::Invalid { field: "component", message: format!("not base64: {e}") }.into_response()
+    })?;
     let upload = Upload { component: &component, manifest: body.manifest.as_bytes(), signature: &body.signature };
-    match registry.publish(&upload).await {
-        Ok(detail) => (StatusCode::CREATED, Json(detail)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let detail = registry.publish(&upload).await.map_err(IntoResponse::into_response)?;
+    Ok((StatusCode::CREATED, Json(detail)))
 }
 
 /// Every version of a plugin, newest first.
@@ -222,19 +216,11 @@ async fn yank(
     State(registry): State<Arc<Registry>>,
     Path((publisher, plugin, version)): Path<(String, String, String)>,
     body: Body,
-) -> Response {
-    let body: YankBody = match json_body(body, MAX_SMALL_BODY).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let result = match parse_version(&version) {
-        Ok(version) => registry.yank(&plugin_name(&publisher, &plugin), &version, &body.signature).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(detail) => Json(detail).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<VersionDetail>, Response> {
+    let body: YankBody = json_body(body, MAX_SMALL_BODY).await?;
+    let version = parse_version(&version).map_err(IntoResponse::into_response)?;
+    let name = plugin_name(&publisher, &plugin);
+    Ok(Json(registry.yank(&name, &version, &body.signature).await.map_err(IntoResponse::into_response)?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -258,15 +244,14 @@ struct RegisterBody {
     ),
     extensions(("x-required-role" = json!("none")))
 )]
-async fn register_publisher(State(registry): State<Arc<Registry>>, body: Body) -> Response {
-    let body: RegisterBody = match json_body(body, MAX_SMALL_BODY).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match registry.register_publisher(&body.name, &body.public_key).await {
-        Ok(publisher) => (StatusCode::ACCEPTED, Json(publisher)).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn register_publisher(
+    State(registry): State<Arc<Registry>>,
+    body: Body,
+) -> Result<(StatusCode, Json<Publisher>), Response> {
+    let body: RegisterBody = json_body(body, MAX_SMALL_BODY).await?;
+    let publisher =
+        registry.register_publisher(&body.name, &body.public_key).await.map_err(IntoResponse::into_response)?;
+    Ok((StatusCode::ACCEPTED, Json(publisher)))
 }
 
 /// A publisher's key and whether the operator approved it; what a server
