@@ -111,19 +111,20 @@ impl PluginSource for RemoteRegistry {
         let key =
             PublisherKey::from_text(&publisher.public_key).map_err(|e| SourceError::Verification(e.to_string()))?;
         let cached = self.cache.get(&digest).await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let pulled = cached.is_none();
         let bytes = match cached {
             Some(bytes) => bytes,
             None => {
                 let url = self.url(&["blobs", &detail.digest])?;
-                let bytes = self.fetch(url, &format!("blob {}", detail.digest), self.max_component_bytes).await?;
-                verify_pulled(detail, &bytes, &key)?;
-                self.cache.put(bytes.clone()).await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
-                bytes
+                self.fetch(url, &format!("blob {}", detail.digest), self.max_component_bytes).await?
             }
         };
-        // Checked again on every use, cached or not: the cache is only
-        // as trustworthy as the disk it is on.
+        // Checked on every use, cached or not: the cache is only as
+        // trustworthy as the disk it is on. Only verified bytes are cached.
         verify_pulled(detail, &bytes, &key)?;
+        if pulled {
+            self.cache.put(bytes.clone()).await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        }
         Ok(bytes)
     }
 }

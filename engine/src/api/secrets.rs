@@ -106,17 +106,15 @@ pub async fn delete(
 
 /// `publisher/plugin`, both parts slugs.
 pub(super) fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiError> {
-    let slug = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    };
-    if slug(publisher) && slug(plugin) {
+    // The manifest's rule: a name that could never be published is a bad
+    // request, not a missing plugin.
+    use trellis_marketplace::manifest::is_slug;
+    if is_slug(publisher) && is_slug(plugin) {
         Ok(format!("{publisher}/{plugin}"))
     } else {
         Err(ApiError::bad_request(
             "invalid_plugin",
-            "plugin must be `publisher/name` in lowercase letters, digits, `-`, `_`",
+            "plugin must be `publisher/name`, each 1–63 of a-z, 0-9 and `-`, starting with a letter or digit",
         ))
     }
 }
@@ -170,7 +168,7 @@ pub async fn put_grants(
     }
     let store = principal.store(&state);
     crate::installs::service::check_new_grants(&store, &state.marketplace.installed, &plugin, &grants).await?;
-    state.vault.set_grants(&store, &plugin, &grants).await.map_err(secret_error)?;
+    store.put_plugin_grants(&plugin, &grants).await?;
     state.plugins_changed(store.tenant(), &plugin);
     store.audit(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants })).await?;
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use trellis_engine::installs::{Blobs, open_registry};
 use trellis_host_api::{Runtime, RuntimeConfig};
-use trellis_marketplace::{BlobStore, Registry};
+use trellis_marketplace::Registry;
 
 #[derive(Debug, Subcommand)]
 pub enum MarketplaceCommand {
@@ -47,33 +47,27 @@ pub struct ApproveArgs {
     data: DataDirArgs,
 }
 
-async fn open(data_dir: &Path, blobs: BlobStore) -> anyhow::Result<Registry> {
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
-    Registry::open(data_dir, blobs, runtime)
-        .await
-        .with_context(|| format!("opening the registry in {}", data_dir.display()))
+fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?)
 }
 
-fn local_blobs(data_dir: &Path) -> anyhow::Result<BlobStore> {
-    Ok(BlobStore::local(&data_dir.join("blobs"))?)
+/// The registry for the operator's commands: nothing is published.
+async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
+    Registry::open(data_dir, Blobs::Local.open(data_dir)?, runtime(data_dir)?)
+        .await
+        .with_context(|| format!("opening the registry in {}", data_dir.display()))
 }
 
 pub async fn run(command: MarketplaceCommand) -> anyhow::Result<ExitCode> {
     match command {
         MarketplaceCommand::Serve(args) => {
-            let blobs = match args.blobs.blobs()? {
-                trellis_engine::installs::Blobs::Local => local_blobs(&args.data.data_dir)?,
-                trellis_engine::installs::Blobs::Url(url, options) => BlobStore::from_url(url, options)?,
-            };
-            let registry = Arc::new(open(&args.data.data_dir, blobs).await?);
-            let key = trellis_engine::first_party::key(&args.data.data_dir)?;
-            let published = trellis_engine::first_party::publish_all(&registry, &key).await?;
+            let data_dir = &args.data.data_dir;
+            let registry = open_registry(data_dir, &runtime(data_dir)?, args.blobs.blobs()?)
+                .await
+                .with_context(|| format!("opening the registry in {}", data_dir.display()))?;
             let listener =
                 tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
             eprintln!("trellis marketplace listening on http://{}", listener.local_addr()?);
-            if published > 0 {
-                eprintln!("published {published} first-party plugin version(s)");
-            }
             axum::serve(listener, trellis_marketplace::http::app(registry))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
@@ -82,13 +76,13 @@ pub async fn run(command: MarketplaceCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         MarketplaceCommand::Approve(args) => {
-            let registry = open(&args.data.data_dir, local_blobs(&args.data.data_dir)?).await?;
+            let registry = open(&args.data.data_dir).await?;
             let publisher = registry.approve_publisher(&args.name).await?;
             println!("{}", serde_json::to_string_pretty(&publisher)?);
             Ok(ExitCode::SUCCESS)
         }
         MarketplaceCommand::Publishers(args) => {
-            let registry = open(&args.data_dir, local_blobs(&args.data_dir)?).await?;
+            let registry = open(&args.data_dir).await?;
             println!("{}", serde_json::to_string_pretty(&registry.publishers().await?)?);
             Ok(ExitCode::SUCCESS)
         }

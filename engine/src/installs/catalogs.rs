@@ -88,12 +88,10 @@ impl Plugins for InstalledPlugins {
                 Ok(loaded) => {
                     // One component may be published under several names
                     // and versions: the install says which this is.
+                    // `component` parsed the install's version to load it.
                     let mut plugin = (*loaded).clone();
                     plugin.name = install.plugin.clone();
-                    plugin.version = loaded.version.clone();
-                    if let Ok(version) = install.version.parse() {
-                        plugin.version = version;
-                    }
+                    plugin.version = install.version.parse().unwrap_or_else(|_| loaded.version.clone());
                     plugin.grants = Some(grants);
                     plugins.push(Arc::new(plugin));
                 }

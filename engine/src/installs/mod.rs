@@ -12,5 +12,5 @@ mod ungranted_kv;
 pub use catalogs::{CATALOG_TTL, InstalledPlugins};
 pub use grants::{GrantError, check_grants, everything_requested};
 pub use service::InstallError;
-pub use setup::{Blobs, Marketplace, SetupError};
+pub use setup::{Blobs, Marketplace, SetupError, open_registry};
 pub use ungranted_kv::UngrantedKv;

@@ -42,23 +42,36 @@ pub enum Blobs<'a> {
     Url(&'a str, Vec<(String, String)>),
 }
 
+impl Blobs<'_> {
+    pub fn open(self, data_dir: &Path) -> Result<BlobStore, BlobError> {
+        match self {
+            Blobs::Local => BlobStore::local(&data_dir.join("blobs")),
+            Blobs::Url(url, options) => BlobStore::from_url(url, options),
+        }
+    }
+}
+
+/// Opens the registry in `data_dir` and publishes the first-party
+/// versions it lacks, signed with `DATA_DIR/first-party.key` (made on the
+/// first start). What both `trellis serve` and `trellis marketplace serve`
+/// start with.
+pub async fn open_registry(data_dir: &Path, runtime: &Runtime, blobs: Blobs<'_>) -> Result<Arc<Registry>, SetupError> {
+    let registry = Arc::new(Registry::open(data_dir, blobs.open(data_dir)?, runtime.clone()).await?);
+    let key = crate::first_party::key(data_dir)?;
+    crate::first_party::publish_all(&registry, &key).await?;
+    Ok(registry)
+}
+
 impl Marketplace {
-    /// Opens the registry in `data_dir`, publishes the first-party plugins
-    /// it lacks (signed with `DATA_DIR/first-party.key`, made on the first
-    /// start), and installs from `central` when given, else from it.
+    /// Opens the registry (see [`open_registry`]) and installs from
+    /// `central` when given, else from it.
     pub async fn open(
         data_dir: &Path,
         runtime: &Runtime,
         blobs: Blobs<'_>,
         central: Option<&str>,
     ) -> Result<Marketplace, SetupError> {
-        let blobs = match blobs {
-            Blobs::Local => BlobStore::local(&data_dir.join("blobs"))?,
-            Blobs::Url(url, options) => BlobStore::from_url(url, options)?,
-        };
-        let registry = Arc::new(Registry::open(data_dir, blobs, runtime.clone()).await?);
-        let key = crate::first_party::key(data_dir)?;
-        crate::first_party::publish_all(&registry, &key).await?;
+        let registry = open_registry(data_dir, runtime, blobs).await?;
         let source: Arc<dyn PluginSource> = match central {
             Some(url) => Arc::new(RemoteRegistry::new(
                 url,

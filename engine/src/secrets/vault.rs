@@ -10,7 +10,7 @@ use trellis_host_api::capabilities::SecretStore;
 
 use super::seal::{self, Key};
 use super::{MasterKey, SecretError, SecretSource};
-use crate::store::{PluginGrants, TenantId, TenantStore};
+use crate::store::{TenantId, TenantStore};
 use crate::ttl_cache::TtlCache;
 
 /// Longest secret value accepted.
@@ -71,20 +71,9 @@ impl Vault {
         String::from_utf8(bytes).map(Some).map_err(|_| undecryptable())
     }
 
-    pub async fn set_grants(
-        &self,
-        store: &TenantStore,
-        plugin: &str,
-        grants: &PluginGrants,
-    ) -> Result<(), SecretError> {
-        store.put_plugin_grants(plugin, grants).await?;
-        self.grants.forget(&(store.tenant().clone(), plugin.to_owned()));
-        Ok(())
-    }
-
-    /// Grants were rewritten elsewhere in this process (an install, an
+    /// Grants were rewritten in this process (a grant, an install, an
     /// upgrade, an uninstall): read them again at the next node.
-    pub fn forget_grants(&self, tenant: &crate::store::TenantId, plugin: &str) {
+    pub fn forget_grants(&self, tenant: &TenantId, plugin: &str) {
         self.grants.forget(&(tenant.clone(), plugin.to_owned()));
     }
 
