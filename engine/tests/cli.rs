@@ -459,3 +459,102 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
         child.wait().unwrap();
     }
 }
+
+/// Runs `program` with the nested cargo builds sharing one target folder
+/// that outlives the test, so repeated CI runs build them incrementally.
+fn with_shared_target(program: &str, args: &[&str], cache: &std::path::Path) -> Output {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-template");
+    Command::new(program)
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env("CARGO_TARGET_DIR", target)
+        // The host build's flags are not the guest's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+#[test]
+fn plugin_new_makes_a_project_that_tests_builds_runs_and_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let trellis_bin = env!("CARGO_BIN_EXE_trellis");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let project = path("greeter");
+
+    let created = trellis(&["plugin", "new", "acme/greeter", "--dir", &project], dir.path());
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    // Refused a second time: the folder is no longer empty.
+    let again = trellis(&["plugin", "new", "acme/greeter", "--dir", &project], dir.path());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not an empty folder"), "{again:?}");
+
+    // The template's own tests pass natively.
+    let manifest_path = format!("{project}/Cargo.toml");
+    let tested = with_shared_target(&cargo, &["test", "--manifest-path", &manifest_path], dir.path());
+    let test_output = String::from_utf8_lossy(&tested.stdout);
+    assert!(tested.status.success(), "{test_output}\n{}", String::from_utf8_lossy(&tested.stderr));
+    assert!(test_output.contains("2 passed"), "{test_output}");
+
+    // Built for wasm32-wasip2, it passes the registry's component checks.
+    let built = with_shared_target(trellis_bin, &["plugin", "build", &project], dir.path());
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let report = stdout_json(&built);
+    assert_eq!(report["name"], "acme/greeter");
+    assert_eq!(report["version"], "0.1.0");
+    assert_eq!(report["kinds"][0]["name"], "greet");
+    let component = report["component"].as_str().unwrap();
+    assert!(component.ends_with("plugin_greeter.wasm"), "{component}");
+    let bytes = std::fs::read(component).unwrap();
+    assert_eq!(report["digest"], trellis_marketplace::ComponentDigest::of(&bytes).to_string());
+
+    // The component runs in the sandbox.
+    let ran = trellis(
+        &["node", "run", "--plugin", component, "--kind", "greet", "--input", r#"{"name": "Ada"}"#],
+        dir.path(),
+    );
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert_eq!(stdout_json(&ran)["emits"][0]["data"]["message"], "Hello, Ada!");
+
+    // `plugin publish` without a component builds the project and publishes it.
+    std::fs::create_dir(path("keys")).unwrap();
+    assert!(trellis(&["keygen", "--out", &path("keys"), "--name", "acme"], dir.path()).status.success());
+    let key = path("keys/acme.key");
+    let (mut registry, market) = spawn_listening(
+        &["marketplace", "serve", "--listen", "127.0.0.1:0", "--data-dir", &path("registry")],
+        dir.path(),
+        "trellis marketplace listening on http://",
+    );
+    let server = format!("http://{market}");
+    assert!(trellis(&["plugin", "register", "acme", "--server", &server, "--key", &key], dir.path()).status.success());
+    assert!(trellis(&["marketplace", "approve", "acme", "--data-dir", &path("registry")], dir.path()).status.success());
+    let published = with_shared_target(
+        trellis_bin,
+        &["plugin", "publish", "--project", &project, "--server", &server, "--key", &key],
+        dir.path(),
+    );
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    let (status, detail) = http(&market, "GET", "/v1/marketplace/plugins/acme/greeter/0.1.0", None, None);
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["digest"], report["digest"]);
+    assert_eq!(detail["kinds"][0]["name"], "greet");
+    registry.kill().unwrap();
+    registry.wait().unwrap();
+}
+
+#[test]
+fn plugin_build_names_what_the_project_lacks_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    let build = || trellis(&["plugin", "build", project.to_str().unwrap()], dir.path());
+    let stderr = |output: Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    assert!(stderr(build()).contains("is not a folder"));
+    std::fs::create_dir(&project).unwrap();
+    assert!(stderr(build()).contains("has no Cargo.toml"));
+    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    assert!(stderr(build()).contains("trellis-plugin.toml"));
+    std::fs::write(project.join("trellis-plugin.toml"), "name = \"acme/x\"\nversion = \"one\"\n").unwrap();
+    let refused = stderr(build());
+    assert!(refused.contains("trellis-plugin.toml") && refused.contains("version"), "{refused}");
+}

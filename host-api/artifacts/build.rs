@@ -86,7 +86,10 @@ fn main() -> Result<()> {
             }
             let version = package_version(&dir.join("Cargo.toml"), &plugins.join("Cargo.toml"))?;
             let manifest = dir.join("trellis-plugin.toml");
-            println!("cargo:rerun-if-changed={}", manifest.display());
+            // A missing file would make cargo run this script on every
+            // build; the folder is watched instead, to see one appear.
+            let watched = if manifest.exists() { &manifest } else { &dir };
+            println!("cargo:rerun-if-changed={}", watched.display());
             let manifest = if manifest.exists() {
                 check_manifest(&manifest, &name, &version)?;
                 Some(manifest)

@@ -1,14 +1,13 @@
 //! Trellis plugin packages (DESIGN §7): a component plus its
 //! `trellis-plugin.toml` manifest, signed by its publisher with Ed25519.
 //!
-//! Status of issue 5 (marketplace): the manifest, signing, the ordered
-//! publish checks, content-addressed blobs (local or S3), the registry
-//! (publishers approved by the operator, versions, search, signed yanks)
-//! with its API under `/v1/marketplace`, and pulling from a central
-//! registry with verification are here, with tests. Installs into tenants
-//! live in the engine (`trellis_engine::installs`). Still to build:
-//! `trellis plugin new` (a template project with a test) and `trellis
-//! plugin build`.
+//! Here: the manifest, signing, the ordered publish checks (the component
+//! checks also run alone, for `trellis plugin build`), content-addressed
+//! blobs (local or S3), the registry (publishers approved by the operator,
+//! versions, search, signed yanks) with its API under `/v1/marketplace`,
+//! and pulling from a central registry with verification. Installs into
+//! tenants live in the engine (`trellis_engine::installs`); the publisher's
+//! commands (`plugin new|build|register|publish|yank`) in its CLI.
 
 pub mod blobs;
 pub mod http;

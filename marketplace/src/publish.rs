@@ -120,7 +120,16 @@ pub async fn check_package(
         ));
     }
 
-    let plugin = runtime.load(upload.component).map_err(|e| refuse(Check::World, e.to_string()))?;
+    let kinds = check_component(runtime, upload.component).await?;
+    Ok(Accepted { manifest, digest, kinds })
+}
+
+/// The checks that need nothing but the component: it implements a
+/// supported world and imports nothing outside it, and `describe` runs in
+/// the sandbox and returns schemas that compile. `trellis plugin build`
+/// runs these too, so an author sees a refusal before publishing.
+pub async fn check_component(runtime: &Runtime, component: &[u8]) -> Result<Vec<NodeKind>, Refusal> {
+    let plugin = runtime.load(component).map_err(|e| refuse(Check::World, e.to_string()))?;
 
     let kinds = runtime.describe(&plugin).await.map_err(|e| refuse(Check::Describe, e.to_string()))?;
     if kinds.is_empty() {
@@ -136,5 +145,5 @@ pub async fn check_package(
                 .map_err(|e| refuse(Check::Describe, format!("kind `{}`: {field} does not compile: {e}", kind.name)))?;
         }
     }
-    Ok(Accepted { manifest, digest, kinds })
+    Ok(kinds)
 }

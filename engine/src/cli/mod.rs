@@ -10,7 +10,9 @@ mod keygen;
 mod local;
 mod marketplace;
 mod node_run;
+mod plugin_build;
 mod plugin_inspect;
+mod plugin_new;
 mod plugin_publish;
 mod plugin_source;
 mod resume;
@@ -56,7 +58,7 @@ enum Command {
     /// Work with a single node (for plugin authors).
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Inspect plugins.
+    /// Write, build, inspect and publish plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Create an Ed25519 key pair for publishing plugins.
@@ -83,6 +85,10 @@ enum NodeCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Create a plugin project that tests and builds as it is.
+    New(plugin_new::NewArgs),
+    /// Build the project's component (cargo, wasm32-wasip2), check it and print what it describes.
+    Build(plugin_build::BuildArgs),
     /// Print what the plugin's `describe` returns, as JSON.
     Inspect(plugin_inspect::InspectArgs),
     /// Register as a publisher with a registry (the operator then approves).
@@ -143,6 +149,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
+        Command::Plugin(PluginCommand::New(args)) => plugin_new::run(args).await,
+        Command::Plugin(PluginCommand::Build(args)) => plugin_build::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,
         Command::Keygen(args) => keygen::run(args).await,
         Command::Marketplace(command) => marketplace::run(command).await,

@@ -11,6 +11,8 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_marketplace::{ComponentDigest, Manifest, PublisherSecretKey};
 
+use super::CacheArgs;
+
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// The registry's root URL (`trellis serve`, or `trellis marketplace serve`).
@@ -31,13 +33,18 @@ pub struct RegisterArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The component to publish.
-    component: PathBuf,
-    /// Its manifest.
-    #[arg(long, default_value = "trellis-plugin.toml")]
-    manifest: PathBuf,
+    /// The component to publish [default: build the project, as `trellis plugin build` does].
+    component: Option<PathBuf>,
+    /// The plugin project: where the manifest is, and what is built without COMPONENT.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    project: PathBuf,
+    /// Its manifest [default: PROJECT/trellis-plugin.toml].
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -85,10 +92,14 @@ pub async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let key = read_key(&args.server.key)?;
-    let component = std::fs::read(&args.component).with_context(|| format!("reading {}", args.component.display()))?;
-    let manifest = std::fs::read(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
+    let component = match &args.component {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => super::plugin_build::build(&args.project, &args.cache).await?.component,
+    };
+    let manifest_path = args.manifest.unwrap_or_else(|| args.project.join(super::plugin_build::MANIFEST_FILE));
+    let manifest = std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     // Checked here too, so a typo is reported before anything is sent.
-    let parsed = Manifest::parse(&manifest).with_context(|| format!("{}", args.manifest.display()))?;
+    let parsed = Manifest::parse(&manifest).with_context(|| format!("{}", manifest_path.display()))?;
     let signature = key.sign(&ComponentDigest::of(&component), &manifest);
     let body = json!({
         "manifest": String::from_utf8(manifest).context("the manifest is not UTF-8")?,

@@ -65,6 +65,11 @@ impl<T> Emits<T> {
         self.items.push((port.into(), data));
         self
     }
+
+    /// The `(port, data)` pairs in the order emitted, for unit tests of `run`.
+    pub fn into_items(self) -> Vec<(String, T)> {
+        self.items
+    }
 }
 
 fn schema_text<T: schemars::JsonSchema>() -> String {
