@@ -375,23 +375,38 @@ fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: Opti
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
 }
 
+/// A running `trellis marketplace serve` with publisher `acme` registered
+/// (not yet approved).
+struct Registry {
+    child: std::process::Child,
+    address: String,
+    server: String,
+    /// `acme`'s secret key file.
+    key: String,
+}
+
+fn registry_with_publisher(dir: &std::path::Path, data_dir: &str) -> Registry {
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::create_dir(path("keys")).unwrap();
+    assert!(trellis(&["keygen", "--out", &path("keys"), "--name", "acme"], dir).status.success());
+    let key = path("keys/acme.key");
+    let (child, address) = spawn_listening(
+        &["marketplace", "serve", "--listen", "127.0.0.1:0", "--data-dir", &path(data_dir)],
+        dir,
+        "trellis marketplace listening on http://",
+    );
+    let server = format!("http://{address}");
+    let register = trellis(&["plugin", "register", "acme", "--server", &server, "--key", &key], dir);
+    assert!(register.status.success(), "{}", String::from_utf8_lossy(&register.stderr));
+    Registry { child, address, server, key }
+}
+
 #[test]
 fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let cli = |args: &[&str]| trellis(args, dir.path());
-    std::fs::create_dir(path("keys")).unwrap();
-    assert!(cli(&["keygen", "--out", &path("keys"), "--name", "acme"]).status.success());
-    let key = path("keys/acme.key");
-
-    let (mut central, market) = spawn_listening(
-        &["marketplace", "serve", "--listen", "127.0.0.1:0", "--data-dir", &path("central")],
-        dir.path(),
-        "trellis marketplace listening on http://",
-    );
-    let server = format!("http://{market}");
-    let register = cli(&["plugin", "register", "acme", "--server", &server, "--key", &key]);
-    assert!(register.status.success(), "{}", String::from_utf8_lossy(&register.stderr));
+    let Registry { child: mut central, address: market, server, key } = registry_with_publisher(dir.path(), "central");
 
     let echo = trellis_plugin_artifacts::ECHO;
     let manifest = |version: &str| {
@@ -517,16 +532,7 @@ fn plugin_new_makes_a_project_that_tests_builds_runs_and_publishes() {
     assert_eq!(stdout_json(&ran)["emits"][0]["data"]["message"], "Hello, Ada!");
 
     // `plugin publish` without a component builds the project and publishes it.
-    std::fs::create_dir(path("keys")).unwrap();
-    assert!(trellis(&["keygen", "--out", &path("keys"), "--name", "acme"], dir.path()).status.success());
-    let key = path("keys/acme.key");
-    let (mut registry, market) = spawn_listening(
-        &["marketplace", "serve", "--listen", "127.0.0.1:0", "--data-dir", &path("registry")],
-        dir.path(),
-        "trellis marketplace listening on http://",
-    );
-    let server = format!("http://{market}");
-    assert!(trellis(&["plugin", "register", "acme", "--server", &server, "--key", &key], dir.path()).status.success());
+    let Registry { mut child, address: market, server, key } = registry_with_publisher(dir.path(), "registry");
     assert!(trellis(&["marketplace", "approve", "acme", "--data-dir", &path("registry")], dir.path()).status.success());
     let published = with_shared_target(
         trellis_bin,
@@ -538,8 +544,8 @@ fn plugin_new_makes_a_project_that_tests_builds_runs_and_publishes() {
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["digest"], report["digest"]);
     assert_eq!(detail["kinds"][0]["name"], "greet");
-    registry.kill().unwrap();
-    registry.wait().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
