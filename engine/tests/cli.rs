@@ -468,6 +468,8 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
     // Pulled by digest into the server's own cache.
     let digest = installed["install"]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
     assert!(dir.path().join("server/pulled/sha256").join(digest).exists());
+    // And the publisher's key pinned at that first pull.
+    assert!(dir.path().join("server/pinned-keys/acme.pub").exists());
 
     for child in [&mut central, &mut serve] {
         child.kill().unwrap();

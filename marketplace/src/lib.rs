@@ -11,6 +11,7 @@
 
 pub mod blobs;
 pub mod http;
+pub mod key_pins;
 pub mod manifest;
 pub mod publish;
 pub mod registry;

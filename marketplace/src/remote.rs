@@ -1,7 +1,8 @@
 //! A central registry over HTTP (`trellis serve --marketplace URL`):
 //! versions and details are read from it, components pulled by digest into
 //! a local content-addressed cache, each checked against its digest and
-//! its publisher's signature before use.
+//! its publisher's signature before use, with the publisher's key pinned
+//! at the first pull ([`KeyPins`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use semver::Version;
 use serde::de::DeserializeOwned;
 
 use crate::blobs::BlobStore;
+use crate::key_pins::KeyPins;
 use crate::registry::{Publisher, VersionDetail, VersionSummary};
 use crate::signing::{ComponentDigest, PublisherKey};
 use crate::source::{PluginSource, SourceError, verify_pulled};
@@ -23,19 +25,21 @@ pub struct RemoteRegistry {
     base: url::Url,
     client: reqwest::Client,
     cache: BlobStore,
+    pins: KeyPins,
     max_component_bytes: usize,
 }
 
 impl RemoteRegistry {
-    /// `base` is the registry's root URL (`https://plugins.example.com`).
-    pub fn new(base: &str, cache: BlobStore, max_component_bytes: usize) -> Result<Self, SourceError> {
+    /// `base` is the registry's root URL (`https://plugins.example.com`);
+    /// verified components are kept in `cache`, publishers' keys in `pins`.
+    pub fn new(base: &str, cache: BlobStore, pins: KeyPins, max_component_bytes: usize) -> Result<Self, SourceError> {
         let base =
             url::Url::parse(base).map_err(|e| SourceError::Unavailable(format!("marketplace URL `{base}`: {e}")))?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| SourceError::Unavailable(e.to_string()))?;
-        Ok(RemoteRegistry { base, client, cache, max_component_bytes })
+        Ok(RemoteRegistry { base, client, cache, pins, max_component_bytes })
     }
 
     fn url(&self, segments: &[&str]) -> Result<url::Url, SourceError> {
@@ -110,6 +114,7 @@ impl PluginSource for RemoteRegistry {
             self.fetch_json(&["publishers", &detail.publisher], &format!("publisher `{}`", detail.publisher)).await?;
         let key =
             PublisherKey::from_text(&publisher.public_key).map_err(|e| SourceError::Verification(e.to_string()))?;
+        self.pins.check(&detail.publisher, &key)?;
         let cached = self.cache.get(&digest).await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
         let pulled = cached.is_none();
         let bytes = match cached {
@@ -122,6 +127,7 @@ impl PluginSource for RemoteRegistry {
         // Checked on every use, cached or not: the cache is only as
         // trustworthy as the disk it is on. Only verified bytes are cached.
         verify_pulled(detail, &bytes, &key)?;
+        self.pins.pin(&detail.publisher, &key)?;
         if pulled {
             self.cache.put(bytes.clone()).await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
         }

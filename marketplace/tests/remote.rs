@@ -1,6 +1,7 @@
 //! Pulling from a central registry over HTTP: a real registry served on
 //! loopback hands out verified components; a registry that serves other
-//! bytes or a signature its publisher did not make is refused.
+//! bytes or a signature its publisher did not make is refused, and so is
+//! a registry that hands out another key for a publisher already pulled.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::Json;
 use axum::extract::Path;
 use axum::routing::get;
 use trellis_host_api::{Runtime, RuntimeConfig};
+use trellis_marketplace::key_pins::KeyPins;
 use trellis_marketplace::publish::Upload;
 use trellis_marketplace::registry::{Publisher, VersionDetail};
 use trellis_marketplace::remote::RemoteRegistry;
@@ -24,8 +26,10 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{address}")
 }
 
-fn remote(base: &str, cache: &std::path::Path) -> RemoteRegistry {
-    RemoteRegistry::new(base, BlobStore::local(cache).expect("cache"), 32 << 20).expect("client")
+/// Components are cached in `dir`, publishers' keys pinned in `dir/keys`.
+fn remote(base: &str, dir: &std::path::Path) -> RemoteRegistry {
+    let cache = BlobStore::local(dir).expect("cache");
+    RemoteRegistry::new(base, cache, KeyPins::new(dir.join("keys")), 32 << 20).expect("client")
 }
 
 /// A registry that answers with what the test gives it.
@@ -101,4 +105,50 @@ async fn components_are_pulled_by_digest_and_verified_against_the_publishers_sig
     let error =
         remote(&base, tempfile::tempdir().expect("dir").path()).component(&rewritten).await.expect_err("refused");
     assert!(error.to_string().contains("differ from the signed manifest"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publishers_key_is_pinned_at_the_first_pull() {
+    let echo = std::fs::read(trellis_plugin_artifacts::ECHO).expect("echo guest");
+    let digest = ComponentDigest::of(&echo);
+    // A whole answer that is consistent in itself: the detail, the key it
+    // verifies with, the bytes. Only the key decides whether it is trusted.
+    let answer = |key: &PublisherSecretKey, component: &[u8]| {
+        let signature = key.sign(&ComponentDigest::of(component), MANIFEST.as_bytes());
+        let manifest = trellis_marketplace::Manifest::parse(MANIFEST.as_bytes()).expect("manifest");
+        let detail: VersionDetail = serde_json::from_value(serde_json::json!({
+            "name": "acme/echo", "version": "1.0.0", "publisher": "acme", "description": "Echoes",
+            "category": "utility", "license": "MIT", "capabilities": manifest.capabilities,
+            "limits": manifest.limits, "digest": ComponentDigest::of(component).to_string(),
+            "size": component.len(), "manifest": MANIFEST, "signature": signature, "kinds": [],
+            "published_at": 0, "yanked_at": null,
+        }))
+        .expect("detail");
+        let publisher: Publisher = serde_json::from_value(serde_json::json!({
+            "name": "acme", "public_key": key.public_key().to_text(), "registered_at": 0, "approved_at": 0,
+        }))
+        .expect("publisher");
+        (detail, publisher)
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let acme = PublisherSecretKey::generate();
+    let (detail, publisher) = answer(&acme, &echo);
+    let base = serve(fake_registry(detail.clone(), publisher, echo.clone())).await;
+    remote(&base, dir.path()).component(&detail).await.expect("the first pull pins acme's key");
+    assert!(dir.path().join("keys/acme.pub").exists());
+
+    // Later the registry answers with another key, and other bytes signed with it.
+    let mut other = echo.clone();
+    other.extend_from_slice(b"\0");
+    let impostor = PublisherSecretKey::generate();
+    let (forged, publisher) = answer(&impostor, &other);
+    assert_ne!(forged.digest, digest.to_string());
+    let base = serve(fake_registry(forged.clone(), publisher, other.clone())).await;
+    let error = remote(&base, dir.path()).component(&forged).await.expect_err("refused");
+    assert!(error.to_string().contains("not the one pinned"), "{error}");
+    // A server that never pulled from acme has nothing to compare with.
+    remote(&base, tempfile::tempdir().expect("dir").path()).component(&forged).await.expect("no pin yet");
+    // The pin still holds the first key.
+    let pinned = std::fs::read_to_string(dir.path().join("keys/acme.pub")).expect("pin");
+    assert_eq!(pinned, acme.public_key().to_text());
 }

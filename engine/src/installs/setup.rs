@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use trellis_host_api::Runtime;
+use trellis_marketplace::key_pins::KeyPins;
 use trellis_marketplace::remote::RemoteRegistry;
 use trellis_marketplace::source::{PluginSource, SourceError};
 use trellis_marketplace::{BlobError, BlobStore, Registry, RegistryError};
@@ -76,6 +77,7 @@ impl Marketplace {
             Some(url) => Arc::new(RemoteRegistry::new(
                 url,
                 BlobStore::local(&data_dir.join("pulled"))?,
+                KeyPins::new(data_dir.join("pinned-keys")),
                 runtime.config().max_component_bytes,
             )?),
             None => registry.clone(),
