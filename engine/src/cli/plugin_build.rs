@@ -16,6 +16,7 @@ use trellis_marketplace::manifest::MAX_MANIFEST_BYTES;
 use trellis_marketplace::{ComponentDigest, Manifest};
 
 use super::CacheArgs;
+use super::plugin_source::read_capped;
 
 const TARGET: &str = "wasm32-wasip2";
 pub const MANIFEST_FILE: &str = "trellis-plugin.toml";
@@ -35,14 +36,6 @@ pub struct Built {
     pub component: Vec<u8>,
     pub parsed: Manifest,
     pub kinds: Vec<NodeKind>,
-}
-
-fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    let size = path.metadata().with_context(|| format!("reading {}", path.display()))?.len();
-    if size > max {
-        bail!("{} is {size} bytes, over the {max}-byte limit", path.display());
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Runs cargo and returns the path of the project's own `.wasm` artifact.

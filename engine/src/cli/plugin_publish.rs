@@ -93,7 +93,7 @@ pub async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
 pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let key = read_key(&args.server.key)?;
     let component = match &args.component {
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => super::plugin_source::read_capped(path, super::plugin_source::MAX_FILE_BYTES)?,
         None => super::plugin_build::build(&args.project, &args.cache).await?.component,
     };
     let manifest_path = args.manifest.unwrap_or_else(|| args.project.join(super::plugin_build::MANIFEST_FILE));

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// Largest file read from disk; the runtime applies its own (smaller) cap.
-const MAX_FILE_BYTES: u64 = 256 << 20;
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 pub fn read(source: &str) -> anyhow::Result<Vec<u8>> {
     if let Some(plugin) = trellis_engine::first_party::find(source) {
@@ -17,9 +17,14 @@ pub fn read(source: &str) -> anyhow::Result<Vec<u8>> {
         let names: Vec<&str> = trellis_engine::first_party::all().iter().map(|p| p.name).collect();
         bail!("`{source}` is neither a component file nor a first-party plugin ({})", names.join(", "));
     }
-    let size = path.metadata().with_context(|| format!("reading {source}"))?.len();
-    if size > MAX_FILE_BYTES {
-        bail!("{source} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit");
+    read_capped(path, MAX_FILE_BYTES)
+}
+
+/// A file's bytes, refused without reading when it is over `max`.
+pub fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let size = path.metadata().with_context(|| format!("reading {}", path.display()))?.len();
+    if size > max {
+        bail!("{} is {size} bytes, over the {max}-byte limit", path.display());
     }
-    std::fs::read(path).with_context(|| format!("reading {source}"))
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
