@@ -165,6 +165,7 @@ pub async fn create_tenant(store: &Store, name: &str, owner_email: &str) -> Resu
         expires_at: None,
         revoked_at: None,
         created_at: now_ms(),
+        created_by: None,
     };
     let installs = crate::first_party::default_installs();
     let seed = crate::store::TenantSeed {

@@ -31,6 +31,14 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::bad_request("invalid_id", "not an id")) }
 }
 
+/// The earlier of two optional expiries (`None` is never).
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
@@ -80,9 +88,13 @@ pub async fn create_key(
         id: uuid::Uuid::now_v7().to_string(),
         name: body.name,
         role: body.role,
-        expires_at: body.expires_in_days.map(|days| now + i64::from(days) * 86_400_000),
+        expires_at: earliest(
+            body.expires_in_days.map(|days| now.saturating_add(i64::from(days).saturating_mul(86_400_000))),
+            principal.key_expires_at,
+        ),
         revoked_at: None,
         created_at: now,
+        created_by: Some(principal.subject.clone()),
     };
     let secret = new_token(API_KEY_PREFIX);
     let store = principal.store(&state);
@@ -109,6 +121,15 @@ pub async fn revoke_key(
     check_id(&id)?;
     principal.require(Role::Admin)?;
     let store = principal.store(&state);
+    let key =
+        store.list_api_keys().await?.into_iter().find(|k| k.id == id).ok_or_else(|| ApiError::not_found("API key"))?;
+    if key.role > principal.role {
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot revoke a key with the {} role",
+            principal.role.as_str(),
+            key.role.as_str()
+        )));
+    }
     if !store.revoke_api_key(&id).await? {
         return Err(ApiError::not_found("API key"));
     }
@@ -200,8 +221,8 @@ async fn changeable_member(
     Ok(member)
 }
 
-/// Changes a member's role. Their access tokens keep the old role until
-/// they expire (at most 15 minutes); refreshing reads the new one.
+/// Changes a member's role, from their next request on: the role is read
+/// from the store at every request, not from the access token.
 #[utoipa::path(
     patch,
     path = "/v1/members/{id}",
@@ -231,7 +252,8 @@ pub async fn change_member(
     Ok(Json(json!({"member": Member { role: body.role, ..member }})))
 }
 
-/// Removes a member and revokes their refresh tokens.
+/// Removes a member: their access tokens stop working at once, their
+/// refresh tokens and the API keys they created are revoked.
 #[utoipa::path(
     delete,
     path = "/v1/members/{id}",

@@ -1,7 +1,5 @@
 //! `POST /v1/auth/login`, `POST /v1/auth/refresh`, `GET /v1/me`.
 
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,13 +9,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::principal::Principal;
+use super::principal::{ClientAddress, Principal};
+use super::sign_in_throttle::{Throttled, WINDOW};
 use crate::auth::verify_password;
 use crate::store::{Member, RefreshUse, TenantId, now_ms};
-
-/// Sign-in attempts per email per window.
-const LOGIN_ATTEMPTS: u32 = 10;
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,24 +27,13 @@ pub struct Refresh {
     refresh_token: String,
 }
 
-/// Counts an attempt for `key`; refuses once the window's budget is spent.
-fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
-    let mut attempts = state.login_attempts.lock().unwrap_or_else(|p| p.into_inner());
-    let now = Instant::now();
-    attempts.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
-    let entry = attempts.entry(key.to_owned()).or_insert((now, 0));
-    entry.1 += 1;
-    if entry.1 > LOGIN_ATTEMPTS {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many sign-in attempts; wait a minute",
-        )
-        .with_details(
-            json!({"quota": "login_attempts", "limit": LOGIN_ATTEMPTS, "window_seconds": LOGIN_WINDOW.as_secs()}),
-        ));
-    }
-    Ok(())
+fn throttled(refused: Throttled) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many failed sign-ins from this address; wait a minute",
+    )
+    .with_details(json!({"quota": refused.quota, "limit": refused.limit, "window_seconds": WINDOW.as_secs()}))
 }
 
 async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &str) -> Result<Json<Value>, ApiError> {
@@ -73,9 +57,13 @@ async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &st
     responses((status = 200, body = serde_json::Value, description = "OK")),
     extensions(("x-required-role" = json!("none")))
 )]
-pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<Value>, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
-    rate_limit(&state, &email)?;
+    state.sign_ins.check(&email, address).map_err(throttled)?;
     let found = state.store.member_by_email(&email).await?;
     // Verify against a dummy hash when the email is unknown, so timing does
     // not reveal which emails exist.
@@ -83,11 +71,13 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login
         Some(found) => found,
         None => {
             verify_password(&body.password, &state.dummy_hash);
+            state.sign_ins.failed(&email, address);
             return Err(ApiError::unauthorized());
         }
     };
     let store = state.store.tenant(tenant.clone());
     if !verify_password(&body.password, &hash) {
+        state.sign_ins.failed(&email, address);
         store.audit("anonymous", "auth.login_failed", &member.id, Value::Null).await?;
         return Err(ApiError::unauthorized());
     }

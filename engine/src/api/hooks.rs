@@ -90,6 +90,7 @@ pub async fn receive(
     });
     let Some(secret_name) = secret_name else { return Err(ApiError::not_found("webhook")) };
 
+    let mut reservation = None;
     if let Some(name) = secret_name {
         let secret = state
             .vault
@@ -100,14 +101,18 @@ pub async fn receive(
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let now = now_ms() / 1000;
         let signature = header(SIGNATURE_HEADER);
-        let timestamp = verify(secret.as_bytes(), header(TIMESTAMP_HEADER), signature, &body, now)
+        let verified = verify(secret.as_bytes(), header(TIMESTAMP_HEADER), signature, &body, now)
             .map_err(|e| unsigned(e.to_string()))?;
-        state.replays.check(signature.unwrap_or_default(), timestamp, now).map_err(|e| unsigned(e.to_string()))?;
+        reservation = Some(state.replays.reserve(&verified, now).map_err(|e| unsigned(e.to_string()))?);
     }
 
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
     // Audited as started by `webhook` in the statement that records it.
     let run = state.engine.start_loaded(&store, workflow, version, input, "webhook").await?;
+    // Spent only now: a request refused above (bad body, a quota) may be sent again.
+    if let Some(reservation) = reservation {
+        reservation.spend();
+    }
     let answer = json!({"run_id": run.id, "status": run.status});
     state.engine.launch(store, run, workflow.clone());
     Ok((StatusCode::ACCEPTED, Json(answer)))

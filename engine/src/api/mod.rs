@@ -22,12 +22,11 @@ mod principal;
 mod runs;
 mod secrets;
 mod server;
+mod sign_in_throttle;
 mod usage;
 mod workflows;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
@@ -58,7 +57,7 @@ pub struct AppState {
     /// What each webhook token starts, read once per time to live instead
     /// of twice per request; forgotten when this process changes workflows.
     hooks: crate::ttl_cache::TtlCache<String, hooks::HookTarget>,
-    login_attempts: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
+    sign_ins: sign_in_throttle::SignInThrottle,
     /// Verified against when an email is unknown, to keep sign-in timing flat.
     dummy_hash: Arc<String>,
 }
@@ -88,7 +87,7 @@ impl AppState {
             marketplace,
             replays: ReplayGuard::default(),
             hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
-            login_attempts: Arc::default(),
+            sign_ins: sign_in_throttle::SignInThrottle::default(),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
         })
     }

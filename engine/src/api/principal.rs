@@ -16,6 +16,9 @@ pub struct Principal {
     pub role: Role,
     /// `member:<id>` or `key:<id>`.
     pub subject: String,
+    /// When the API key presented expires (`None` for members and keys
+    /// that never expire): a key it creates expires no later.
+    pub key_expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -52,13 +55,35 @@ impl FromRequestParts<AppState> for Principal {
             if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
                 return Err(ApiError::unauthorized());
             }
-            return Ok(Principal { tenant, role: key.role, subject: format!("key:{}", key.id) });
+            return Ok(Principal {
+                tenant,
+                role: key.role,
+                subject: format!("key:{}", key.id),
+                key_expires_at: key.expires_at,
+            });
         }
         let claims = state.tokens.verify(token).ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal {
-            tenant: TenantId::new(claims.tenant),
-            role: claims.role,
-            subject: format!("member:{}", claims.sub),
-        })
+        // The token names the member; the store says whether they are still
+        // one and with which role, so a removal or a demotion holds from the
+        // next request on, not when the token expires.
+        let tenant = TenantId::new(claims.tenant);
+        let member =
+            state.store.tenant(tenant.clone()).member(&claims.sub).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(Principal { tenant, role: member.role, subject: format!("member:{}", member.id), key_expires_at: None })
+    }
+}
+
+/// The address the request came from: the socket's peer, or unspecified
+/// where the router runs without one (in-process tests). Forwarding headers
+/// are not trusted: any client can write them.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddress(peer.map(|info| info.0.ip()).unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))))
     }
 }

@@ -70,7 +70,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "create the first tenant with: trellis admin create-tenant NAME --owner EMAIL --data-dir {}",
         args.data_dir.display()
     );
-    axum::serve(listener, app(state))
+    // The peer address feeds the sign-in throttle.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -37,7 +37,7 @@ fn out(data: Value) -> Vec<Emit> {
 
 /// Renders the config's templates; a map's sub-graph is left for its
 /// child runs to evaluate.
-fn render_config(builtin: Builtin, spec: &NodeSpec, context: &Value) -> Result<Value, Failure> {
+fn render_config(builtin: Builtin, spec: &NodeSpec, context: &Value, limit: u64) -> Result<Value, Failure> {
     let mut config = spec.config.clone();
     let mut kept = serde_json::Map::new();
     if let Some(fields) = config.as_object_mut() {
@@ -52,25 +52,33 @@ fn render_config(builtin: Builtin, spec: &NodeSpec, context: &Value) -> Result<V
             }
         }
     }
-    let mut rendered = expr::render("config", &config, context).map_err(|e| invalid(e.to_string()))?;
+    let mut rendered = expr::render("config", &config, context, limit).map_err(|e| invalid(e.to_string()))?;
     if let Some(fields) = rendered.as_object_mut() {
         fields.extend(kept);
     }
     Ok(rendered)
 }
 
-pub(super) fn start(builtin: Builtin, spec: &NodeSpec, input: &Value, context: &Value) -> Result<Started, Failure> {
-    let config = render_config(builtin, spec, context)?;
+pub(super) fn start(
+    builtin: Builtin,
+    spec: &NodeSpec,
+    input: &Value,
+    context: &Value,
+    payload_limit: u64,
+) -> Result<Started, Failure> {
+    let config = render_config(builtin, spec, context, payload_limit)?;
     match builtin {
         Builtin::Branch => {
             let condition = config["condition"].as_str().unwrap_or_default();
-            let value = expr::evaluate("config.condition", condition, context).map_err(|e| invalid(e.to_string()))?;
+            let value = expr::evaluate("config.condition", condition, context, payload_limit)
+                .map_err(|e| invalid(e.to_string()))?;
             let port = if expr::truthy(&value) { "true" } else { "false" };
             Ok(Started::Done { config, emits: vec![Emit { port: port.to_owned(), data: input.clone() }] })
         }
         Builtin::Switch => {
             let expression = config["value"].as_str().unwrap_or_default();
-            let value = expr::evaluate("config.value", expression, context).map_err(|e| invalid(e.to_string()))?;
+            let value = expr::evaluate("config.value", expression, context, payload_limit)
+                .map_err(|e| invalid(e.to_string()))?;
             let key = match &value {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),

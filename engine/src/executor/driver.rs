@@ -415,7 +415,8 @@ impl Driver {
                     node.started_at.get_or_insert_with(now_ms);
                     node.attempt = node.attempt.max(1);
                 }
-                match builtins::start(builtin, spec, &input, &context) {
+                let payload_limit = self.engine.inner.plans.plan(&self.store).await?.payload_bytes;
+                match builtins::start(builtin, spec, &input, &context, payload_limit) {
                     Err(failure) => self.fail(&spec.id, failure, false).await,
                     Ok(builtins::Started::Done { config, emits }) => {
                         self.node_mut(&spec.id).config = Some(config);
@@ -453,7 +454,8 @@ impl Driver {
 
     async fn launch_plugin(&mut self, spec: &NodeSpec, input: Value, attempt: u32) -> Result<(), EngineError> {
         let context = if expr::has_templates(&spec.config) { self.context() } else { Value::Null };
-        let config = match expr::render("config", &spec.config, &context) {
+        let payload_limit = self.engine.inner.plans.plan(&self.store).await?.payload_bytes;
+        let config = match expr::render("config", &spec.config, &context, payload_limit) {
             Ok(config) => config,
             Err(e) => {
                 self.node_mut(&spec.id).input = Some(input);

@@ -150,7 +150,8 @@ pub trait StoreBackend: Send + Sync {
     /// Marks a refresh token used; a second use revokes its whole family.
     async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError>;
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
-    /// Revokes a key; `false` when the tenant has no such key.
+    /// Revokes a key and every key created with it, down the chain; `false`
+    /// when the tenant has no such key.
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Adds a member; `false` when the email is taken.
     async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError>;

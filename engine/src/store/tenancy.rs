@@ -56,6 +56,10 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// The principal that created it (`member:<id>` or `key:<id>`); `None`
+    /// for a tenant's bootstrap key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// What presenting a refresh token found.

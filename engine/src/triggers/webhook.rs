@@ -3,7 +3,9 @@
 //! `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))` in
 //! `X-Trellis-Signature`. A timestamp outside the window is refused, so a
 //! captured request cannot be replayed later; inside the window, a
-//! signature seen before is refused too (per server process).
+//! signature seen before is refused too (per server process). A replay is
+//! recognised by the decoded MAC, so another spelling of the same signature
+//! (upper-case hex) is the same signature.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +47,13 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
+/// A signature that matched: its timestamp and the MAC it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub timestamp: i64,
+    pub mac: Vec<u8>,
+}
+
 /// Checks one request's signature headers (`None` when absent) against
 /// `secret`, at `now` (unix seconds).
 pub fn verify(
@@ -53,7 +62,7 @@ pub fn verify(
     signature: Option<&str>,
     body: &[u8],
     now: i64,
-) -> Result<i64, SignatureError> {
+) -> Result<Verified, SignatureError> {
     let timestamp = timestamp.ok_or(SignatureError::Missing(TIMESTAMP_HEADER))?;
     let signature = signature.ok_or(SignatureError::Missing(SIGNATURE_HEADER))?;
     let timestamp: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
@@ -65,29 +74,56 @@ pub fn verify(
         signature.trim().strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()).ok_or(SignatureError::Mismatch)?;
     // Constant-time comparison.
     mac(secret, timestamp, body).verify_slice(&given).map_err(|_| SignatureError::Mismatch)?;
-    Ok(timestamp)
+    Ok(Verified { timestamp, mac: given })
 }
 
 /// Signatures accepted within the window, so the same request is taken once.
 #[derive(Clone, Default)]
 pub struct ReplayGuard {
-    seen: Arc<Mutex<HashMap<String, i64>>>,
+    seen: Arc<Mutex<HashMap<Vec<u8>, i64>>>,
 }
 
 /// Past this many remembered signatures, expired ones are swept.
 const SWEEP_AT: usize = 10_000;
 
-impl ReplayGuard {
-    /// Records a verified signature; `Replayed` if it was seen in the window.
-    pub fn check(&self, signature: &str, timestamp: i64, now: i64) -> Result<(), SignatureError> {
-        let Ok(mut seen) = self.seen.lock() else { return Ok(()) };
-        if seen.len() >= SWEEP_AT {
-            seen.retain(|_, at| now - *at <= WINDOW_SECS);
+/// A signature held while its run is admitted: dropped unspent (the run was
+/// refused), it is forgotten so the sender may retry; spent, it is kept
+/// until its window closes.
+#[must_use]
+pub struct Reservation {
+    guard: ReplayGuard,
+    mac: Option<Vec<u8>>,
+}
+
+impl Reservation {
+    pub fn spend(mut self) {
+        self.mac = None;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(mac) = self.mac.take()
+            && let Ok(mut seen) = self.guard.seen.lock()
+        {
+            seen.remove(&mac);
         }
-        if seen.insert(signature.trim().to_owned(), timestamp).is_some() {
+    }
+}
+
+impl ReplayGuard {
+    /// Holds a verified signature; `Replayed` if it was seen in the window
+    /// (or is held by a request being admitted now).
+    pub fn reserve(&self, verified: &Verified, now: i64) -> Result<Reservation, SignatureError> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= SWEEP_AT {
+            seen.retain(|_, at| now.saturating_sub(*at) <= WINDOW_SECS);
+        }
+        if seen.contains_key(&verified.mac) {
             return Err(SignatureError::Replayed);
         }
-        Ok(())
+        seen.insert(verified.mac.clone(), verified.timestamp);
+        Ok(Reservation { guard: self.clone(), mac: Some(verified.mac.clone()) })
     }
 }
 
@@ -103,7 +139,8 @@ mod tests {
         let body = br#"{"order": 42}"#;
         let signature = sign(secret, NOW, body);
         let ts = NOW.to_string();
-        assert_eq!(verify(secret, Some(&ts), Some(&signature), body, NOW + 10), Ok(NOW));
+        let verified = verify(secret, Some(&ts), Some(&signature), body, NOW + 10).unwrap();
+        assert_eq!(verified.timestamp, NOW);
         assert_eq!(verify(secret, Some(&ts), Some(&signature), b"{\"order\": 43}", NOW), Err(SignatureError::Mismatch));
         assert_eq!(verify(b"other", Some(&ts), Some(&signature), body, NOW), Err(SignatureError::Mismatch));
         assert_eq!(
@@ -116,9 +153,28 @@ mod tests {
         assert_eq!(verify(secret, None, Some(&signature), body, NOW), Err(SignatureError::Missing(TIMESTAMP_HEADER)));
         assert_eq!(verify(secret, Some("yesterday"), Some(&signature), body, NOW), Err(SignatureError::BadTimestamp));
         assert_eq!(verify(secret, Some(&ts), Some("md5=00"), body, NOW), Err(SignatureError::Mismatch));
+    }
 
+    #[test]
+    fn a_replay_is_the_same_mac_whatever_its_spelling_and_a_refused_run_spends_nothing() {
+        let secret = b"whsec_test";
+        let body = b"{}";
+        let signature = sign(secret, NOW, body);
+        let ts = NOW.to_string();
+        let upper = format!("sha256={}", signature["sha256=".len()..].to_ascii_uppercase());
         let guard = ReplayGuard::default();
-        assert_eq!(guard.check(&signature, NOW, NOW), Ok(()));
-        assert_eq!(guard.check(&signature, NOW, NOW + 1), Err(SignatureError::Replayed));
+
+        let first = verify(secret, Some(&ts), Some(&signature), body, NOW).unwrap();
+        let held = guard.reserve(&first, NOW).unwrap();
+        // While the first request is being admitted, a copy is a replay.
+        let copy = verify(secret, Some(&ts), Some(&upper), body, NOW).unwrap();
+        assert!(matches!(guard.reserve(&copy, NOW), Err(SignatureError::Replayed)));
+        // Its run was refused (a quota): the sender may send it again.
+        drop(held);
+        guard.reserve(&copy, NOW).unwrap().spend();
+        for spelling in [&signature, &upper, &format!(" {signature} ")] {
+            let again = verify(secret, Some(&ts), Some(spelling), body, NOW + 1).unwrap();
+            assert!(matches!(guard.reserve(&again, NOW + 1), Err(SignatureError::Replayed)), "{spelling}");
+        }
     }
 }

@@ -50,7 +50,7 @@ async fn login_refresh_rotation_and_reuse_detection() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sign_in_attempts_are_rate_limited() {
+async fn failed_sign_ins_are_rate_limited() {
     let s = server().await;
     s.tenant("owner@acme.test").await;
     let mut last = StatusCode::OK;

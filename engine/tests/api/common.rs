@@ -128,6 +128,7 @@ impl Server {
             expires_at: None,
             revoked_at: None,
             created_at: now_ms(),
+            created_by: None,
         };
         self.store.tenant(TenantId::new(tenant)).insert_api_key(&key, &token_hash(&token)).await.unwrap();
         token

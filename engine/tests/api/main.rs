@@ -4,6 +4,7 @@
 mod access_control;
 mod auth;
 mod common;
+mod hostile;
 mod members;
 mod observability;
 mod plugins;

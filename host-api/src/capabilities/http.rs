@@ -139,39 +139,59 @@ fn pattern_matches(pattern: &str, host: &str, port: u16) -> bool {
 }
 
 /// Why an address is off limits, or `None` for a public unicast address.
+///
+/// IPv6 forms that carry an IPv4 address (mapped, compatible, translated,
+/// 6to4, NAT64, Teredo) are judged by the IPv4 address they lead to, and
+/// every other IPv6 address outside global unicast (`2000::/3`) is refused.
 pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
+    if is_metadata(ip) {
+        return Some("cloud metadata");
+    }
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            forbidden_v6(v6)
-        }
+        IpAddr::V6(v6) => forbidden_v6(v6),
     }
 }
 
 /// Addresses that hand out cloud credentials: refused even on a private
 /// network, since nothing a plugin does needs them.
 fn is_metadata(ip: IpAddr) -> bool {
-    const METADATA: [IpAddr; 4] = [
-        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
-        IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
-        IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)),
-    ];
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    METADATA.contains(&ip)
+    const METADATA_V4: [Ipv4Addr; 3] =
+        [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(169, 254, 170, 2), Ipv4Addr::new(100, 100, 100, 200)];
+    const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+    match ip {
+        IpAddr::V4(v4) => METADATA_V4.contains(&v4),
+        IpAddr::V6(v6) => v6 == METADATA_V6 || embedded_v4(v6).iter().any(|v4| METADATA_V4.contains(v4)),
+    }
+}
+
+fn v4_from(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+}
+
+/// The IPv4 addresses an IPv6 address leads to, where its form embeds one:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), IPv4-
+/// translated (`::ffff:0:a.b.c.d`), NAT64 well-known prefix
+/// (`64:ff9b::a.b.c.d`), 6to4 (`2002:AABB:CCDD::/48`) and Teredo
+/// (`2001:0::/32`: the server, and the client stored inverted).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let last = v4_from(s[6], s[7]);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] | [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => {
+            vec![last]
+        }
+        // `::` and `::1` are judged as IPv6; the rest of `::/96` is compatible.
+        [0, 0, 0, 0, 0, 0, _, _] if u32::from(last) > 1 => vec![last],
+        [0x2002, high, low, ..] => vec![v4_from(high, low)],
+        [0x2001, 0, high, low, ..] => vec![v4_from(high, low), v4_from(!s[6], !s[7])],
+        _ => Vec::new(),
+    }
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, c, _] = ip.octets();
-    if is_metadata(IpAddr::V4(ip)) {
-        Some("cloud metadata")
-    } else if ip.is_loopback() {
+    if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_private() {
         Some("private")
@@ -193,26 +213,33 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
-    if is_metadata(IpAddr::V6(ip)) {
-        Some("cloud metadata")
-    } else if ip.is_loopback() {
-        Some("loopback")
-    } else if ip.is_unspecified() {
-        Some("unspecified")
-    } else if first & 0xfe00 == 0xfc00 {
+    let s = ip.segments();
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    let embedded = embedded_v4(ip);
+    if !embedded.is_empty() {
+        return embedded.into_iter().find_map(forbidden_v4);
+    }
+    if s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001 {
+        // Local-use NAT64 (RFC 8215) places the IPv4 address by a prefix
+        // length only the operator's translator knows: refused whole.
+        Some("NAT64 local-use")
+    } else if s[0] & 0xfe00 == 0xfc00 {
         Some("private (unique local)")
-    } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
+    } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
         Some("link-local")
     } else if ip.is_multicast() {
         Some("multicast or broadcast")
-    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
-        // NAT64: judge the embedded IPv4 address.
-        let s = ip.segments();
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        forbidden_v4(v4)
-    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
+    } else if (s[0] == 0x2001 && s[1] == 0x0db8) || s[0] & 0xfff0 == 0x3ff0 {
         Some("documentation")
+    } else if s[0] == 0x2001 && s[1] < 0x0200 {
+        Some("reserved (IETF protocol assignments)")
+    } else if s[0] & 0xe000 != 0x2000 {
+        Some("not global unicast")
     } else {
         None
     }
@@ -528,23 +555,63 @@ mod tests {
 
     #[test]
     fn special_addresses_are_classified() {
-        let class = |s: &str| forbidden_address(s.parse().unwrap());
-        assert_eq!(class("127.0.0.1"), Some("loopback"));
-        assert_eq!(class("10.1.2.3"), Some("private"));
-        assert_eq!(class("172.20.0.1"), Some("private"));
-        assert_eq!(class("192.168.1.1"), Some("private"));
-        assert_eq!(class("169.254.169.254"), Some("cloud metadata"));
-        assert_eq!(class("169.254.1.1"), Some("link-local"));
-        assert_eq!(class("0.0.0.0"), Some("unspecified"));
-        assert_eq!(class("100.64.0.1"), Some("shared (carrier-grade NAT)"));
-        assert_eq!(class("::1"), Some("loopback"));
-        assert_eq!(class("::ffff:127.0.0.1"), Some("loopback"));
-        assert_eq!(class("fd00:ec2::254"), Some("cloud metadata"));
-        assert_eq!(class("fc00::1"), Some("private (unique local)"));
-        assert_eq!(class("fe80::1"), Some("link-local"));
-        assert_eq!(class("64:ff9b::a00:1"), Some("private"));
-        assert_eq!(class("93.184.216.34"), None);
-        assert_eq!(class("2606:4700::1111"), None);
+        let table = [
+            ("127.0.0.1", Some("loopback")),
+            ("10.1.2.3", Some("private")),
+            ("172.20.0.1", Some("private")),
+            ("192.168.1.1", Some("private")),
+            ("169.254.169.254", Some("cloud metadata")),
+            ("169.254.1.1", Some("link-local")),
+            ("0.0.0.0", Some("unspecified")),
+            ("100.64.0.1", Some("shared (carrier-grade NAT)")),
+            ("93.184.216.34", None),
+            ("::1", Some("loopback")),
+            ("::", Some("unspecified")),
+            ("fd00:ec2::254", Some("cloud metadata")),
+            ("fc00::1", Some("private (unique local)")),
+            ("fe80::1", Some("link-local")),
+            ("fec0::1", Some("link-local")),
+            ("ff02::1", Some("multicast or broadcast")),
+            ("2001:db8::1", Some("documentation")),
+            ("3fff::1", Some("documentation")),
+            ("2001:2::1", Some("reserved (IETF protocol assignments)")),
+            ("100::1", Some("not global unicast")),
+            ("4000::1", Some("not global unicast")),
+            ("2606:4700::1111", None),
+            // IPv4-mapped, and the other forms that carry an IPv4 address.
+            ("::ffff:127.0.0.1", Some("loopback")),
+            ("::ffff:169.254.169.254", Some("cloud metadata")),
+            ("::ffff:93.184.216.34", None),
+            ("::127.0.0.1", Some("loopback")),
+            ("::10.0.0.1", Some("private")),
+            ("::93.184.216.34", None),
+            ("::ffff:0:7f00:1", Some("loopback")),
+            ("::ffff:0:5db8:d822", None),
+            ("2002:7f00:1::", Some("loopback")),
+            ("2002:a9fe:a9fe::1", Some("cloud metadata")),
+            ("2002:c0a8:101::1", Some("private")),
+            ("2002:5db8:d822::1", None),
+            ("64:ff9b::a00:1", Some("private")),
+            ("64:ff9b::7f00:1", Some("loopback")),
+            ("64:ff9b::5db8:d822", None),
+            ("64:ff9b:1::5db8:d822", Some("NAT64 local-use")),
+            // Teredo: server 65.54.227.120 (public), client inverted in the last 32 bits.
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", Some("loopback")),
+            ("2001:0:4136:e378:8000:63bf:a247:29dd", None),
+            ("2001:0:7f00:1:8000:63bf:a247:29dd", Some("loopback")),
+        ];
+        for (address, expected) in table {
+            assert_eq!(forbidden_address(address.parse().unwrap()), expected, "{address}");
+        }
+    }
+
+    #[test]
+    fn embedded_metadata_is_refused_even_on_a_private_network() {
+        let open = HttpPolicy { allow_private_network: true, ..HttpPolicy::default() };
+        for address in ["::ffff:169.254.169.254", "2002:a9fe:a9fe::", "64:ff9b::a9fe:a9fe", "::169.254.169.254"] {
+            let err = check_address(&open, "m", address.parse().unwrap()).unwrap_err();
+            assert!(err.contains("cloud metadata"), "{address}: {err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use sqlx::Row;
 
+use sqlx::{Sqlite, Transaction};
+
 use super::SqliteBackend;
 use crate::store::members::MemberBackend;
 use crate::store::{Role, StoreError, TenantId};
@@ -31,6 +33,7 @@ impl MemberBackend for SqliteBackend {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        revoke_key_lineage(&mut tx, tenant, Lineage::Member(id), crate::store::now_ms()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
@@ -42,4 +45,35 @@ impl MemberBackend for SqliteBackend {
             .await?;
         Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))
     }
+}
+
+/// Where a revocation starts: one key, or every key a member created.
+pub(super) enum Lineage<'a> {
+    Key(&'a str),
+    Member(&'a str),
+}
+
+/// Revokes the keys `from` names and every key created by one of them, down
+/// the chain, so no key outlives the key (or member) that created it.
+pub(super) async fn revoke_key_lineage(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    from: Lineage<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (seed, value) = match from {
+        Lineage::Key(id) => ("id = ?2", id.to_owned()),
+        Lineage::Member(id) => ("created_by = ?2", format!("member:{id}")),
+    };
+    let statement = format!(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3)
+         WHERE tenant_id = ?1 AND id IN (
+           WITH RECURSIVE lineage(id) AS (
+             SELECT id FROM api_keys WHERE tenant_id = ?1 AND {seed}
+             UNION
+             SELECT k.id FROM api_keys k JOIN lineage l ON k.created_by = 'key:' || l.id WHERE k.tenant_id = ?1)
+           SELECT id FROM lineage)"
+    );
+    sqlx::query(&statement).bind(tenant.as_str()).bind(value).bind(now).execute(&mut **tx).await?;
+    Ok(())
 }

@@ -419,7 +419,8 @@ impl StoreBackend for SqliteBackend {
 
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, role, expires_at, revoked_at, created_at FROM api_keys WHERE tenant_id = ? ORDER BY id",
+            "SELECT id, name, role, expires_at, revoked_at, created_at, created_by FROM api_keys
+             WHERE tenant_id = ? ORDER BY id",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
@@ -434,20 +435,26 @@ impl StoreBackend for SqliteBackend {
                     expires_at: r.get(3),
                     revoked_at: r.get(4),
                     created_at: r.get(5),
+                    created_by: r.get(6),
                 })
             })
             .collect())
     }
 
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?")
-                .bind(now)
-                .bind(tenant.as_str())
-                .bind(id)
-                .execute(&mut *self.writer.lock().await)
-                .await?;
-        Ok(result.rows_affected() == 1)
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let found = sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if found {
+            members::revoke_key_lineage(&mut tx, tenant, members::Lineage::Key(id), now).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError> {
@@ -606,7 +613,8 @@ impl StoreBackend for SqliteBackend {
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError> {
         let row = sqlx::query(
-            "SELECT tenant_id, id, name, role, expires_at, revoked_at, created_at FROM api_keys WHERE key_hash = ?",
+            "SELECT tenant_id, id, name, role, expires_at, revoked_at, created_at, created_by FROM api_keys
+             WHERE key_hash = ?",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -619,6 +627,7 @@ impl StoreBackend for SqliteBackend {
                 expires_at: r.get(4),
                 revoked_at: r.get(5),
                 created_at: r.get(6),
+                created_by: r.get(7),
             };
             Some((TenantId::new(r.get::<String, _>(0)), key))
         }))
@@ -691,8 +700,8 @@ async fn insert_key(
     key_hash: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, expires_at, revoked_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (tenant_id, id, name, role, key_hash, expires_at, revoked_at, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(tenant.as_str())
     .bind(&key.id)
@@ -702,6 +711,7 @@ async fn insert_key(
     .bind(key.expires_at)
     .bind(key.revoked_at)
     .bind(key.created_at)
+    .bind(&key.created_by)
     .execute(&mut **tx)
     .await?;
     Ok(())

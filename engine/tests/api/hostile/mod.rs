@@ -1,0 +1,50 @@
+//! The hostile-tenant suite: one test per attack. Each shows the attack
+//! contained, and that a run another tenant starts while it goes on still
+//! succeeds promptly.
+
+mod privilege;
+mod sign_in;
+mod webhooks;
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A tenant that is not the attacker, with the greeting workflow saved.
+pub struct Bystander {
+    pub key: String,
+}
+
+/// The bystander waits at most this long for its run: far above a normal
+/// run, far below what an unbounded attack would cost it.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+impl Server {
+    pub async fn bystander(&self) -> Bystander {
+        let tenant = self.tenant("bystander@other.test").await;
+        let key = tenant.api_key;
+        let (status, body) =
+            self.call(Method::POST, "/v1/workflows", Some(&key), Some(serde_json::from_str(WORKFLOW).unwrap())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Bystander { key }
+    }
+
+    /// Starts the bystander's run and asserts it succeeded promptly.
+    pub async fn bystander_is_served(&self, bystander: &Bystander) {
+        let started = Instant::now();
+        let answer = tokio::time::timeout(
+            PROMPTLY,
+            self.call(
+                Method::POST,
+                "/v1/workflows/greet/runs?wait=10",
+                Some(&bystander.key),
+                Some(json!({"input": {"name": "bystander"}})),
+            ),
+        )
+        .await;
+        let (status, run) = answer.unwrap_or_else(|_| panic!("the bystander's run took over {PROMPTLY:?}"));
+        assert_eq!(status, StatusCode::OK, "{run}");
+        assert_eq!(run["run"]["status"], "succeeded", "after {:?}: {run}", started.elapsed());
+        assert_eq!(run["run"]["output"], "hello bystander");
+    }
+}
