@@ -2,6 +2,8 @@
 //! contained, and that a run another tenant starts while it goes on still
 //! succeeds promptly.
 
+mod addresses;
+mod expressions;
 mod privilege;
 mod sign_in;
 mod webhooks;
@@ -27,6 +29,16 @@ impl Server {
             self.call(Method::POST, "/v1/workflows", Some(&key), Some(serde_json::from_str(WORKFLOW).unwrap())).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         Bystander { key }
+    }
+
+    /// Saves a workflow: a new one, or a new version of one with that id.
+    pub async fn save_workflow(&self, key: &str, workflow: Value) -> (StatusCode, Value) {
+        let id = workflow["id"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = self.call(Method::POST, "/v1/workflows", Some(key), Some(workflow.clone())).await;
+        if status != StatusCode::CONFLICT {
+            return (status, body);
+        }
+        self.call(Method::PUT, &format!("/v1/workflows/{id}"), Some(key), Some(workflow)).await
     }
 
     /// Starts the bystander's run and asserts it succeeded promptly.

@@ -1,0 +1,60 @@
+//! Expressions that would build huge values fail their node, naming the
+//! field and the limit, before the value exists.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// Resident memory of this test process, in bytes.
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_expression_fails_its_node_and_memory_stays_flat() {
+    let s = server().await;
+    let bystander = s.bystander().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let before = resident_bytes();
+
+    for (attack, field) in [
+        ("{{ [0] * 3000000000 }}", "config.body"),
+        ("{{ 'a' * 100000000 }}", "config.body"),
+        ("{{ range(100000) | join('x' * 100000) }}", "config.body"),
+    ] {
+        let workflow = json!({"id": "huge", "nodes": [
+            {"id": "reply", "builtin": "respond", "config": {"body": attack}}]});
+        let (status, saved) = s.save_workflow(key, workflow).await;
+        assert!(status.is_success(), "{saved}");
+        let started = Instant::now();
+        let (status, run) =
+            s.call(Method::POST, &format!("/v1/workflows/{}/runs?wait=10", "huge"), Some(key), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{attack} took {:?}", started.elapsed());
+        assert_eq!(run["run"]["status"], "failed", "{attack}: {run}");
+        let node = &run["nodes"].as_array().unwrap()[0];
+        assert_eq!(node["error"]["code"], "invalid_config", "{node}");
+        let message = node["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field) && message.contains("payload limit of 1048576 bytes"), "{message}");
+        assert!(run.to_string().len() < 64 << 10, "the run record stays small");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(grown < 256 << 20, "the process grew by {} MiB", grown >> 20);
+    s.bystander_is_served(&bystander).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capturing_and_recursive_constructs_are_refused_at_save() {
+    let s = server().await;
+    let bystander = s.bystander().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let workflow = json!({"id": "macro", "nodes": [{"id": "reply", "builtin": "respond",
+        "config": {"body": "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"}}]});
+    let (status, error) = s.call(Method::POST, "/v1/workflows", Some(&acme.api_key), Some(workflow)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(error.to_string().contains("macros are not supported"), "{error}");
+    s.bystander_is_served(&bystander).await;
+}
