@@ -124,7 +124,9 @@ fn node_run_reads_granted_secrets() {
         cache.path(),
     );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    assert_eq!(stdout_json(&output)["emits"][0]["data"]["value"], "abc123");
+    // The node read it (its length) and the printed record has it redacted.
+    assert_eq!(stdout_json(&output)["emits"][0]["data"]["value"], "[redacted:API_KEY]");
+    assert_eq!(stdout_json(&output)["emits"][0]["data"]["length"], 6);
 }
 
 #[test]

@@ -50,8 +50,16 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Total bytes of all emitted JSON.
     pub max_output_bytes: usize,
-    /// Bytes of log lines kept (including captured stdout/stderr).
+    /// Bytes of log lines kept (including captured stdout/stderr); each
+    /// line counts one byte more than its text, so empty lines count too.
     pub max_log_bytes: usize,
+    /// Log lines kept.
+    #[serde(default = "default_max_log_lines")]
+    pub max_log_lines: usize,
+}
+
+fn default_max_log_lines() -> usize {
+    Limits::default().max_log_lines
 }
 
 impl Default for Limits {
@@ -62,6 +70,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             max_output_bytes: 4 << 20,
             max_log_bytes: 64 << 10,
+            max_log_lines: 1_000,
         }
     }
 }
@@ -75,6 +84,7 @@ impl Limits {
             memory_bytes: self.memory_bytes.min(other.memory_bytes),
             max_output_bytes: self.max_output_bytes.min(other.max_output_bytes),
             max_log_bytes: self.max_log_bytes.min(other.max_log_bytes),
+            max_log_lines: self.max_log_lines.min(other.max_log_lines),
         }
     }
 }

@@ -42,7 +42,7 @@ impl BareRunner {
             WasiCtxBuilder::new().build(),
             Capabilities::default(),
             MemoryLimiter::new(u64::MAX),
-            LogSink::new(Instant::now(), usize::MAX),
+            LogSink::new(Instant::now(), usize::MAX, usize::MAX),
         );
         let mut store = Store::new(&self.engine, state);
         let wit = invocation.to_wit();

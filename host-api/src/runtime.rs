@@ -312,7 +312,12 @@ impl Runtime {
         let config = &self.inner.config;
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let limiter = MemoryLimiter::new(limits.memory_bytes.min(config.memory_ceiling_bytes));
-        let state = HostState::new(wasi, capabilities, limiter, LogSink::new(started, limits.max_log_bytes));
+        let state = HostState::new(
+            wasi,
+            capabilities,
+            limiter,
+            LogSink::new(started, limits.max_log_bytes, limits.max_log_lines),
+        );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Fuel is enabled on this engine, so this cannot fail.
@@ -416,19 +421,30 @@ impl Runtime {
             }
         }
         let logs_truncated = log.truncated;
-        let secrets = &state.secrets;
-        let logs = log
-            .into_lines()
-            .into_iter()
-            .map(|mut line| {
-                line.message = secrets.redact(&line.message);
-                line
-            })
-            .collect();
+        // Redacted before anything leaves the sandbox's report: emits,
+        // failure, logs and the recorded HTTP calls.
+        let redactor = state.secrets.redactor().await;
+        let mut logs = log.into_lines();
+        for line in &mut logs {
+            redactor.text(&mut line.message);
+        }
+        let mut http_calls = state.http.calls();
+        for call in &mut http_calls {
+            redactor.text(&mut call.url);
+            redactor.text(&mut call.host);
+            if let Some(error) = &mut call.error {
+                redactor.text(error);
+            }
+        }
         let (emits, status, failure) = match result {
-            Ok(emits) => (emits, Status::Succeeded, None),
+            Ok(mut emits) => {
+                for emit in &mut emits {
+                    redactor.json(&mut emit.data);
+                }
+                (emits, Status::Succeeded, None)
+            }
             Err(mut failure) => {
-                failure.message = secrets.redact(&failure.message);
+                redactor.text(&mut failure.message);
                 (Vec::new(), Status::Failed, Some(failure))
             }
         };
@@ -440,7 +456,7 @@ impl Runtime {
                 fuel_used: limits.fuel.saturating_sub(fuel_left),
                 peak_memory_bytes: state.limiter.peak as u64,
                 wall_time_us: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
-                http_calls: state.http.calls(),
+                http_calls,
                 llm_tokens: state.llm.tokens_used,
                 logs,
                 logs_truncated,

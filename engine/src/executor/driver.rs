@@ -476,6 +476,17 @@ impl Driver {
                 return self.fail(&spec.id, Failure::new(FailureCode::Fatal, message), false).await;
             }
         };
+        // The node's record keeps its input, config and output: together
+        // they stay within the payload limit, so the output gets what the
+        // other two leave.
+        let carried = super::json_len(&input).saturating_add(super::json_len(&config));
+        if carried > payload_limit {
+            self.node_mut(&spec.id).input = Some(Value::Null);
+            let message = format!(
+                "the node's input and config are {carried} bytes, over the payload limit of {payload_limit} bytes"
+            );
+            return self.fail(&spec.id, Failure::new(FailureCode::InvalidInput, message), false).await;
+        }
         let invocation = Invocation {
             kind: spec.kind.clone().unwrap_or_default(),
             config: config.clone(),
@@ -504,6 +515,8 @@ impl Driver {
             return self.fail(&spec.id, Failure::new(FailureCode::Fatal, exceeded.to_string()), false).await;
         }
         let mut limits = engine.config.limits.tightest(&plan.node_limits());
+        limits.max_output_bytes =
+            limits.max_output_bytes.min(usize::try_from(payload_limit - carried).unwrap_or(usize::MAX));
         if let Some(ms) = spec.timeout_ms {
             limits.timeout = limits.timeout.min(Duration::from_millis(ms));
         }
@@ -602,6 +615,7 @@ impl Driver {
                 node.wall_time_us = report.wall_time_us;
                 node.http_calls = report.http_calls.clone();
                 node.logs = report.logs.clone();
+                node.logs_truncated = report.logs_truncated;
                 match execution.report.failure.clone() {
                     None => {
                         let emits = execution.emits;

@@ -80,6 +80,7 @@ impl Plan {
             max_output_bytes: usize::try_from(self.payload_bytes).unwrap_or(usize::MAX),
             // Logs are capped by the engine, not sold by plan.
             max_log_bytes: usize::MAX,
+            max_log_lines: usize::MAX,
         }
     }
 }

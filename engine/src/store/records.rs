@@ -227,6 +227,9 @@ pub struct NodeRecord {
     pub http_calls: Vec<OutboundCall>,
     #[serde(default)]
     pub logs: Vec<LogLine>,
+    /// Lines past the sandbox's caps (count or bytes) were dropped.
+    #[serde(default)]
+    pub logs_truncated: bool,
     /// When a retry or delay is due (ms since the epoch).
     #[serde(default)]
     pub wake_at: Option<i64>,
@@ -257,6 +260,7 @@ impl NodeRecord {
             wall_time_us: 0,
             http_calls: Vec::new(),
             logs: Vec::new(),
+            logs_truncated: false,
             wake_at: None,
             signal: None,
             history: Vec::new(),

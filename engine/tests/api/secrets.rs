@@ -68,14 +68,17 @@ async fn secrets_are_write_only_sealed_and_granted_per_plugin() {
     assert_eq!(status, StatusCode::OK, "{grants}");
     let run = s.run_reader(acme_key).await;
     assert_eq!(run["run"]["status"], "succeeded", "{run}");
-    assert_eq!(run["run"]["output"]["value"], value);
+    // The node read it; the record shows it redacted.
+    assert_eq!(run["run"]["output"]["value"], "[redacted:API_TOKEN]");
+    assert_eq!(run["run"]["output"]["length"], value.len());
+    assert!(!run.to_string().contains(value), "{run}");
     // Globex's grants are its own: still refused there.
     let (_, globex_grants) = s.call(Method::GET, "/v1/plugins/local/hostile/grants", Some(globex_key), None).await;
     assert_eq!(globex_grants["grants"]["secrets"], json!([]));
     assert_eq!(s.run_reader(globex_key).await["run"]["status"], "failed");
     s.call(Method::PUT, "/v1/plugins/local/hostile/grants", Some(globex_key), Some(json!({"secrets": ["API_TOKEN"]})))
         .await;
-    assert_eq!(s.run_reader(globex_key).await["run"]["output"]["value"], "globex-value");
+    assert_eq!(s.run_reader(globex_key).await["run"]["output"]["length"], "globex-value".len());
 
     // A grant of another plugin does not leak: transform has none.
     let (_, transform) = s.call(Method::GET, "/v1/plugins/trellis/transform/grants", Some(acme_key), None).await;

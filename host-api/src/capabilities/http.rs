@@ -287,6 +287,22 @@ type SendResult = wasmtime_wasi_http::Result<(
     Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
 )>;
 
+/// Longest URL (and host) kept in a call record: a plugin chooses them, and
+/// records are bounded.
+const MAX_RECORDED_URL_BYTES: usize = 2048;
+
+fn clipped(mut text: String) -> String {
+    if text.len() > MAX_RECORDED_URL_BYTES {
+        let mut cut = MAX_RECORDED_URL_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// What is known about a request before it is sent, for the call record.
 struct Target {
     method: String,
@@ -304,7 +320,11 @@ impl Target {
         let scheme = if https { "https" } else { "http" };
         Target {
             method: request.method().to_string(),
-            url: format!("{scheme}://{}{}", uri.authority().map(|a| a.as_str()).unwrap_or_default(), uri.path()),
+            url: clipped(format!(
+                "{scheme}://{}{}",
+                uri.authority().map(|a| a.as_str()).unwrap_or_default(),
+                uri.path()
+            )),
             host,
             port,
         }
@@ -319,7 +339,7 @@ impl Target {
     ) -> OutboundCall {
         OutboundCall {
             method: self.method.clone(),
-            host: self.host.clone(),
+            host: clipped(self.host.clone()),
             url: self.url.clone(),
             status,
             duration_ms: started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64,

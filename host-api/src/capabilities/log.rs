@@ -1,5 +1,5 @@
 //! `trellis:plugin/log` plus the guest's stdout/stderr: lines recorded with
-//! the execution, capped in bytes.
+//! the execution, capped in lines and in bytes.
 
 use std::time::Instant;
 
@@ -12,20 +12,23 @@ pub(crate) struct LogSink {
     lines: Vec<LogLine>,
     bytes: usize,
     max_bytes: usize,
+    max_lines: usize,
     pub(crate) truncated: bool,
 }
 
 impl LogSink {
-    pub(crate) fn new(started: Instant, max_bytes: usize) -> Self {
-        LogSink { started, lines: Vec::new(), bytes: 0, max_bytes, truncated: false }
+    pub(crate) fn new(started: Instant, max_bytes: usize, max_lines: usize) -> Self {
+        LogSink { started, lines: Vec::new(), bytes: 0, max_bytes, max_lines, truncated: false }
     }
 
     pub(crate) fn push(&mut self, level: LogLevel, message: &str) {
-        if self.bytes + message.len() > self.max_bytes {
+        // A line costs its newline too, so a flood of empty lines is capped.
+        let cost = message.len().saturating_add(1);
+        if self.truncated || self.lines.len() >= self.max_lines || self.bytes.saturating_add(cost) > self.max_bytes {
             self.truncated = true;
             return;
         }
-        self.bytes += message.len();
+        self.bytes += cost;
         let at_ms = self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
         self.lines.push(LogLine { level, message: message.to_owned(), at_ms });
     }
@@ -53,7 +56,7 @@ mod tests {
 
     #[test]
     fn lines_past_the_cap_are_dropped_and_flagged() {
-        let mut sink = LogSink::new(Instant::now(), 10);
+        let mut sink = LogSink::new(Instant::now(), 12, 100);
         sink.push(LogLevel::Info, "12345");
         sink.push(LogLevel::Warn, "67890");
         sink.push(LogLevel::Error, "x");
@@ -61,5 +64,15 @@ mod tests {
         let lines = sink.into_lines();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].level, LogLevel::Warn);
+    }
+
+    #[test]
+    fn empty_lines_are_capped_by_count() {
+        let mut sink = LogSink::new(Instant::now(), usize::MAX, 1_000);
+        for _ in 0..1_000_000 {
+            sink.push(LogLevel::Info, "");
+        }
+        assert!(sink.truncated);
+        assert_eq!(sink.into_lines().len(), 1_000);
     }
 }

@@ -1,6 +1,7 @@
-//! `trellis:plugin/secrets`: only names granted to the plugin resolve.
+//! `trellis:plugin/secrets`: only names granted to the plugin resolve, and
+//! every value the node could read is redacted from what it leaves behind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -36,17 +37,17 @@ impl SecretStore for MemorySecrets {
     }
 }
 
-/// Per-execution state: the grant list, and every value handed out so the
-/// report can redact them from logs and error text.
+/// Per-execution state: the grant list, and each value handed out (once
+/// per name, however often it is asked for).
 pub(crate) struct SecretsHost {
     store: Arc<dyn SecretStore>,
     granted: BTreeSet<String>,
-    revealed: Vec<String>,
+    revealed: BTreeMap<String, String>,
 }
 
 impl SecretsHost {
     pub(crate) fn new(store: Arc<dyn SecretStore>, granted: BTreeSet<String>) -> Self {
-        SecretsHost { store, granted, revealed: Vec::new() }
+        SecretsHost { store, granted, revealed: BTreeMap::new() }
     }
 
     async fn get(&mut self, name: &str) -> Result<String, String> {
@@ -58,11 +59,12 @@ impl SecretsHost {
         if !self.granted.contains(name) {
             return Err(format!("secret `{name}` is not granted to this plugin"));
         }
+        if let Some(value) = self.revealed.get(name) {
+            return Ok(value.clone());
+        }
         match self.store.get(name).await {
             Ok(Some(value)) => {
-                if !value.is_empty() {
-                    self.revealed.push(value.clone());
-                }
+                self.revealed.insert(name.to_owned(), value.clone());
                 Ok(value)
             }
             Ok(None) => Err(format!("secret `{name}` is not set")),
@@ -70,15 +72,58 @@ impl SecretsHost {
         }
     }
 
-    /// Replaces every revealed secret value in `text` with `***`.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for value in &self.revealed {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), "***");
+    /// What to redact: every secret the node could read, fetched or not
+    /// (a value can reach the node another way, such as an echoing API).
+    /// Unreadable ones are skipped: they cannot have reached the node.
+    pub(crate) async fn redactor(&self) -> Redactor {
+        let mut secrets: Vec<(String, String)> = Vec::with_capacity(self.granted.len());
+        for name in &self.granted {
+            let value = match self.revealed.get(name) {
+                Some(value) => Some(value.clone()),
+                None => self.store.get(name).await.ok().flatten(),
+            };
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                secrets.push((name.clone(), value));
             }
         }
-        out
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        Redactor { secrets }
+    }
+}
+
+/// Replaces exact occurrences of secret values with `[redacted:NAME]`.
+pub(crate) struct Redactor {
+    secrets: Vec<(String, String)>,
+}
+
+impl Redactor {
+    pub(crate) fn text(&self, text: &mut String) {
+        for (name, value) in &self.secrets {
+            if text.contains(value.as_str()) {
+                *text = text.replace(value.as_str(), &format!("[redacted:{name}]"));
+            }
+        }
+    }
+
+    /// Every string in a JSON value, object keys included.
+    pub(crate) fn json(&self, value: &mut serde_json::Value) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        match value {
+            serde_json::Value::String(text) => self.text(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|item| self.json(item)),
+            serde_json::Value::Object(fields) => {
+                let entries = std::mem::take(fields);
+                for (mut key, mut item) in entries {
+                    self.text(&mut key);
+                    self.json(&mut item);
+                    fields.insert(key, item);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -101,7 +146,26 @@ mod tests {
     async fn granted_secret_resolves_and_is_redacted_afterwards() {
         let mut host = host(&["API_KEY"]);
         assert_eq!(host.get("API_KEY").await.as_deref(), Ok("sk-live-123"));
-        assert_eq!(host.redact("calling with sk-live-123 now"), "calling with *** now");
+        let mut text = "calling with sk-live-123 now".to_owned();
+        host.redactor().await.text(&mut text);
+        assert_eq!(text, "calling with [redacted:API_KEY] now");
+    }
+
+    #[tokio::test]
+    async fn granted_secrets_are_redacted_from_json_even_when_never_fetched() {
+        let host = host(&["API_KEY"]);
+        let mut value = serde_json::json!({"echo": ["x sk-live-123 y"], "sk-live-123": 1, "n": 5});
+        host.redactor().await.json(&mut value);
+        assert_eq!(value, serde_json::json!({"echo": ["x [redacted:API_KEY] y"], "[redacted:API_KEY]": 1, "n": 5}));
+    }
+
+    #[tokio::test]
+    async fn asking_again_keeps_one_copy() {
+        let mut host = host(&["API_KEY"]);
+        for _ in 0..1000 {
+            host.get("API_KEY").await.unwrap();
+        }
+        assert_eq!(host.revealed.len(), 1);
     }
 
     #[tokio::test]

@@ -184,7 +184,8 @@ async fn ungranted_secret_is_an_error_never_a_value() {
     let execution =
         run(&runtime, &plugin, "read-secret", json!({"name": "API_KEY"}), &Limits::default(), granted).await;
     assert!(execution.succeeded(), "{:?}", execution.report);
-    assert_eq!(execution.emits[0].data["value"], "sk-live-42");
+    assert_eq!(execution.emits[0].data["value"], "[redacted:API_KEY]");
+    assert_eq!(execution.emits[0].data["length"], "sk-live-42".len());
     assert_host_still_serves(&runtime).await;
 }
 

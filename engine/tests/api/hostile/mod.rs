@@ -5,6 +5,7 @@
 mod addresses;
 mod expressions;
 mod privilege;
+mod records;
 mod sign_in;
 mod webhooks;
 

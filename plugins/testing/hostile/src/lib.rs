@@ -7,7 +7,7 @@ use std::hint::black_box;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use trellis_plugin_sdk::{Context, Emits, Node, NodeError, http, plugin, secrets};
+use trellis_plugin_sdk::{Context, Emits, Node, NodeError, http, log, plugin, secrets};
 
 #[derive(Deserialize, JsonSchema)]
 struct NoConfig {}
@@ -116,7 +116,9 @@ impl Node for ReadSecret {
 
     fn run(_cx: &Context, config: SecretConfig, _input: Value) -> Result<Emits<Value>, NodeError> {
         let value = secrets::get(&config.name).map_err(NodeError::Fatal)?;
-        Ok(Emits::out(json!({ "value": value })))
+        // The value itself is redacted from the record; its length shows
+        // which tenant's value was read.
+        Ok(Emits::out(json!({ "value": value, "length": value.len() })))
     }
 }
 
@@ -157,4 +159,63 @@ impl Node for Panic {
     }
 }
 
-plugin!(Spin, GrowMemory, Recurse, Fetch, ReadSecret, HugeOutput, Panic);
+#[derive(Deserialize, JsonSchema)]
+struct FloodConfig {
+    lines: u64,
+}
+
+/// Logs the configured number of empty lines: capped by count, not bytes.
+struct LogFlood;
+
+impl Node for LogFlood {
+    const KIND: &'static str = "log-flood";
+    const TITLE: &'static str = "Log flood";
+    const DESCRIPTION: &'static str = "Logs empty lines";
+    type Config = FloodConfig;
+    type Input = Value;
+    type Output = Value;
+
+    fn run(_cx: &Context, config: FloodConfig, _input: Value) -> Result<Emits<Value>, NodeError> {
+        for _ in 0..config.lines {
+            log::info("");
+        }
+        Ok(Emits::out(json!({"logged": config.lines})))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct LeakConfig {
+    name: String,
+    /// Requested with the secret in its path.
+    url: String,
+    /// Fail with the secret in the error instead of emitting it.
+    #[serde(default)]
+    fail: bool,
+}
+
+/// Puts a secret's value everywhere a record keeps: a log line, a request
+/// URL, its output (a value and a key), or its error.
+struct LeakSecret;
+
+impl Node for LeakSecret {
+    const KIND: &'static str = "leak-secret";
+    const TITLE: &'static str = "Leak secret";
+    const DESCRIPTION: &'static str = "Writes a secret into logs, a URL and its output";
+    type Config = LeakConfig;
+    type Input = Value;
+    type Output = Value;
+
+    fn run(_cx: &Context, config: LeakConfig, _input: Value) -> Result<Emits<Value>, NodeError> {
+        // Asked for twice: the host keeps one copy.
+        secrets::get(&config.name).map_err(NodeError::Fatal)?;
+        let value = secrets::get(&config.name).map_err(NodeError::Fatal)?;
+        log::info(&format!("the secret is {value}"));
+        let _ = http::get(&format!("{}/{value}?key={value}", config.url));
+        if config.fail {
+            return Err(NodeError::Fatal(format!("failed holding {value}")));
+        }
+        Ok(Emits::out(json!({"value": value, "nested": [format!("x{value}x")], value.clone(): true})))
+    }
+}
+
+plugin!(Spin, GrowMemory, Recurse, Fetch, ReadSecret, HugeOutput, Panic, LogFlood, LeakSecret);
