@@ -14,6 +14,11 @@ use crate::workflow::{Builtin, NodeSpec, Workflow, sub_graph};
 /// Items one `map` node may fan out to.
 const MAX_MAP_ITEMS: usize = 10_000;
 const DEFAULT_MAP_CONCURRENCY: usize = 4;
+/// Children a `map` runs at once at most, however its config computes it.
+pub const MAX_MAP_CONCURRENCY: usize = 64;
+/// Levels of child runs under a top-level run (a subworkflow calling
+/// itself through an expression stops here).
+pub const MAX_CHILD_DEPTH: usize = 8;
 
 /// What starting a built-in led to.
 pub(super) enum Started {
@@ -135,6 +140,21 @@ fn child_run(
     Ok(run)
 }
 
+/// How many child levels `run_id` sits under its top-level run (0 for a
+/// top-level run); reads at most `MAX_CHILD_DEPTH` + 1 records.
+async fn depth_of(store: &TenantStore, run_id: &str) -> Result<usize, crate::store::StoreError> {
+    let mut depth = 0;
+    let mut current = store.get_run(run_id).await?;
+    while let Some(parent) = current.and_then(|run| run.parent) {
+        depth += 1;
+        if depth > MAX_CHILD_DEPTH {
+            break;
+        }
+        current = store.get_run(&parent.run_id).await?;
+    }
+    Ok(depth)
+}
+
 /// Creates (once) and drives the child runs of a `map` or `subworkflow`
 /// node; child ids are derived from the parent so a resumed parent finds
 /// the children it already started.
@@ -170,8 +190,14 @@ pub(super) async fn run_children(
                 ui: None,
             };
             let items = config["items"].as_array().cloned().unwrap_or_default();
-            let concurrency = config["concurrency"].as_u64().map(|c| c as usize).unwrap_or(DEFAULT_MAP_CONCURRENCY);
-            (document, None, items, concurrency.max(1))
+            let concurrency = match &config["concurrency"] {
+                Value::Number(n) => {
+                    n.as_u64().map_or(DEFAULT_MAP_CONCURRENCY, |c| usize::try_from(c).unwrap_or(usize::MAX))
+                }
+                Value::String(s) => s.trim().parse().unwrap_or(DEFAULT_MAP_CONCURRENCY),
+                _ => DEFAULT_MAP_CONCURRENCY,
+            };
+            (document, None, items, concurrency.clamp(1, MAX_MAP_CONCURRENCY))
         }
         _ => {
             let id = config["workflow"].as_str().unwrap_or_default();
@@ -184,34 +210,70 @@ pub(super) async fn run_children(
         }
     };
 
-    let results: Vec<Result<RunRecord, Failure>> = futures::stream::iter(inputs.into_iter().enumerate())
+    let depth = depth_of(store, run_id).await.map_err(|e| fatal(e.to_string()))?;
+    if depth >= MAX_CHILD_DEPTH {
+        return Err(fatal(format!(
+            "child runs nest deeper than {MAX_CHILD_DEPTH} levels (a subworkflow calling itself?)"
+        )));
+    }
+    let payload_limit = engine.plan(store).await.map_err(|e| fatal(e.to_string()))?.payload_bytes;
+    // Past the payload limit no further item starts; the ones under way finish.
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let stopped = &stopped;
+    let mut children = futures::stream::iter(inputs.into_iter().enumerate())
         .map(|(i, input)| {
             let child_id = format!("{run_id}.{}.{i}", spec.id);
             let known = existing.contains_key(&(i as u64));
             let record = child_run(child_id.clone(), &document, version, input, parent(i as u64));
             async move {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(fatal("not started: the map's output passed the payload limit".to_owned()));
+                }
                 if !known {
-                    store.insert_run(&record?).await.map_err(|e| fatal(e.to_string()))?;
+                    // Admitted like any run: counted against the tenant's
+                    // concurrent and daily runs.
+                    engine.admit(store, record?).await.map_err(|e| fatal(format!("item {i} not started: {e}")))?;
                 }
                 engine.drive(store, &child_id).await.map_err(|e| fatal(e.to_string()))
             }
         })
-        .buffered(concurrency)
-        .collect()
-        .await;
+        .buffered(concurrency);
 
-    let mut outputs = Vec::with_capacity(results.len());
-    for (i, result) in results.into_iter().enumerate() {
-        let child = result?;
-        if child.status != RunStatus::Succeeded {
+    let mut outputs = Vec::new();
+    let mut first_failure = None;
+    let mut collected: u64 = 2;
+    let mut i = 0usize;
+    while let Some(result) = children.next().await {
+        let outcome = result.and_then(|child| {
+            if child.status == RunStatus::Succeeded {
+                return Ok(child.output.unwrap_or(Value::Null));
+            }
             let why = child.error.unwrap_or_else(|| child.status.as_str().to_owned());
-            return Err(fatal(if spec.builtin == Some(Builtin::Map) {
-                format!("item {i} failed: {why}")
-            } else {
-                why
-            }));
+            Err(fatal(if spec.builtin == Some(Builtin::Map) { format!("item {i} failed: {why}") } else { why }))
+        });
+        i += 1;
+        match outcome {
+            Ok(output) if first_failure.is_none() => {
+                collected = collected.saturating_add(super::json_len(&output).saturating_add(1));
+                if collected > payload_limit {
+                    stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                    outputs.clear();
+                    first_failure = Some(fatal(format!(
+                        "the collected output passed the payload limit of {payload_limit} bytes at item {}",
+                        i - 1
+                    )));
+                } else {
+                    outputs.push(output);
+                }
+            }
+            Ok(_) => {}
+            Err(failure) => {
+                first_failure.get_or_insert(failure);
+            }
         }
-        outputs.push(child.output.unwrap_or(Value::Null));
+    }
+    if let Some(failure) = first_failure {
+        return Err(failure);
     }
     Ok(match spec.builtin {
         Some(Builtin::Map) => Value::Array(outputs),

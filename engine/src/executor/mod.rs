@@ -184,7 +184,45 @@ impl Engine {
         let catalog = self.catalog(store).await?;
         let max_nodes = usize::try_from(plan.nodes_per_workflow).unwrap_or(usize::MAX);
         let limits = ValidationLimits { max_nodes: self.inner.config.validation.max_nodes.min(max_nodes) };
-        Ok(validate(workflow, &catalog, &limits))
+        let mut problems = validate(workflow, &catalog, &limits);
+        problems.extend(self.call_cycle(store, workflow).await?);
+        Ok(problems)
+    }
+
+    /// Whether saving `workflow` would close a cycle of `subworkflow` calls
+    /// between the tenant's saved workflows (their latest versions), found
+    /// by following literal ids through the store, at most
+    /// `calls::MAX_FOLLOWED` workflows.
+    async fn call_cycle(&self, store: &TenantStore, workflow: &Workflow) -> Result<Option<Problem>, EngineError> {
+        use crate::workflow::calls::{MAX_FOLLOWED, cycle_through, subworkflow_calls};
+        let own = subworkflow_calls(workflow);
+        if own.is_empty() {
+            return Ok(None);
+        }
+        let mut graph = std::collections::BTreeMap::new();
+        let mut queue: std::collections::VecDeque<String> = own.iter().map(|(_, id)| id.clone()).collect();
+        graph.insert(workflow.id.clone(), queue.iter().cloned().collect::<Vec<_>>());
+        let mut followed = 0;
+        while let Some(id) = queue.pop_front() {
+            if graph.contains_key(&id) || followed >= MAX_FOLLOWED {
+                continue;
+            }
+            followed += 1;
+            let calls: Vec<String> = match store.get_workflow(&id, None).await? {
+                Some((_, saved)) => subworkflow_calls(&saved).into_iter().map(|(_, id)| id).collect(),
+                None => Vec::new(),
+            };
+            queue.extend(calls.iter().cloned());
+            graph.insert(id, calls);
+        }
+        let Some(cycle) = cycle_through(&workflow.id, &graph) else { return Ok(None) };
+        let first = cycle.get(1).copied().unwrap_or_default();
+        let path = own.iter().find(|(_, id)| id == first).map(|(path, _)| path.clone()).unwrap_or_default();
+        Ok(Some(Problem {
+            path,
+            code: crate::workflow::ProblemCode::Cycle,
+            message: format!("subworkflow calls form a cycle: {}", cycle.join(" → ")),
+        }))
     }
 
     /// The tenant's plan (cached briefly).
@@ -308,9 +346,9 @@ impl Engine {
         Ok(self.admit(store, run).await?.map(|run| (run, workflow)))
     }
 
-    /// Records a new top-level run within the tenant's quotas; `None` when
-    /// a run with its id exists.
-    async fn admit(&self, store: &TenantStore, run: RunRecord) -> Result<Option<RunRecord>, EngineError> {
+    /// Records a new run (top-level or child) within the tenant's quotas;
+    /// `None` when a run with its id exists.
+    pub(super) async fn admit(&self, store: &TenantStore, run: RunRecord) -> Result<Option<RunRecord>, EngineError> {
         let plan = self.plan(store).await?;
         let payload = serde_json::to_vec(&run.input).map_err(StoreError::from)?.len() as u64;
         if payload > plan.payload_bytes {

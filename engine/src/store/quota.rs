@@ -30,7 +30,8 @@ pub trait QuotaBackend: Send + Sync {
     /// `false` when there is no such tenant.
     async fn set_plan(&self, tenant: &TenantId, plan: &Value) -> Result<bool, StoreError>;
     /// In one transaction: checks the active-run and daily-run quotas,
-    /// inserts the run and counts it in `day`'s usage.
+    /// inserts the run and counts it in `day`'s usage. Child runs are
+    /// admitted the same way and count like any run.
     async fn admit_run(
         &self,
         tenant: &TenantId,

@@ -1,6 +1,7 @@
 //! Workflow documents (DESIGN §4): the model, parsing from JSON or YAML, and
 //! save-time validation.
 
+pub mod calls;
 mod document;
 mod graph;
 mod validate;

@@ -15,7 +15,7 @@ fn chain(id: &str, nodes: usize) -> Value {
 }
 
 impl Server {
-    async fn set_plan(&self, tenant: &str, plan: Plan) {
+    pub async fn set_plan(&self, tenant: &str, plan: Plan) {
         let tenant = TenantId::new(tenant);
         assert!(self.store.set_plan(&tenant, &plan).await.unwrap());
         self.state.engine.forget_plan(&tenant);

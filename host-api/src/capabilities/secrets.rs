@@ -87,7 +87,7 @@ impl SecretsHost {
             }
         }
         // Longest first, so a secret that contains another is replaced whole.
-        secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         Redactor { secrets }
     }
 }

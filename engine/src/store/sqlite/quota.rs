@@ -32,7 +32,7 @@ macro_rules! run_exists {
 }
 macro_rules! active_runs {
     () => {
-        "(SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running') AND parent_run_id IS NULL)"
+        "(SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running'))"
     };
 }
 macro_rules! runs_on_day {
@@ -72,7 +72,7 @@ fn admit(
         .prepare_cached(concat!(
             "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
                    updated_at, record)
-                 SELECT ?1, ?2, ?3, ?4, NULL, NULL, ?5, ?6, ?7
+                 SELECT ?1, ?2, ?3, ?4, ?11, ?12, ?5, ?6, ?7
                  WHERE NOT ",
             run_exists!(),
             " AND ",
@@ -91,7 +91,9 @@ fn admit(
             run.record,
             int(quotas.concurrent_runs),
             day,
-            int(quotas.runs_per_day)
+            int(quotas.runs_per_day),
+            run.parent_run_id,
+            run.parent_node_id
         ])?;
     if inserted == 1 {
         return Ok(Admission::Admitted);

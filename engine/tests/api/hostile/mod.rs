@@ -3,6 +3,7 @@
 //! succeeds promptly.
 
 mod addresses;
+mod child_runs;
 mod expressions;
 mod privilege;
 mod records;
