@@ -65,6 +65,20 @@ impl InstalledPlugin {
         let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
         let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
         let kinds = runtime.describe(&plugin).await.map_err(|e| load_error(e.to_string()))?;
+        Self::described(runtime, name, version, component, kinds)
+    }
+
+    /// Loads a component with the kinds its `describe` returned when it was
+    /// published (the registry's record): nothing of the plugin runs.
+    pub fn described(
+        runtime: &Runtime,
+        name: &str,
+        version: semver::Version,
+        component: &[u8],
+        kinds: Vec<NodeKind>,
+    ) -> Result<InstalledPlugin, CatalogError> {
+        let load_error = |message: String| CatalogError::Load { name: name.to_owned(), message };
+        let plugin = runtime.load(component).map_err(|e| load_error(e.to_string()))?;
         let validators = kinds
             .iter()
             .filter_map(|k| Some((k.name.clone(), Arc::new(jsonschema::validator_for(&k.config_schema).ok()?))))

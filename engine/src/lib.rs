@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod private_file;
 pub mod quota;
 pub mod secrets;
+pub mod server_config;
 pub mod store;
 pub mod triggers;
 mod ttl_cache;

@@ -148,6 +148,7 @@ struct RuntimeInner {
     cache: Option<ComponentCache>,
     config: RuntimeConfig,
     compiles: AtomicU64,
+    describes: AtomicU64,
     _ticker: EpochTicker,
 }
 
@@ -245,6 +246,7 @@ impl Runtime {
                 cache,
                 config,
                 compiles: AtomicU64::new(0),
+                describes: AtomicU64::new(0),
                 _ticker: ticker,
             }),
         })
@@ -257,6 +259,12 @@ impl Runtime {
     /// How many components this runtime has compiled (cache hits excluded).
     pub fn compile_count(&self) -> u64 {
         self.inner.compiles.load(Ordering::Relaxed)
+    }
+
+    /// `describe` calls this runtime made (publishing runs one per package;
+    /// loading an installed plugin runs none).
+    pub fn describes(&self) -> u64 {
+        self.inner.describes.load(Ordering::Relaxed)
     }
 
     /// Checks and prepares a component: size, header, compile (or load
@@ -334,6 +342,7 @@ impl Runtime {
     /// Calls `describe` in the sandbox with default limits and no
     /// capabilities, and checks what it returns.
     pub async fn describe(&self, plugin: &Plugin) -> Result<Vec<NodeKind>, DescribeError> {
+        self.inner.describes.fetch_add(1, Ordering::Relaxed);
         let limits = Limits::default();
         let started = Instant::now();
         let stdout = CapturedOutput::new(limits.max_log_bytes);

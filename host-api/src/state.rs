@@ -33,7 +33,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            http: OutboundHttp::new(capabilities.http),
+            http: OutboundHttp::new(capabilities.http, capabilities.http_budget),
             limiter,
             secrets: SecretsHost::new(capabilities.secrets, capabilities.granted_secrets),
             kv: capabilities.kv,

@@ -136,6 +136,8 @@ struct PublishBody {
 
 /// Publishes a signed package: checked in order (size, manifest,
 /// signature, version, world, describe); a refusal names the check.
+/// The headers must authorise the upload (`upload_auth`) before the body
+/// is read.
 #[utoipa::path(
     post,
     path = "/v1/marketplace/plugins",
@@ -143,15 +145,37 @@ struct PublishBody {
     request_body = PublishBody,
     responses(
         (status = 201, body = VersionDetail, description = "Published"),
+        (status = 401, description = "The upload headers do not name an approved publisher's signature"),
+        (status = 413, description = "Content-Length is over the limit"),
         (status = 422, description = "Refused: `details.check` names the failed check")
     ),
     extensions(("x-required-role" = json!("none")))
 )]
 async fn publish(
     State(registry): State<Arc<Registry>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<VersionDetail>), Response> {
-    let body: PublishBody = json_body(body, registry.max_publish_body()).await?;
+    use crate::upload_auth::{self, UploadRefused};
+    static UPLOADS: std::sync::LazyLock<tokio::sync::Semaphore> =
+        std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(upload_auth::CONCURRENT_UPLOADS));
+    let limit = registry.max_publish_body() as u64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let length = upload_auth::check(&registry, &headers, limit, now).await.map_err(|refused| match refused {
+        UploadRefused::Registry(e) => e.into_response(),
+        UploadRefused::TooLarge(_, limit) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", refused.to_string(), json!({"limit": limit}))
+        }
+        UploadRefused::NoLength => {
+            error(StatusCode::LENGTH_REQUIRED, "length_required", refused.to_string(), Value::Null)
+        }
+        other => error(StatusCode::UNAUTHORIZED, "unauthenticated_upload", other.to_string(), Value::Null),
+    })?;
+    let _permit = UPLOADS
+        .acquire()
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", Value::Null))?;
+    let body: PublishBody = json_body(body, usize::try_from(length).unwrap_or(usize::MAX)).await?;
     let component = base64::engine::general_purpose::STANDARD.decode(body.component.trim()).map_err(|e| {
         RegistryError::Invalid { field: "component", message: format!("not base64: {e}") }.into_response()
     })?;

@@ -110,8 +110,21 @@ impl PluginSource for RemoteRegistry {
 
     async fn component(&self, detail: &VersionDetail) -> Result<Bytes, SourceError> {
         let digest = ComponentDigest::parse(&detail.digest).map_err(|e| SourceError::Verification(e.to_string()))?;
-        let publisher: Publisher =
-            self.fetch_json(&["publishers", &detail.publisher], &format!("publisher `{}`", detail.publisher)).await?;
+        // The key of the publisher the name says, whatever the detail says.
+        let (owner, _) = split_name(&detail.name)?;
+        if detail.publisher != owner {
+            return Err(SourceError::Verification(format!(
+                "{}@{}: the registry names `{}` as its publisher, the name says `{owner}`",
+                detail.name, detail.version, detail.publisher
+            )));
+        }
+        let publisher: Publisher = self.fetch_json(&["publishers", owner], &format!("publisher `{owner}`")).await?;
+        if publisher.name != owner {
+            return Err(SourceError::Verification(format!(
+                "asked for publisher `{owner}`, the registry answered `{}`",
+                publisher.name
+            )));
+        }
         let key =
             PublisherKey::from_text(&publisher.public_key).map_err(|e| SourceError::Verification(e.to_string()))?;
         self.pins.check(&detail.publisher, &key)?;

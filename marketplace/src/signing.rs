@@ -19,6 +19,7 @@ use thiserror::Error;
 const DOMAIN: &[u8] = b"trellis-plugin-signature-v1\0";
 /// A yank is the publisher's decision, so it is signed too.
 const YANK_DOMAIN: &[u8] = b"trellis-yank-v1\0";
+const UPLOAD_DOMAIN: &[u8] = b"trellis-upload-v1\0";
 const PUBLIC_PREFIX: &str = "ed25519:";
 const SECRET_PREFIX: &str = "ed25519-secret:";
 
@@ -79,6 +80,15 @@ fn yank_message(name: &str, version: &semver::Version) -> Vec<u8> {
     message
 }
 
+fn upload_message(publisher: &str, length: u64, timestamp: i64) -> Vec<u8> {
+    let mut message = UPLOAD_DOMAIN.to_vec();
+    message.extend_from_slice(publisher.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&length.to_be_bytes());
+    message.extend_from_slice(&timestamp.to_be_bytes());
+    message
+}
+
 fn signature_text(signature: ed25519_dalek::Signature) -> String {
     format!("{PUBLIC_PREFIX}{}", STANDARD.encode(signature.to_bytes()))
 }
@@ -117,6 +127,12 @@ impl PublisherSecretKey {
         signature_text(self.0.sign(&signed_message(component, manifest)))
     }
 
+    /// The signature that lets an upload of `length` bytes by `publisher`
+    /// in, checked from the headers before the body is read.
+    pub fn sign_upload(&self, publisher: &str, length: u64, timestamp: i64) -> String {
+        signature_text(self.0.sign(&upload_message(publisher, length, timestamp)))
+    }
+
     /// The signature that asks the registry to yank `name@version`.
     pub fn sign_yank(&self, name: &str, version: &semver::Version) -> String {
         signature_text(self.0.sign(&yank_message(name, version)))
@@ -150,6 +166,16 @@ impl PublisherKey {
 
     pub fn verify_yank(&self, name: &str, version: &semver::Version, signature: &str) -> Result<(), SignatureError> {
         self.verify_message(&yank_message(name, version), signature)
+    }
+
+    pub fn verify_upload(
+        &self,
+        publisher: &str,
+        length: u64,
+        timestamp: i64,
+        signature: &str,
+    ) -> Result<(), SignatureError> {
+        self.verify_message(&upload_message(publisher, length, timestamp), signature)
     }
 
     fn verify_message(&self, message: &[u8], signature: &str) -> Result<(), SignatureError> {

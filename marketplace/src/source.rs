@@ -45,6 +45,15 @@ pub trait PluginSource: Send + Sync {
 /// signature over digest and manifest.
 pub fn verify_pulled(detail: &VersionDetail, component: &[u8], key: &PublisherKey) -> Result<(), SourceError> {
     let what = format!("{}@{}", detail.name, detail.version);
+    // Identity comes from the name, never from the registry's word: the
+    // publisher is the name's first part, and its key verifies.
+    let owner = detail.name.split('/').next().unwrap_or_default();
+    if detail.publisher != owner {
+        return Err(SourceError::Verification(format!(
+            "{what}: the registry names `{}` as its publisher, the name says `{owner}`",
+            detail.publisher
+        )));
+    }
     let digest = ComponentDigest::of(component);
     if digest.to_string() != detail.digest {
         return Err(SourceError::Verification(format!(

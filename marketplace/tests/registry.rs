@@ -37,12 +37,21 @@ impl Market {
     }
 
     async fn send(&self, method: Method, path: &str, body: Body) -> (StatusCode, Value, Vec<u8>) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json")
-            .body(body)
-            .expect("request");
+        self.send_with(method, path, &[], body).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> (StatusCode, Value, Vec<u8>) {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let request = request.body(body).expect("request");
         let response = trellis_marketplace::http::app(self.registry.clone()).oneshot(request).await.expect("answer");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
@@ -62,13 +71,27 @@ impl Market {
             "component": base64::engine::general_purpose::STANDARD.encode(component),
             "signature": signature,
         });
-        self.call(Method::POST, "/v1/marketplace/plugins", Some(body)).await
+        let publisher = manifest.split('"').nth(1).and_then(|name| name.split('/').next()).unwrap_or_default();
+        self.upload(key, publisher, body.to_string().into_bytes()).await
+    }
+
+    /// A publish body sent with the headers that authorise it.
+    async fn upload(&self, key: &PublisherSecretKey, publisher: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut headers = vec![("content-length", body.len().to_string())];
+        headers.extend(trellis_marketplace::upload_auth::headers(key, publisher, body.len() as u64, now()));
+        let (status, json, _) =
+            self.send_with(Method::POST, "/v1/marketplace/plugins", &headers, Body::from(body)).await;
+        (status, json)
     }
 
     async fn register(&self, name: &str, key: &PublisherSecretKey) -> (StatusCode, Value) {
         let body = json!({"name": name, "public_key": key.public_key().to_text()});
         self.call(Method::POST, "/v1/marketplace/publishers", Some(body)).await
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn names(listing: &Value) -> Vec<String> {
@@ -91,11 +114,12 @@ async fn publishers_publish_once_approved_and_plugins_are_found_detailed_pulled_
     let (status, registered) = market.register("acme", &acme).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{registered}");
     assert_eq!(registered["approved_at"], Value::Null);
+    // Over HTTP the upload is refused from its headers, before its body is
+    // read; the registry's own check says why.
     let (status, refusal) =
         market.publish(&acme, &echo, &manifest("acme/echo", "1.0.0", "Echoes input", "utility")).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refusal}");
-    assert_eq!(refusal["error"]["details"]["check"], "signature");
-    assert!(refusal["error"]["message"].as_str().unwrap_or("").contains("not yet approved"), "{refusal}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "unauthenticated_upload");
 
     // The name is the first registrant's until the operator decides.
     let (status, conflict) = market.register("acme", &PublisherSecretKey::generate()).await;
@@ -226,24 +250,43 @@ async fn publishers_publish_once_approved_and_plugins_are_found_detailed_pulled_
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_bodies_are_capped_before_parsing_and_named_when_wrong() {
     let market = Market::new().await;
-    let huge = vec![b' '; market.registry.max_publish_body() + 1];
-    let (status, answer, _) = market.send(Method::POST, "/v1/marketplace/plugins", Body::from(huge)).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    let acme = PublisherSecretKey::generate();
+    market.register("acme", &acme).await;
+    market.registry.approve_publisher("acme").await.expect("approve");
+    let limit = market.registry.max_publish_body() as u64;
 
-    let (status, answer) = market
-        .call(Method::POST, "/v1/marketplace/plugins", Some(json!({"manifest": "", "component": 7, "signature": ""})))
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(answer["error"]["details"]["path"], "component");
-    let (status, answer) = market
-        .call(
-            Method::POST,
-            "/v1/marketplace/plugins",
-            Some(json!({"manifest": "", "component": "!!", "signature": ""})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(answer["error"]["details"]["path"], "component");
+    // Refused from the headers alone: the body is never read.
+    let path = "/v1/marketplace/plugins";
+    let unread = || Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>());
+    let mut too_large = vec![("content-length", (limit + 1).to_string())];
+    too_large.extend(trellis_marketplace::upload_auth::headers(&acme, "acme", limit + 1, now()));
+    let (status, answer, _) = market.send_with(Method::POST, path, &too_large, unread()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    let (status, answer, _) = market.send_with(Method::POST, path, &[], unread()).await;
+    assert_eq!(status, StatusCode::LENGTH_REQUIRED, "{answer}");
+    let stranger = PublisherSecretKey::generate();
+    let mut forged = vec![("content-length", "100".to_owned())];
+    forged.extend(trellis_marketplace::upload_auth::headers(&stranger, "acme", 100, now()));
+    let mut stale = vec![("content-length", "100".to_owned())];
+    stale.extend(trellis_marketplace::upload_auth::headers(&acme, "acme", 100, now() - 3600));
+    let mut other_length = vec![("content-length", "101".to_owned())];
+    other_length.extend(trellis_marketplace::upload_auth::headers(&acme, "acme", 100, now()));
+    let unsigned = vec![("content-length", "100".to_owned())];
+    for headers in [forged, stale, other_length, unsigned] {
+        let (status, answer, _) = market.send_with(Method::POST, path, &headers, unread()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["error"]["code"], "unauthenticated_upload");
+    }
+
+    // Authorised bodies are parsed, and named where wrong.
+    for body in [
+        json!({"manifest": "", "component": 7, "signature": ""}),
+        json!({"manifest": "", "component": "!!", "signature": ""}),
+    ] {
+        let (status, answer) = market.upload(&acme, "acme", body.to_string().into_bytes()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["details"]["path"], "component");
+    }
 
     // Nothing was stored by any of it.
     let (_, listing) = market.call(Method::GET, "/v1/marketplace/plugins", None).await;

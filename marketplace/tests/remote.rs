@@ -152,3 +152,34 @@ async fn a_publishers_key_is_pinned_at_the_first_pull() {
     let pinned = std::fs::read_to_string(dir.path().join("keys/acme.pub")).expect("pin");
     assert_eq!(pinned, acme.public_key().to_text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_cannot_vouch_for_another_publisher() {
+    let echo = std::fs::read(trellis_plugin_artifacts::ECHO).expect("echo guest");
+    let manifest = trellis_marketplace::Manifest::parse(MANIFEST.as_bytes()).expect("manifest");
+    let evil = PublisherSecretKey::generate();
+    // `acme/echo`, signed by `evil`, and a detail that says `evil` published it.
+    let detail: VersionDetail = serde_json::from_value(serde_json::json!({
+        "name": "acme/echo", "version": "1.0.0", "publisher": "evil", "description": "Echoes",
+        "category": "utility", "license": "MIT", "capabilities": manifest.capabilities,
+        "limits": manifest.limits, "digest": ComponentDigest::of(&echo).to_string(),
+        "size": echo.len(), "manifest": MANIFEST,
+        "signature": evil.sign(&ComponentDigest::of(&echo), MANIFEST.as_bytes()), "kinds": [],
+        "published_at": 0, "yanked_at": null,
+    }))
+    .expect("detail");
+    let as_evil: Publisher = serde_json::from_value(serde_json::json!({
+        "name": "evil", "public_key": evil.public_key().to_text(), "registered_at": 0, "approved_at": 0,
+    }))
+    .expect("publisher");
+    let base = serve(fake_registry(detail.clone(), as_evil.clone(), echo.clone())).await;
+    let error = remote(&base, tempfile::tempdir().expect("dir").path()).component(&detail).await.expect_err("refused");
+    assert!(error.to_string().contains("the name says `acme`"), "{error}");
+
+    // The detail says `acme`, but the registry hands out evil's record for acme.
+    let mut claimed = detail.clone();
+    claimed.publisher = "acme".to_owned();
+    let base = serve(fake_registry(claimed.clone(), as_evil, echo.clone())).await;
+    let error = remote(&base, tempfile::tempdir().expect("dir").path()).component(&claimed).await.expect_err("refused");
+    assert!(error.to_string().contains("answered `evil`"), "{error}");
+}

@@ -54,8 +54,7 @@ async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &st
     tag = "auth",
     summary = "Sign in: a 15-minute JWT access token and a refresh token",
     request_body = Login,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
-    extensions(("x-required-role" = json!("none")))
+    responses((status = 200, body = serde_json::Value, description = "OK"))
 )]
 pub async fn login(
     State(state): State<AppState>,
@@ -92,8 +91,7 @@ pub async fn login(
     tag = "auth",
     summary = "Rotate a refresh token (a reused one revokes its family)",
     request_body = Refresh,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
-    extensions(("x-required-role" = json!("none")))
+    responses((status = 200, body = serde_json::Value, description = "OK"))
 )]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -117,8 +115,7 @@ pub async fn refresh(
     tag = "auth",
     summary = "Who is calling: tenant, role, subject",
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn me(principal: Principal) -> Json<Value> {
     Json(json!({"tenant_id": principal.tenant.as_str(), "role": principal.role, "subject": principal.subject}))

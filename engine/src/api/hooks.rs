@@ -53,8 +53,7 @@ fn unsigned(message: impl Into<String>) -> ApiError {
     summary = "Webhook trigger: the body is the run input; 202 with the run id",
     params(("token" = String, Path, description = "the workflow's hook token")),
     request_body = serde_json::Value,
-    responses((status = 202, body = serde_json::Value, description = "Accepted")),
-    extensions(("x-required-role" = json!("none")))
+    responses((status = 202, body = serde_json::Value, description = "Accepted"))
 )]
 pub async fn receive(
     State(state): State<AppState>,

@@ -43,7 +43,7 @@ pub use principal::Principal;
 use crate::auth::TokenService;
 use crate::executor::Engine;
 use crate::secrets::Vault;
-use crate::store::Store;
+use crate::store::{Role, Store};
 use crate::triggers::webhook::ReplayGuard;
 
 #[derive(Clone)]
@@ -117,43 +117,110 @@ async fn fallback() -> ApiError {
     ApiError::not_found("route")
 }
 
-/// Every documented route: handlers and their OpenAPI operations are
-/// registered together, so the document cannot miss a route.
-fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+/// Routes anyone may call: each checks its own credential (a password, a
+/// refresh token, a webhook's token and signature), or needs none.
+fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(server::healthz))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::refresh))
-        .routes(routes!(auth_routes::me))
-        .routes(routes!(workflows::list, workflows::create))
-        .routes(routes!(workflows::validate))
-        .routes(routes!(workflows::get, workflows::update, workflows::delete))
-        .routes(routes!(workflows::versions))
-        .routes(routes!(workflows::get_version))
-        .routes(routes!(workflows::triggers))
-        .routes(routes!(runs::start))
-        .routes(routes!(runs::list))
-        .routes(routes!(runs::get))
-        .routes(routes!(runs::cancel))
-        .routes(routes!(runs::rerun))
-        .routes(routes!(events::stream))
-        .routes(routes!(runs::decide))
-        .routes(routes!(server::catalog))
-        .routes(routes!(access::list_keys, access::create_key))
-        .routes(routes!(access::revoke_key))
-        .routes(routes!(access::list_members, access::add_member))
-        .routes(routes!(access::change_member, access::remove_member))
-        .routes(routes!(access::audit))
-        .routes(routes!(usage::plan))
-        .routes(routes!(usage::usage))
-        .routes(routes!(secrets::list))
-        .routes(routes!(secrets::put, secrets::delete))
-        .routes(routes!(secrets::get_grants, secrets::put_grants))
-        .routes(routes!(plugins::list, plugins::install))
-        .routes(routes!(plugins::get, plugins::uninstall))
-        .routes(routes!(plugins::upgrade))
-        .merge(trellis_marketplace::http::routes())
         .routes(routes!(hooks::receive))
+}
+
+/// The routes each role may call (and every role above it): the one place
+/// a route's role is declared. DESIGN §6's matrix.
+fn routes_for(role: Role) -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::new();
+    match role {
+        Role::Viewer => router
+            .routes(routes!(auth_routes::me))
+            .routes(routes!(workflows::list))
+            .routes(routes!(workflows::validate))
+            .routes(routes!(workflows::get))
+            .routes(routes!(workflows::versions))
+            .routes(routes!(workflows::get_version))
+            .routes(routes!(runs::list))
+            .routes(routes!(runs::get))
+            .routes(routes!(events::stream))
+            .routes(routes!(server::catalog))
+            .routes(routes!(usage::plan))
+            .routes(routes!(usage::usage))
+            .routes(routes!(plugins::list))
+            .routes(routes!(plugins::get)),
+        Role::Operator => router
+            .routes(routes!(workflows::triggers))
+            .routes(routes!(runs::start))
+            .routes(routes!(runs::cancel))
+            .routes(routes!(runs::rerun))
+            .routes(routes!(runs::decide)),
+        Role::Editor => router
+            .routes(routes!(workflows::create))
+            .routes(routes!(workflows::update))
+            .routes(routes!(workflows::delete))
+            .routes(routes!(secrets::list))
+            .routes(routes!(secrets::put))
+            .routes(routes!(secrets::delete))
+            .routes(routes!(secrets::get_grants)),
+        Role::Admin => router
+            .routes(routes!(access::list_keys))
+            .routes(routes!(access::create_key))
+            .routes(routes!(access::revoke_key))
+            .routes(routes!(access::list_members))
+            .routes(routes!(access::add_member))
+            .routes(routes!(access::change_member))
+            .routes(routes!(access::remove_member))
+            .routes(routes!(access::audit))
+            .routes(routes!(secrets::put_grants))
+            .routes(routes!(plugins::install))
+            .routes(routes!(plugins::upgrade))
+            .routes(routes!(plugins::uninstall)),
+        Role::Owner => router,
+    }
+}
+
+/// Marks every operation of `router` with the role it needs, in the
+/// OpenAPI document (`x-required-role`) and for the `Principal` extractor,
+/// which refuses a principal below it.
+fn requiring(role: Option<Role>, mut router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    let name = role.map_or("none", Role::as_str);
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let extension = utoipa::openapi::extensions::ExtensionsBuilder::new().add("x-required-role", name).build();
+            operation.extensions.get_or_insert_with(Default::default).merge(extension);
+        }
+    }
+    match role {
+        // A layer needs routes to wrap (no route needs the owner yet: plan
+        // changes are the operator's CLI).
+        Some(_) if router.get_openapi().paths.paths.is_empty() => router,
+        Some(role) => {
+            router.route_layer(axum::middleware::map_request(move |mut request: axum::extract::Request| async move {
+                request.extensions_mut().insert(principal::RequiredRole(role));
+                request
+            }))
+        }
+        None => router,
+    }
+}
+
+/// Every documented route: handlers and their OpenAPI operations are
+/// registered together, so the document cannot miss a route.
+fn routes() -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).merge(requiring(None, open_routes()));
+    for role in [Role::Viewer, Role::Operator, Role::Editor, Role::Admin, Role::Owner] {
+        router = router.merge(requiring(Some(role), routes_for(role)));
+    }
+    router.merge(trellis_marketplace::http::routes())
 }
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.

@@ -15,7 +15,7 @@ use super::params::PathParams;
 use super::principal::Principal;
 use super::secrets::plugin_name;
 use crate::installs::{InstallError, service};
-use crate::store::{PluginGrants, Role};
+use crate::store::PluginGrants;
 
 impl From<InstallError> for ApiError {
     fn from(error: InstallError) -> Self {
@@ -81,11 +81,9 @@ pub struct UpgradeRequest {
     tag = "plugins",
     summary = "Plugins installed in the tenant, with their grants",
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
-    principal.require(Role::Viewer)?;
     let installs = principal.store(&state).installs_with_grants().await?;
     let plugins: Vec<Value> =
         installs.into_iter().map(|(install, grants)| json!({ "install": install, "grants": grants })).collect();
@@ -99,15 +97,13 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     summary = "Install a plugin version range with a grant",
     request_body = InstallRequest,
     responses((status = 201, body = serde_json::Value, description = "Installed")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("admin")))
+    security(("bearer" = []))
 )]
 pub async fn install(
     State(state): State<AppState>,
     principal: Principal,
     JsonBody(request): JsonBody<InstallRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    principal.require(Role::Admin)?;
     let store = principal.store(&state);
     let range = request.version.as_deref().unwrap_or("*");
     let install = service::install(&store, &state.marketplace.installed, &request.name, range, &request.grants).await?;
@@ -130,8 +126,7 @@ pub async fn install(
     summary = "One installed plugin, with its grants",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -139,7 +134,6 @@ pub async fn get(
     PathParams((publisher, plugin)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let name = plugin_name(&publisher, &plugin)?;
-    principal.require(Role::Viewer)?;
     let store = principal.store(&state);
     let install = store.install(&name).await?.ok_or_else(|| InstallError::NotInstalled(name.clone()))?;
     let grants = store.plugin_grants(&name).await?;
@@ -154,8 +148,7 @@ pub async fn get(
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     request_body = UpgradeRequest,
     responses((status = 200, body = serde_json::Value, description = "Upgraded (or already the newest)")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("admin")))
+    security(("bearer" = []))
 )]
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -164,7 +157,6 @@ pub async fn upgrade(
     JsonBody(request): JsonBody<UpgradeRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let name = plugin_name(&publisher, &plugin)?;
-    principal.require(Role::Admin)?;
     let store = principal.store(&state);
     let (from, install) =
         service::upgrade(&store, &state.marketplace.installed, &name, request.version.as_deref()).await?;
@@ -180,8 +172,7 @@ pub async fn upgrade(
     summary = "Uninstall a plugin (refused while a workflow uses it)",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     responses((status = 204, description = "Uninstalled"), (status = 409, description = "Used by the workflows named")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("admin")))
+    security(("bearer" = []))
 )]
 pub async fn uninstall(
     State(state): State<AppState>,
@@ -189,7 +180,6 @@ pub async fn uninstall(
     PathParams((publisher, plugin)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let name = plugin_name(&publisher, &plugin)?;
-    principal.require(Role::Admin)?;
     let store = principal.store(&state);
     service::uninstall(&store, &name).await?;
     state.plugins_changed(store.tenant(), &name);

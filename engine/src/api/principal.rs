@@ -36,10 +36,26 @@ impl Principal {
     }
 }
 
+/// The role a route needs, put on its requests by the router group it is
+/// declared in (`api::routes_for`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequiredRole(pub Role);
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// Who is calling, refused (403) below the role the route needs.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Self::resolve(parts, state).await?;
+        if let Some(RequiredRole(needed)) = parts.extensions.get::<RequiredRole>() {
+            principal.require(*needed)?;
+        }
+        Ok(principal)
+    }
+}
+
+impl Principal {
+    async fn resolve(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(ApiError::unauthorized)?;
         let token = header
             .to_str()

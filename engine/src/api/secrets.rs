@@ -15,7 +15,7 @@ use super::params::PathParams;
 use super::principal::Principal;
 use crate::secrets::check_name;
 use crate::secrets::vault::MAX_VALUE_BYTES;
-use crate::store::{PluginGrants, Role};
+use crate::store::PluginGrants;
 
 fn secret_error(error: crate::secrets::SecretError) -> ApiError {
     ApiError::internal(error)
@@ -37,11 +37,9 @@ pub struct SecretValue {
     tag = "secrets",
     summary = "Secret names (values are never returned)",
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
-    principal.require(Role::Editor)?;
     Ok(Json(json!({ "secrets": principal.store(&state).secret_names().await? })))
 }
 
@@ -55,8 +53,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     params(("name" = String, Path, description = "secret name")),
     request_body = SecretValue,
     responses((status = 204, description = "No Content")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn put(
     State(state): State<AppState>,
@@ -65,7 +62,6 @@ pub async fn put(
     JsonBody(body): JsonBody<SecretValue>,
 ) -> Result<StatusCode, ApiError> {
     checked_name(&name)?;
-    principal.require(Role::Editor)?;
     if body.value.len() > MAX_VALUE_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,8 +82,7 @@ pub async fn put(
     summary = "Delete a secret",
     params(("name" = String, Path, description = "secret name")),
     responses((status = 204, description = "No Content")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -95,7 +90,6 @@ pub async fn delete(
     PathParams(name): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     checked_name(&name)?;
-    principal.require(Role::Editor)?;
     let store = principal.store(&state);
     if !store.delete_secret(&name).await? {
         return Err(ApiError::not_found("secret"));
@@ -126,8 +120,7 @@ pub(super) fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiEr
     summary = "What a plugin's nodes may read in this tenant",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn get_grants(
     State(state): State<AppState>,
@@ -135,7 +128,6 @@ pub async fn get_grants(
     PathParams((publisher, plugin)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = plugin_name(&publisher, &plugin)?;
-    principal.require(Role::Editor)?;
     let grants = principal.store(&state).plugin_grants(&plugin).await?;
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))
 }
@@ -150,8 +142,7 @@ pub async fn get_grants(
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     request_body = crate::store::PluginGrants,
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("admin")))
+    security(("bearer" = []))
 )]
 pub async fn put_grants(
     State(state): State<AppState>,
@@ -160,7 +151,6 @@ pub async fn put_grants(
     JsonBody(grants): JsonBody<PluginGrants>,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = plugin_name(&publisher, &plugin)?;
-    principal.require(Role::Admin)?;
     for (index, name) in grants.secrets.iter().enumerate() {
         check_name(name).map_err(|message| {
             ApiError::bad_request("invalid_body", message).with_details(json!({"path": format!("secrets[{index}]")}))

@@ -10,7 +10,6 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::params::PathParams;
 use super::principal::Principal;
-use crate::store::Role;
 use crate::workflow::Workflow;
 
 /// Path ids have the shape of workflow ids; anything else is a 400, not a lookup.
@@ -30,11 +29,9 @@ fn document(value: Value) -> Result<Workflow, ApiError> {
     tag = "workflows",
     summary = "Workflows with their latest version",
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
-    principal.require(Role::Viewer)?;
     let workflows = principal.store(&state).list_workflows().await?;
     let items: Vec<Value> = workflows.into_iter().map(|(id, version)| json!({"id": id, "version": version})).collect();
     Ok(Json(json!({ "workflows": items })))
@@ -47,15 +44,13 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     summary = "Create a workflow (validated; an invalid document is not stored)",
     request_body = serde_json::Value,
     responses((status = 201, body = serde_json::Value, description = "Created")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    principal.require(Role::Editor)?;
     let workflow = document(body)?;
     let store = principal.store(&state);
     if store.get_workflow(&workflow.id, None).await?.is_some() {
@@ -79,8 +74,7 @@ pub async fn create(
     params(("id" = String, Path, description = "workflow id")),
     request_body = serde_json::Value,
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -89,7 +83,6 @@ pub async fn update(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
-    principal.require(Role::Editor)?;
     let workflow = document(body)?;
     if workflow.id != id {
         return Err(ApiError::bad_request("id_mismatch", format!("document id `{}` is not `{id}`", workflow.id)));
@@ -111,8 +104,7 @@ pub async fn update(
     summary = "The latest version with its document",
     params(("id" = String, Path, description = "workflow id")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -129,8 +121,7 @@ pub async fn get(
     summary = "One version with its document",
     params(("id" = String, Path, description = "workflow id"), ("version" = i64, Path, description = "version number")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn get_version(
     State(state): State<AppState>,
@@ -148,7 +139,6 @@ async fn version_answer(
     version: Option<i64>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
-    principal.require(Role::Viewer)?;
     let (version, workflow) = principal
         .store(state)
         .get_workflow(&id, version)
@@ -165,15 +155,13 @@ async fn version_answer(
     summary = "Validate a document without storing it",
     request_body = serde_json::Value,
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn validate(
     State(state): State<AppState>,
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Role::Viewer)?;
     let workflow = document(body)?;
     let problems = state.engine.validate(&principal.store(&state), &workflow).await?;
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
@@ -186,8 +174,7 @@ pub async fn validate(
     summary = "Version numbers with their times",
     params(("id" = String, Path, description = "workflow id")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("viewer")))
+    security(("bearer" = []))
 )]
 pub async fn versions(
     State(state): State<AppState>,
@@ -195,7 +182,6 @@ pub async fn versions(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
-    principal.require(Role::Viewer)?;
     let versions = principal.store(&state).workflow_versions(&id).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found("workflow"));
@@ -213,8 +199,7 @@ pub async fn versions(
     summary = "The hook path and the cron schedules with their next fires",
     params(("id" = String, Path, description = "workflow id")),
     responses((status = 200, body = serde_json::Value, description = "OK")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("operator")))
+    security(("bearer" = []))
 )]
 pub async fn triggers(
     State(state): State<AppState>,
@@ -222,7 +207,6 @@ pub async fn triggers(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
-    principal.require(Role::Operator)?;
     let store = principal.store(&state);
     if store.get_workflow(&id, None).await?.is_none() {
         return Err(ApiError::not_found("workflow"));
@@ -240,8 +224,7 @@ pub async fn triggers(
     summary = "Delete every version and the triggers",
     params(("id" = String, Path, description = "workflow id")),
     responses((status = 204, description = "No Content")),
-    security(("bearer" = [])),
-    extensions(("x-required-role" = json!("editor")))
+    security(("bearer" = []))
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -249,7 +232,6 @@ pub async fn delete(
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     check_workflow_id(&id)?;
-    principal.require(Role::Editor)?;
     let store = principal.store(&state);
     let deleted = store.delete_workflow(&id).await?;
     state.workflows_changed();

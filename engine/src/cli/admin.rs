@@ -56,14 +56,13 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 serde_json::from_str(&args.limits).context("--limits must be a JSON object")?;
             let store = Store::open_sqlite(&args.data_dir).await?;
             let tenant = TenantId::new(args.tenant_id.clone());
-            let mut plan = serde_json::to_value(store.tenant(tenant.clone()).plan().await?)?;
-            for (name, value) in changes {
-                plan[name] = value;
-            }
-            let plan: Plan = serde_json::from_value(plan).context("--limits names an unknown quota or a bad value")?;
-            if !store.set_plan(&tenant, &plan).await? {
-                anyhow::bail!("there is no tenant `{}`", args.tenant_id);
-            }
+            // Shown over the built-in defaults; a server applies them over
+            // its configuration's `[plan]`.
+            let plan = store
+                .change_plan(&tenant, changes, &Plan::default())
+                .await
+                .context("--limits names an unknown quota or a bad value")?
+                .ok_or_else(|| anyhow::anyhow!("there is no tenant `{}`", args.tenant_id))?;
             println!("{}", serde_json::to_string_pretty(&plan)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -16,14 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use trellis_engine::api::{AppState, app};
-use trellis_engine::auth::{TokenService, create_tenant, new_token};
-use trellis_engine::executor::{Engine, EngineConfig};
-use trellis_engine::installs::{Blobs, Marketplace};
+use trellis_engine::auth::create_tenant;
+use trellis_engine::executor::EngineConfig;
 use trellis_engine::quota::Plan;
-use trellis_engine::secrets::{MasterKey, Vault};
-use trellis_engine::store::{RunStatus, Store, TenantId};
-use trellis_host_api::{Runtime, RuntimeConfig};
+use trellis_engine::store::{RunStatus, TenantId};
+
+use super::bench_server::BenchServer;
 
 /// The goal through webhooks.
 const GOAL_WEBHOOK_RUNS_PER_SEC: f64 = 1200.0;
@@ -147,25 +145,14 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run `cargo run --release -p trellis-engine -- bench api` for real figures");
     }
-    let data_dir = std::env::temp_dir().join(format!("trellis-bench-api-{}", std::process::id()));
-    let store = Store::open_sqlite(&data_dir).await?;
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
     // The server's own path: the first-party plugins published into a
     // local registry and installed in the tenant.
-    let marketplace = Marketplace::open(&data_dir, &runtime, Blobs::Local, None).await?;
-    let vault = Vault::new(MasterKey::random());
-    let config = EngineConfig { secrets: Arc::new(vault.clone()), ..EngineConfig::default() };
-    let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
-    let tokens = TokenService::new(new_token("").as_bytes());
-    let state = AppState::new(engine, store.clone(), tokens, vault, marketplace)?;
+    let server = BenchServer::start("api", EngineConfig::default()).await?;
+    let (store, base) = (server.store.clone(), server.base.clone());
     let tenant = create_tenant(&store, "bench", "bench@localhost").await?;
     // The default plan caps concurrent runs at 500; a webhook flood is
     // exactly what this measures.
     store.set_plan(&TenantId::new(tenant.tenant_id.clone()), &Plan::unlimited()).await?;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
 
     let http = client()?;
     let (_, created) =
@@ -197,8 +184,7 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
             figures.push((name, connections, rate));
         }
     }
-    server.abort();
-    let _ = std::fs::remove_dir_all(&data_dir);
+    drop(server);
 
     if args.json {
         let items: Vec<Value> = figures

@@ -5,6 +5,8 @@ mod approve;
 mod bench;
 mod bench_api;
 mod bench_engine;
+mod bench_hostile;
+mod bench_server;
 mod blob_args;
 mod keygen;
 mod local;
@@ -107,6 +109,9 @@ enum BenchCommand {
     Engine(bench_engine::BenchEngineArgs),
     /// Runs/second of a 10-node workflow started over HTTP: webhooks and `?wait`, 1 and 4 connections.
     Api(bench_api::BenchApiArgs),
+    /// Each hostile-tenant attack against a live server: its memory and
+    /// the other tenant's latency.
+    Hostile(bench_hostile::BenchHostileArgs),
 }
 
 /// Where compiled components are cached.
@@ -160,5 +165,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
+        Command::Bench(BenchCommand::Hostile(args)) => bench_hostile::hostile(args).await,
     }
 }

@@ -107,7 +107,14 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
         "signature": signature,
     });
     eprintln!("publishing {}@{} ({} bytes)", parsed.name, parsed.version, component.len());
-    send(reqwest::Client::new().post(url(&args.server.server, "plugins")).json(&body)).await
+    let body = serde_json::to_vec(&body)?;
+    let publisher = parsed.name.split('/').next().unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let mut request = reqwest::Client::new().post(url(&args.server.server, "plugins"));
+    for (name, value) in trellis_marketplace::upload_auth::headers(&key, publisher, body.len() as u64, now) {
+        request = request.header(name, value);
+    }
+    send(request.header("content-type", "application/json").body(body)).await
 }
 
 pub async fn yank(args: YankArgs) -> anyhow::Result<ExitCode> {

@@ -11,19 +11,24 @@ use trellis_engine::api::{AppState, Marketplace, app};
 use trellis_engine::auth::TokenService;
 use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::secrets::{MasterKey, Vault};
+use trellis_engine::server_config::ServerConfig;
 use trellis_engine::store::Store;
 use trellis_engine::triggers::CronScheduler;
 use trellis_host_api::{Runtime, RuntimeConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "TRELLIS_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// The operator's configuration file (README "Operator configuration");
+    /// flags and their environment variables override its keys.
+    #[arg(long, env = "TRELLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default `127.0.0.1:8080`).
+    #[arg(long, env = "TRELLIS_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Data directory (SQLite database, compile cache, keys, the local
-    /// marketplace's database and blobs).
-    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
-    data_dir: PathBuf,
+    /// marketplace's database and blobs; default `./trellis-data`).
+    #[arg(long, env = "TRELLIS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Install plugins from this central registry (`trellis marketplace
     /// serve`) instead of this server's own; components are pulled by
     /// digest and their signatures verified.
@@ -39,18 +44,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRELLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let store = Store::open_sqlite(&args.data_dir)
-        .await
-        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?;
-    let marketplace = Marketplace::open(&args.data_dir, &runtime, args.blobs.blobs()?, args.marketplace.as_deref())
+    let file = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("./trellis-data"));
+    let marketplace_url = args.marketplace.clone().or(file.marketplace.clone());
+    let store =
+        Store::open_sqlite(&data_dir).await.with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(data_dir.join("cache")),
+        max_concurrent_instances: file.execution.sandbox_instances,
+        ..RuntimeConfig::default()
+    })?;
+    let marketplace = Marketplace::open(&data_dir, &runtime, args.blobs.blobs()?, marketplace_url.as_deref())
         .await
         .context("opening the marketplace")?;
-    let vault = Vault::new(MasterKey::load_or_create(&args.data_dir)?);
-    let config = EngineConfig { secrets: Arc::new(vault.clone()), ..EngineConfig::default() };
+    let vault = Vault::new(MasterKey::load_or_create(&data_dir)?);
+    let config = EngineConfig {
+        secrets: Arc::new(vault.clone()),
+        max_concurrency: file.execution.slots,
+        http: file.http.policy(),
+        limits: file.limits.limits(),
+        default_plan: file.plan.clone(),
+        ..EngineConfig::default()
+    };
     let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
-    let tokens = TokenService::load_or_create(&args.data_dir)?;
+    let tokens = TokenService::load_or_create(&data_dir)?;
     let state = AppState::new(engine.clone(), store, tokens, vault, marketplace)?;
 
     // Runs a previous process left unfinished continue in the background.
@@ -63,12 +84,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Cron triggers: due schedules are looked for four times a second.
     CronScheduler::new(state.engine.clone()).spawn(std::time::Duration::from_millis(250));
 
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {}", listen))?;
     eprintln!("trellis listening on http://{}", listener.local_addr()?);
     eprintln!(
         "create the first tenant with: trellis admin create-tenant NAME --owner EMAIL --data-dir {}",
-        args.data_dir.display()
+        data_dir.display()
     );
     // The peer address feeds the sign-in throttle.
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -70,6 +70,8 @@ pub(super) struct Driver {
     deferred: Vec<(bool, futures::future::BoxFuture<'static, ()>)>,
     /// HTTP requests of this run so far (the `http_requests_per_run` quota).
     http_used: u64,
+    /// The run tree's shared request budget, taken at the first plugin node.
+    http_budget: Option<Arc<trellis_host_api::capabilities::RequestBudget>>,
     /// Metered by this driver and not yet added to the tenant's usage.
     usage: Usage,
     /// The tenant's plugins, read when the driver starts: a run keeps the
@@ -129,6 +131,7 @@ impl Driver {
             positions,
             deferred: Vec::new(),
             http_used,
+            http_budget: None,
             usage: Usage::default(),
             catalog: Arc::default(),
             catalog_error: None,
@@ -520,10 +523,13 @@ impl Driver {
         if let Some(ms) = spec.timeout_ms {
             limits.timeout = limits.timeout.min(Duration::from_millis(ms));
         }
-        // The run's remaining HTTP requests bound this attempt's.
+        // Requests come out of one budget for the whole run tree.
+        let http_budget = self.http_budget.get_or_insert_with(|| {
+            let left = plan.http_requests_per_run.saturating_sub(self.http_used);
+            self.engine.http_budget(&self.run.id, plan.http_requests_per_run, left)
+        });
+        let http_budget = Some(http_budget.clone());
         let mut http = engine.config.http.clone();
-        let remaining = plan.http_requests_per_run.saturating_sub(self.http_used);
-        http.max_requests = http.max_requests.min(u32::try_from(remaining).unwrap_or(u32::MAX));
         let (secrets, granted_secrets) = match engine.config.secrets.for_node(&self.store, &plugin.name).await {
             Ok(found) => found,
             Err(error) => {
@@ -541,7 +547,7 @@ impl Driver {
         if let Some(grants) = &plugin.grants {
             http.granted_hosts = Some(grants.hosts.iter().cloned().collect());
         }
-        let capabilities = Capabilities { http, secrets, granted_secrets, kv, llm: Arc::new(DisabledLlm) };
+        let capabilities = Capabilities { http, http_budget, secrets, granted_secrets, kv, llm: Arc::new(DisabledLlm) };
         let runtime = engine.runtime.clone();
         let permits = engine.permits.clone();
         let tenant = self.store.tenant().clone();

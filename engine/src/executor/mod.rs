@@ -17,6 +17,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{Notify, broadcast};
 use trellis_host_api::capabilities::HttpPolicy;
+use trellis_host_api::capabilities::RequestBudget;
 use trellis_host_api::{Limits, Runtime};
 
 use crate::catalog::{Catalog, FixedPlugins, Plugins};
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     /// How often to look for approvals and cancellations written by another
     /// process.
     pub poll_interval: Duration,
+    /// The plan of tenants that have none of their own.
+    pub default_plan: Plan,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             validation: ValidationLimits::default(),
             kv_quota_bytes: 16 << 20,
             poll_interval: Duration::from_millis(200),
+            default_plan: Plan::default(),
         }
     }
 }
@@ -115,6 +119,9 @@ struct Inner {
     signals: Notify,
     plans: Plans,
     metrics: crate::metrics::Metrics,
+    /// Each top-level run's HTTP request budget, shared by its nodes and
+    /// its child runs while any of them runs.
+    http_budgets: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<RequestBudget>>>,
 }
 
 impl Engine {
@@ -127,7 +134,7 @@ impl Engine {
     pub fn with_plugins(runtime: Runtime, plugins: Arc<dyn Plugins>, store: Store, config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(1024);
         let permits = FairSlots::new(config.max_concurrency);
-        let plans = Plans::default();
+        let plans = Plans::new(config.default_plan.clone());
         Engine {
             inner: Arc::new(Inner {
                 runtime,
@@ -139,8 +146,26 @@ impl Engine {
                 signals: Notify::new(),
                 plans,
                 metrics: crate::metrics::Metrics::default(),
+                http_budgets: std::sync::Mutex::default(),
             }),
         }
+    }
+
+    /// The HTTP budget of the run tree `run_id` belongs to (child run ids
+    /// start with their top-level run's id and a dot): the live one, or a
+    /// new one with `left` of `limit` requests.
+    pub(crate) fn http_budget(&self, run_id: &str, limit: u64, left: u64) -> Arc<RequestBudget> {
+        let root = run_id.split('.').next().unwrap_or(run_id);
+        let mut budgets = self.inner.http_budgets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(budget) = budgets.get(root).and_then(std::sync::Weak::upgrade) {
+            return budget;
+        }
+        if budgets.len() >= 1024 {
+            budgets.retain(|_, budget| budget.strong_count() > 0);
+        }
+        let budget = RequestBudget::new(limit, left);
+        budgets.insert(root.to_owned(), Arc::downgrade(&budget));
+        budget
     }
 
     /// The plugins a tenant's workflows may use.
@@ -185,6 +210,7 @@ impl Engine {
         let max_nodes = usize::try_from(plan.nodes_per_workflow).unwrap_or(usize::MAX);
         let limits = ValidationLimits { max_nodes: self.inner.config.validation.max_nodes.min(max_nodes) };
         let mut problems = validate(workflow, &catalog, &limits);
+        problems.extend(cron_problems(workflow, &plan));
         problems.extend(self.call_cycle(store, workflow).await?);
         Ok(problems)
     }
@@ -562,6 +588,48 @@ impl Engine {
         }
         Ok((run, nodes))
     }
+}
+
+/// Cron triggers past the plan's count or firing more often than it allows.
+fn cron_problems(workflow: &Workflow, plan: &Plan) -> Vec<Problem> {
+    use crate::workflow::{ProblemCode, Trigger};
+    let mut problems = Vec::new();
+    let crons: Vec<(usize, &str)> = workflow
+        .triggers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t {
+            Trigger::Cron { cron, .. } => Some((i, cron.as_str())),
+            Trigger::Webhook { .. } => None,
+        })
+        .collect();
+    if crons.len() as u64 > plan.cron_triggers_per_workflow {
+        problems.push(Problem {
+            path: "$.triggers".to_owned(),
+            code: ProblemCode::InvalidTrigger,
+            message: format!(
+                "{} cron triggers, over the plan's limit of {} per workflow",
+                crons.len(),
+                plan.cron_triggers_per_workflow
+            ),
+        });
+    }
+    for (i, cron) in crons {
+        let Ok(schedule) = crate::triggers::parse_schedule(cron) else { continue };
+        if let Some(gap) = crate::triggers::shortest_interval(&schedule, 256)
+            && (gap as u64) < plan.min_cron_interval_secs
+        {
+            problems.push(Problem {
+                path: format!("$.triggers[{i}].cron"),
+                code: ProblemCode::InvalidTrigger,
+                message: format!(
+                    "`{cron}` fires {gap} s apart, more often than the plan's shortest interval of {} s",
+                    plan.min_cron_interval_secs
+                ),
+            });
+        }
+    }
+    problems
 }
 
 /// Bytes of `value`'s JSON text, counted without building it.

@@ -1,10 +1,12 @@
 //! Each tenant's catalog, built from its installs: components are fetched
 //! (verified) from the plugin source and loaded once per digest, shared by
 //! every tenant that installed them; first-party components come from the
-//! binary itself. A tenant's catalog is kept for a short time and dropped
+//! binary itself. A loaded digest is reused only for a (name, version)
+//! already verified with it: another name claiming the same digest is
+//! verified on its own. A tenant's catalog is kept for a short time and dropped
 //! when its installs change in this process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,12 +26,20 @@ pub struct InstalledPlugins {
     source: Arc<dyn PluginSource>,
     /// Loaded components by digest.
     loaded: Mutex<HashMap<String, Arc<InstalledPlugin>>>,
+    /// (name, version, digest) that the source verified.
+    verified: Mutex<HashSet<(String, String, String)>>,
     tenants: TtlCache<TenantId, Arc<Catalog>>,
 }
 
 impl InstalledPlugins {
     pub fn new(runtime: Runtime, source: Arc<dyn PluginSource>) -> Self {
-        InstalledPlugins { runtime, source, loaded: Mutex::default(), tenants: TtlCache::new(CATALOG_TTL) }
+        InstalledPlugins {
+            runtime,
+            source,
+            loaded: Mutex::default(),
+            verified: Mutex::default(),
+            tenants: TtlCache::new(CATALOG_TTL),
+        }
     }
 
     pub fn source(&self) -> &Arc<dyn PluginSource> {
@@ -43,15 +53,25 @@ impl InstalledPlugins {
     /// The loaded component of an install: from the cache, the binary (a
     /// first-party digest) or the source, verified there.
     pub async fn component(&self, install: &PluginInstall) -> Result<Arc<InstalledPlugin>, CatalogError> {
-        if let Some(found) = self.cached(&install.digest) {
+        let identity = (install.plugin.clone(), install.version.clone(), install.digest.clone());
+        let known = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&identity);
+        if known && let Some(found) = self.cached(&install.digest) {
             return Ok(found);
         }
         let unavailable =
             |message: String| CatalogError::Unavailable(format!("{}@{}: {message}", install.plugin, install.version));
         let version: semver::Version =
             install.version.parse().map_err(|e| unavailable(format!("stored version: {e}")))?;
-        let bytes = match crate::first_party::by_digest(&install.digest) {
-            Some(first_party) => bytes::Bytes::from_static(first_party.component),
+        // The binary's own bytes are trusted under their own name only.
+        let first_party = crate::first_party::by_digest(&install.digest).filter(|p| p.name == install.plugin);
+        // The kinds are the registry's record of `describe` at publish: the
+        // catalog never runs a plugin. The binary's own plugins, when the
+        // source does not list them, are described once here.
+        let (bytes, kinds) = match first_party {
+            Some(first_party) => {
+                let kinds = self.source.version(&install.plugin, &version).await.ok().map(|detail| detail.kinds);
+                (bytes::Bytes::from_static(first_party.component), kinds)
+            }
             None => {
                 let detail =
                     self.source.version(&install.plugin, &version).await.map_err(|e| unavailable(e.to_string()))?;
@@ -61,14 +81,26 @@ impl InstalledPlugins {
                         detail.digest, install.digest
                     )));
                 }
-                self.source.component(&detail).await.map_err(|e| unavailable(e.to_string()))?
+                let bytes = self.source.component(&detail).await.map_err(|e| unavailable(e.to_string()))?;
+                (bytes, Some(detail.kinds))
             }
         };
-        let loaded = Arc::new(InstalledPlugin::load(&self.runtime, &install.plugin, version, &bytes).await?);
-        self.loaded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(install.digest.clone(), loaded.clone());
+        // Verified: the compiled component of these bytes may be shared.
+        let loaded = match self.cached(&install.digest) {
+            Some(loaded) => loaded,
+            None => {
+                let loaded = Arc::new(match kinds {
+                    Some(kinds) => InstalledPlugin::described(&self.runtime, &install.plugin, version, &bytes, kinds)?,
+                    None => InstalledPlugin::load(&self.runtime, &install.plugin, version, &bytes).await?,
+                });
+                self.loaded
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(install.digest.clone(), loaded.clone());
+                loaded
+            }
+        };
+        self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(identity);
         Ok(loaded)
     }
 }

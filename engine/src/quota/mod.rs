@@ -32,6 +32,10 @@ pub struct Plan {
     pub llm_tokens_per_day: u64,
     /// Plugin kv storage of the whole tenant.
     pub kv_bytes: u64,
+    /// Cron triggers one workflow may have.
+    pub cron_triggers_per_workflow: u64,
+    /// The shortest time between two fires of one cron trigger.
+    pub min_cron_interval_secs: u64,
 }
 
 impl Default for Plan {
@@ -48,6 +52,8 @@ impl Default for Plan {
             http_requests_per_run: 500,
             llm_tokens_per_day: 1_000_000,
             kv_bytes: 16 << 20,
+            cron_triggers_per_workflow: 10,
+            min_cron_interval_secs: 60,
         }
     }
 }
@@ -67,6 +73,8 @@ impl Plan {
             http_requests_per_run: u64::MAX,
             llm_tokens_per_day: u64::MAX,
             kv_bytes: u64::MAX,
+            cron_triggers_per_workflow: u64::MAX,
+            min_cron_interval_secs: 0,
         }
     }
 

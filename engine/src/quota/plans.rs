@@ -21,22 +21,28 @@ struct Entry {
 #[derive(Clone)]
 pub struct Plans {
     cache: TtlCache<TenantId, Entry>,
+    /// The operator's plan for tenants without one of their own.
+    defaults: Arc<Plan>,
 }
 
 impl Default for Plans {
     fn default() -> Self {
-        Plans { cache: TtlCache::new(TTL) }
+        Plans::new(Plan::default())
     }
 }
 
 impl Plans {
+    pub fn new(defaults: Plan) -> Self {
+        Plans { cache: TtlCache::new(TTL), defaults: Arc::new(defaults) }
+    }
+
     async fn entry(&self, store: &TenantStore) -> Result<Entry, StoreError> {
         if let Some(entry) = self.cache.get(store.tenant()) {
             return Ok(entry);
         }
         let day = day_of(now_ms());
         let today = store.usage(&day, &day).await?.into_iter().next().map(|(_, u)| u).unwrap_or_default();
-        let entry = Entry { plan: Arc::new(store.plan().await?), today };
+        let entry = Entry { plan: Arc::new(store.plan_over(&self.defaults).await?), today };
         self.cache.insert(store.tenant().clone(), entry.clone());
         Ok(entry)
     }

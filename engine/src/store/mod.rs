@@ -229,6 +229,32 @@ impl Store {
         self.backend.set_plan(tenant, &serde_json::to_value(plan)?).await
     }
 
+    /// Changes only the quotas `changes` names in the tenant's own plan;
+    /// the others keep following the operator's defaults. `Ok(None)` when
+    /// there is no such tenant; the plan as it now applies otherwise.
+    pub async fn change_plan(
+        &self,
+        tenant: &TenantId,
+        changes: serde_json::Map<String, serde_json::Value>,
+        defaults: &crate::quota::Plan,
+    ) -> Result<Option<crate::quota::Plan>, StoreError> {
+        let mut own = match self.backend.plan(tenant).await? {
+            None => return Ok(None),
+            Some(Some(serde_json::Value::Object(own))) => own,
+            Some(_) => serde_json::Map::new(),
+        };
+        own.extend(changes);
+        let own = serde_json::Value::Object(own);
+        // Checked whole (unknown quotas, bad values) before anything is stored.
+        let mut applied = serde_json::to_value(defaults)?;
+        if let (Some(fields), Some(named)) = (applied.as_object_mut(), own.as_object()) {
+            fields.extend(named.clone());
+        }
+        let applied: crate::quota::Plan = serde_json::from_value(applied)?;
+        self.backend.set_plan(tenant, &own).await?;
+        Ok(Some(applied))
+    }
+
     /// The workflow a hook token starts, before any tenant is known.
     pub async fn webhook_by_token(&self, token: &str) -> Result<Option<(TenantId, String)>, StoreError> {
         self.backend.webhook_by_token(token).await
@@ -461,9 +487,22 @@ impl TenantStore {
     /// all for a tenant without a record (the local user of `trellis run`,
     /// bound only by the engine's own limits).
     pub async fn plan(&self) -> Result<crate::quota::Plan, StoreError> {
+        self.plan_over(&crate::quota::Plan::default()).await
+    }
+
+    /// The tenant's plan, each quota it leaves out taken from `defaults`
+    /// (the operator's).
+    pub async fn plan_over(&self, defaults: &crate::quota::Plan) -> Result<crate::quota::Plan, StoreError> {
         match self.backend.plan(&self.tenant).await? {
+            Some(Some(serde_json::Value::Object(own))) => {
+                let mut merged = serde_json::to_value(defaults)?;
+                if let Some(fields) = merged.as_object_mut() {
+                    fields.extend(own);
+                }
+                Ok(serde_json::from_value(merged)?)
+            }
             Some(Some(plan)) => Ok(serde_json::from_value(plan)?),
-            Some(None) => Ok(crate::quota::Plan::default()),
+            Some(None) => Ok(defaults.clone()),
             None => Ok(crate::quota::Plan::unlimited()),
         }
     }

@@ -22,6 +22,13 @@ pub fn parse_schedule(expression: &str) -> Result<::cron::Schedule, String> {
     ::cron::Schedule::from_str(expression).map_err(|e| format!("cron expression `{expression}` does not parse: {e}"))
 }
 
+/// The shortest time between two consecutive fires among the next `fires`
+/// (seconds); `None` when it fires fewer than twice.
+pub fn shortest_interval(schedule: &::cron::Schedule, fires: usize) -> Option<i64> {
+    let times: Vec<i64> = schedule.upcoming(chrono::Utc).take(fires).map(|t| t.timestamp()).collect();
+    times.windows(2).map(|pair| pair[1] - pair[0]).min()
+}
+
 /// The first fire strictly after `after` (unix ms); `None` if the schedule
 /// never fires again.
 pub fn next_fire(schedule: &::cron::Schedule, after: i64) -> Option<i64> {

@@ -7,7 +7,7 @@ mod cron;
 mod plan;
 pub mod webhook;
 
-pub use cron::{CronScheduler, next_fire, parse_schedule};
+pub use cron::{CronScheduler, next_fire, parse_schedule, shortest_interval};
 pub use plan::plan;
 
 /// Prefix of webhook tokens (the path segment of `/hooks/{token}`).

@@ -24,6 +24,11 @@ pub struct Server {
 
 /// A server with the first-party plugins and `local/hostile`, `local/capabilities`.
 pub async fn server() -> Server {
+    server_with(EngineConfig::default()).await
+}
+
+/// The same with an engine configured otherwise (its secrets are the server's vault).
+pub async fn server_with(engine_config: EngineConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(dir.path()).await.unwrap();
     let runtime = Runtime::new(RuntimeConfig {
@@ -35,7 +40,7 @@ pub async fn server() -> Server {
     let marketplace = Marketplace::open(dir.path(), &runtime, Blobs::Local, None).await.unwrap();
     publish_testing_guests(&marketplace.registry).await;
     let vault = Vault::new(MasterKey::random());
-    let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..EngineConfig::default() };
+    let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..engine_config };
     let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
     let tokens = TokenService::new(b"test secret that is long enough to sign");
     let state = AppState::new(engine, store.clone(), tokens, vault, marketplace).unwrap();

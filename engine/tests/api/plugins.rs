@@ -20,7 +20,17 @@ async fn publish_echo(s: &Server, key: &trellis_marketplace::PublisherSecretKey,
         "component": base64::engine::general_purpose::STANDARD.encode(&component),
         "signature": signature,
     });
-    let (status, published) = s.call(Method::POST, "/v1/marketplace/plugins", None, Some(body)).await;
+    let body = body.to_string();
+    let now = now_ms() / 1000;
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/marketplace/plugins")
+        .header("content-type", "application/json")
+        .header("content-length", body.len());
+    for (name, value) in trellis_marketplace::upload_auth::headers(key, "acme", body.len() as u64, now) {
+        request = request.header(name, value);
+    }
+    let (status, published) = s.send(request.body(Body::from(body)).unwrap()).await;
     assert_eq!(status, StatusCode::CREATED, "{published}");
 }
 

@@ -14,6 +14,7 @@
 //! `HttpError::Denied`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,11 @@ pub struct HttpPolicy {
     /// Lets requests reach loopback, private and link-local addresses. For
     /// operators running everything on one private network, and for tests.
     pub allow_private_network: bool,
+    /// Ranges the operator refuses on top of the built-in ones, whatever
+    /// `allow_private_network` says (an IPv6 form embedding an IPv4
+    /// address in one is refused too).
+    #[serde(default)]
+    pub denied_ranges: Vec<ipnet::IpNet>,
     pub max_requests: u32,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
@@ -51,6 +57,7 @@ impl Default for HttpPolicy {
             allowed_hosts: Vec::new(),
             granted_hosts: None,
             allow_private_network: false,
+            denied_ranges: Vec::new(),
             max_requests: 50,
             max_request_bytes: 4 << 20,
             max_response_bytes: 8 << 20,
@@ -247,6 +254,15 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// Whether the policy lets a connection go to `ip`; `Err` names the reason.
 fn check_address(policy: &HttpPolicy, host: &str, ip: IpAddr) -> Result<(), String> {
+    let embedded = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).into_iter().map(IpAddr::V4).collect(),
+        IpAddr::V4(_) => Vec::new(),
+    };
+    if let Some(range) =
+        policy.denied_ranges.iter().find(|range| range.contains(&ip) || embedded.iter().any(|e| range.contains(e)))
+    {
+        return Err(format!("denied: `{host}` resolves to {ip}, in the operator's denied range {range}"));
+    }
     let Some(class) = forbidden_address(ip) else {
         return Ok(());
     };
@@ -259,17 +275,41 @@ fn check_address(policy: &HttpPolicy, host: &str, ip: IpAddr) -> Result<(), Stri
     Err(format!("denied: `{host}` resolves to {ip}, a {class} address"))
 }
 
+/// Requests several executions draw from together (the nodes of one run
+/// and its child runs): each request that would go out takes one.
+#[derive(Debug)]
+pub struct RequestBudget {
+    limit: u64,
+    left: AtomicU64,
+}
+
+impl RequestBudget {
+    pub fn new(limit: u64, left: u64) -> Arc<Self> {
+        Arc::new(RequestBudget { limit, left: AtomicU64::new(left.min(limit)) })
+    }
+
+    /// Takes one request; `false` once none is left.
+    pub fn take(&self) -> bool {
+        self.left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(1)).is_ok()
+    }
+
+    pub fn left(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
+}
+
 /// The `wasi:http` hooks of one execution: applies the policy and records
 /// every call for the report.
 pub(crate) struct OutboundHttp {
     policy: Arc<HttpPolicy>,
+    budget: Option<Arc<RequestBudget>>,
     calls: Arc<Mutex<Vec<OutboundCall>>>,
     started: u32,
 }
 
 impl OutboundHttp {
-    pub(crate) fn new(policy: HttpPolicy) -> Self {
-        OutboundHttp { policy: Arc::new(policy), calls: Arc::default(), started: 0 }
+    pub(crate) fn new(policy: HttpPolicy, budget: Option<Arc<RequestBudget>>) -> Self {
+        OutboundHttp { policy: Arc::new(policy), budget, calls: Arc::default(), started: 0 }
     }
 
     /// Calls recorded so far (completed or refused).
@@ -378,6 +418,13 @@ impl WasiHttpHooks for OutboundHttp {
         }
         if !self.policy.host_allowed(&target.host, target.port) {
             let reason = format!("denied: host `{}` is not on this plugin's allowed hosts", target.host);
+            return refuse(&target, reason);
+        }
+
+        if let Some(budget) = &self.budget
+            && !budget.take()
+        {
+            let reason = format!("denied: the run's budget of {} HTTP requests is spent", budget.limit);
             return refuse(&target, reason);
         }
 
@@ -623,6 +670,28 @@ mod tests {
         for (address, expected) in table {
             assert_eq!(forbidden_address(address.parse().unwrap()), expected, "{address}");
         }
+    }
+
+    #[test]
+    fn a_request_budget_is_taken_once_per_request() {
+        let budget = RequestBudget::new(3, 3);
+        let taken: Vec<bool> = (0..5).map(|_| budget.take()).collect();
+        assert_eq!(taken, [true, true, true, false, false]);
+        assert_eq!(RequestBudget::new(3, 10).left(), 3, "never more than the limit");
+    }
+
+    #[test]
+    fn operator_ranges_are_refused_even_on_a_private_network() {
+        let policy = HttpPolicy {
+            allow_private_network: true,
+            denied_ranges: vec!["10.20.0.0/16".parse().unwrap(), "2001:db9::/32".parse().unwrap()],
+            ..HttpPolicy::default()
+        };
+        for address in ["10.20.1.1", "::ffff:10.20.1.1", "2002:a14:101::", "2001:db9::5"] {
+            let err = check_address(&policy, "h", address.parse().unwrap()).unwrap_err();
+            assert!(err.contains("operator's denied range"), "{address}: {err}");
+        }
+        assert!(check_address(&policy, "h", "10.21.0.1".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod secrets;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub use http::HttpPolicy;
+pub use http::{HttpPolicy, RequestBudget};
 pub use kv::{KvStore, MemoryKv};
 pub use llm::{ChatMessage, ChatRequest, ChatResponse, DisabledLlm, LlmProvider};
 pub use secrets::{MemorySecrets, SecretStore};
@@ -23,6 +23,8 @@ pub use secrets::{MemorySecrets, SecretStore};
 #[derive(Clone)]
 pub struct Capabilities {
     pub http: HttpPolicy,
+    /// Shared with the other executions of one run, when there is a run.
+    pub http_budget: Option<Arc<RequestBudget>>,
     pub secrets: Arc<dyn SecretStore>,
     /// Secret names this plugin may read in this tenant.
     pub granted_secrets: BTreeSet<String>,
@@ -35,6 +37,7 @@ impl Default for Capabilities {
     fn default() -> Self {
         Capabilities {
             http: HttpPolicy::default(),
+            http_budget: None,
             secrets: Arc::new(MemorySecrets::default()),
             granted_secrets: BTreeSet::new(),
             kv: Arc::new(MemoryKv::default()),

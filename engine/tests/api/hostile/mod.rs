@@ -5,9 +5,12 @@
 mod addresses;
 mod child_runs;
 mod expressions;
+mod http_budget;
 mod privilege;
 mod records;
+mod registry_identity;
 mod sign_in;
+mod uploads;
 mod webhooks;
 
 use std::time::{Duration, Instant};

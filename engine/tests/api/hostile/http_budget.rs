@@ -1,0 +1,64 @@
+//! A run's HTTP requests come out of one budget, whatever runs in parallel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use trellis_engine::executor::EngineConfig;
+use trellis_engine::quota::Plan;
+use trellis_host_api::capabilities::HttpPolicy;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_parallel_nodes_share_a_budget_of_three_requests() {
+    let config = EngineConfig {
+        http: HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["*"]) },
+        ..EngineConfig::default()
+    };
+    let s = server_with(config).await;
+    let bystander = s.bystander().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    s.set_plan(&acme.tenant_id, Plan { http_requests_per_run: 3, ..Plan::default() }).await;
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hit", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Five calls in parallel; a refused one goes out on `error`, so every
+    // call finishes however the budget falls.
+    let mut nodes: Vec<Value> = (0..5)
+        .map(|i| json!({"id": format!("call{i}"), "uses": "trellis/http-request@^0.1", "kind": "request", "config": {"url": url}}))
+        .collect();
+    nodes.push(json!({"id": "done", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": "done"}, "join": "any"}));
+    let edges: Vec<Value> = (0..5)
+        .flat_map(|i| {
+            [
+                json!({"from": format!("call{i}"), "to": "done"}),
+                json!({"from": format!("call{i}"), "port": "error", "to": "done"}),
+            ]
+        })
+        .collect();
+    let (status, saved) = s.save_workflow(key, json!({"id": "fan", "nodes": nodes, "edges": edges})).await;
+    assert!(status.is_success(), "{saved}");
+    let (_, run) = s.call(Method::POST, "/v1/workflows/fan/runs?wait=30", Some(key), Some(json!({}))).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "exactly the budget went out: {run}");
+    let denied = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["node_id"].as_str().is_some_and(|id| id.starts_with("call")))
+        .filter(|n| n["emits"][0]["data"]["message"] == "denied: the run's budget of 3 HTTP requests is spent")
+        .count();
+    assert_eq!(denied, 2, "{run}");
+    s.bystander_is_served(&bystander).await;
+}
