@@ -82,8 +82,8 @@ impl Bench {
     /// One step of an attack; errors are the attack's business.
     async fn attack_once(&self, attack: &str, round: u64) {
         let _ = match attack {
-            "expression-list" => self.run(&self.attacker, "list-bomb", json!({})).await,
-            "expression-string" => self.run(&self.attacker, "string-bomb", json!({})).await,
+            "expression-list" => self.run(&self.attacker, "list-bomb", json!({"s": "a"})).await,
+            "expression-string" => self.run(&self.attacker, "string-bomb", json!({"s": "a"})).await,
             "subworkflow-fork" => self.run(&self.attacker, "fork", json!({"next": "fork"})).await,
             "map-concurrency" => self.run(&self.attacker, "fan", json!({})).await,
             "log-flood" => self.run(&self.attacker, "flood", json!({})).await,
@@ -139,8 +139,8 @@ impl Bench {
 }
 
 const ATTACKS: [(&str, &str); 10] = [
-    ("expression-list", "`{{ [0] * 3000000000 }}` in a respond body"),
-    ("expression-string", "`{{ 'a' * 100000000 }}` in a respond body"),
+    ("expression-list", "`{{ [input.s] * 3000000000 }}` in a respond body"),
+    ("expression-string", "`{{ input.s * 100000000 }}` in a respond body"),
     ("subworkflow-fork", "a subworkflow calling itself by an expression"),
     ("map-concurrency", "a map over 300 items with concurrency `{{ 300 }}`"),
     ("log-flood", "a plugin logging 5,000,000 empty lines"),
@@ -192,8 +192,9 @@ async fn prepare(server: &BenchServer) -> anyhow::Result<Bench> {
         bail!("saving the other tenant's workflow: {status} {body}");
     }
     let respond = |id: &str, body: &str| json!({"id": id, "nodes": [{"id": "r", "builtin": "respond", "config": {"body": body}}]});
-    bench.save(respond("list-bomb", "{{ [0] * 3000000000 }}")).await?;
-    bench.save(respond("string-bomb", "{{ 'a' * 100000000 }}")).await?;
+    // From the input: constants that large are refused when saved.
+    bench.save(respond("list-bomb", "{{ [input.s] * 3000000000 }}")).await?;
+    bench.save(respond("string-bomb", "{{ input.s * 100000000 }}")).await?;
     bench
         .save(json!({"id": "fork", "nodes": [{"id": "again", "builtin": "subworkflow",
             "config": {"workflow": "{{ input.next }}", "input": "{{ input }}"}}]}))

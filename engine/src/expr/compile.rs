@@ -11,11 +11,17 @@
 
 use std::collections::BTreeMap;
 
+use minijinja::machinery::ast::{BinOpKind, CallArg, Expr, Stmt, UnaryOpKind};
 use minijinja::machinery::{CodeGenerator, Instruction, Instructions, WhitespaceConfig, parse, parse_expr};
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
 
-use super::guards;
+use super::{guards, meter};
+
+/// The largest constant the compiler may fold (`{{ 'ab' * 3 }}` becomes
+/// `'ababab'` before the expression ever runs), and what all the folds of
+/// one source may build together is `meter::BUDGET_FACTOR` times this.
+pub const MAX_CONSTANT_BYTES: u64 = 1 << 20;
 
 /// Prefix of the guard functions' names, which documents may not use.
 pub(super) const RESERVED: &str = "__trellis";
@@ -25,6 +31,7 @@ const LOOP_FLAG_RECURSIVE: u8 = 2;
 /// Compiles a bare expression (`input.n * 2`).
 pub(super) fn expression(source: &str) -> Result<Instructions<'_>, Error> {
     let ast = parse_expr(source)?;
+    check_constants(|| constants_in(&ast))?;
     let mut generator = CodeGenerator::new("<expression>", source);
     generator.compile_expr(&ast);
     rewrite(generator.finish().0)
@@ -33,6 +40,7 @@ pub(super) fn expression(source: &str) -> Result<Instructions<'_>, Error> {
 /// Compiles a template (`hi {{ input.name }}{% if … %}…{% endif %}`).
 pub(super) fn template(source: &str) -> Result<Instructions<'_>, Error> {
     let ast = parse(source, "<template>", Default::default(), WhitespaceConfig::default())?;
+    check_constants(|| constants_in_statement(&ast))?;
     let mut generator = CodeGenerator::new("<template>", source);
     generator.compile_stmt(&ast);
     let (instructions, blocks): (_, BTreeMap<_, _>) = generator.finish();
@@ -40,6 +48,147 @@ pub(super) fn template(source: &str) -> Result<Instructions<'_>, Error> {
         return Err(unsupported("template blocks are"));
     }
     rewrite(instructions)
+}
+
+/// minijinja folds constant operations while it compiles, with its own
+/// operators: each constant subexpression is folded here first through the
+/// guards, so one too large is refused before the compiler builds it.
+fn check_constants(check: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+    meter::metered(MAX_CONSTANT_BYTES, check).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("a constant of this expression: {}", e.detail().unwrap_or("too large")),
+        )
+    })
+}
+
+/// The value minijinja's constant folding would give `expr`, computed with
+/// the guards; `None` when `expr` is not constant.
+fn folded(expr: &Expr<'_>) -> Result<Option<Value>, Error> {
+    Ok(match expr {
+        Expr::Const(c) => Some(c.value.clone()),
+        Expr::List(list) if list.items.iter().all(|e| matches!(e, Expr::Const(_))) => {
+            Some(guards::list(minijinja::value::Rest(list.items.iter().filter_map(constant).collect()))?)
+        }
+        Expr::Map(map) if map.keys.iter().chain(&map.values).all(|e| matches!(e, Expr::Const(_))) => {
+            let pairs = map.keys.iter().zip(&map.values).flat_map(|(k, v)| [constant(k), constant(v)]).flatten();
+            Some(guards::map(minijinja::value::Rest(pairs.collect()))?)
+        }
+        Expr::UnaryOp(op) => match (&op.op, folded(&op.expr)?) {
+            (UnaryOpKind::Not, Some(value)) => Some(Value::from(!value.is_true())),
+            (UnaryOpKind::Neg, Some(value)) if value.is_number() => Some(guards::negate(value)),
+            _ => None,
+        },
+        Expr::BinOp(op) => {
+            let (Some(left), Some(right)) = (folded(&op.left)?, folded(&op.right)?) else { return Ok(None) };
+            Some(match &op.op {
+                BinOpKind::Add => guards::add(left, right)?,
+                BinOpKind::Mul => guards::mul(left, right)?,
+                BinOpKind::Concat => guards::concat(left, right)?,
+                // The others build no more than their operands.
+                other => guards::small_operator(other, left, right)?,
+            })
+        }
+        Expr::Compare(compare) => {
+            if folded(&compare.expr)?.is_none() {
+                return Ok(None);
+            }
+            for op in &compare.ops {
+                if folded(&op.expr)?.is_none() {
+                    return Ok(None);
+                }
+            }
+            Some(Value::from(true))
+        }
+        _ => None,
+    })
+}
+
+fn constant(expr: &Expr<'_>) -> Option<Value> {
+    match expr {
+        Expr::Const(c) => Some(c.value.clone()),
+        _ => None,
+    }
+}
+
+/// Checks every constant subexpression of `expr`.
+fn constants_in(expr: &Expr<'_>) -> Result<(), Error> {
+    if folded(expr)?.is_some() {
+        return Ok(());
+    }
+    let args = |args: &[CallArg<'_>]| -> Result<(), Error> {
+        for arg in args {
+            match arg {
+                CallArg::Pos(e) | CallArg::Kwarg(_, e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => {
+                    constants_in(e)?
+                }
+            }
+        }
+        Ok(())
+    };
+    match expr {
+        Expr::Var(_) | Expr::Const(_) => Ok(()),
+        Expr::Slice(s) => {
+            constants_in(&s.expr)?;
+            for part in [&s.start, &s.stop, &s.step].into_iter().flatten() {
+                constants_in(part)?;
+            }
+            Ok(())
+        }
+        Expr::UnaryOp(op) => constants_in(&op.expr),
+        Expr::BinOp(op) => constants_in(&op.left).and_then(|()| constants_in(&op.right)),
+        Expr::Compare(c) => {
+            constants_in(&c.expr)?;
+            c.ops.iter().try_for_each(|op| constants_in(&op.expr))
+        }
+        Expr::IfExpr(e) => {
+            constants_in(&e.test_expr)?;
+            constants_in(&e.true_expr)?;
+            e.false_expr.as_ref().map_or(Ok(()), constants_in)
+        }
+        Expr::Filter(f) => {
+            f.expr.as_ref().map_or(Ok(()), constants_in)?;
+            args(&f.args)
+        }
+        Expr::Test(t) => constants_in(&t.expr).and_then(|()| args(&t.args)),
+        Expr::GetAttr(g) => constants_in(&g.expr),
+        Expr::GetItem(g) => constants_in(&g.expr).and_then(|()| constants_in(&g.subscript_expr)),
+        Expr::Call(c) => constants_in(&c.expr).and_then(|()| args(&c.args)),
+        Expr::List(l) => l.items.iter().try_for_each(constants_in),
+        Expr::Map(m) => m.keys.iter().chain(&m.values).try_for_each(constants_in),
+    }
+}
+
+fn constants_in_all(statements: &[Stmt<'_>]) -> Result<(), Error> {
+    statements.iter().try_for_each(constants_in_statement)
+}
+
+fn constants_in_statement(statement: &Stmt<'_>) -> Result<(), Error> {
+    match statement {
+        Stmt::Template(t) => constants_in_all(&t.children),
+        Stmt::EmitExpr(e) => constants_in(&e.expr),
+        Stmt::EmitRaw(_) => Ok(()),
+        Stmt::ForLoop(f) => {
+            constants_in(&f.iter)?;
+            f.filter_expr.as_ref().map_or(Ok(()), constants_in)?;
+            constants_in_all(&f.body)?;
+            constants_in_all(&f.else_body)
+        }
+        Stmt::IfCond(i) => {
+            constants_in(&i.expr)?;
+            constants_in_all(&i.true_body)?;
+            constants_in_all(&i.false_body)
+        }
+        Stmt::WithBlock(w) => {
+            w.assignments.iter().try_for_each(|(_, value)| constants_in(value))?;
+            constants_in_all(&w.body)
+        }
+        Stmt::Set(s) => constants_in(&s.expr),
+        Stmt::AutoEscape(a) => constants_in(&a.enabled).and_then(|()| constants_in_all(&a.body)),
+        Stmt::Do(d) => constants_in(&d.call.expr),
+        // Refused whole when their instructions are rewritten.
+        _ => Ok(()),
+    }
 }
 
 fn unsupported(what: &str) -> Error {

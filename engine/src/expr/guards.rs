@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
+use minijinja::machinery::ast::BinOpKind;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Expression, State};
 
@@ -42,6 +43,48 @@ fn operator(source: &'static str) -> Expression<'static, 'static> {
 static OPERATORS: LazyLock<[Expression<'static, 'static>; 3]> =
     LazyLock::new(|| [operator("a + b"), operator("a * b"), operator("a in b")]);
 
+/// The operators that build no more than their operands, for constant
+/// folding: minijinja's own.
+static SMALL_OPERATORS: LazyLock<Vec<(BinOpKind, Expression<'static, 'static>)>> = LazyLock::new(|| {
+    use BinOpKind::*;
+    [
+        (Sub, "a - b"),
+        (Div, "a / b"),
+        (FloorDiv, "a // b"),
+        (Rem, "a % b"),
+        (Pow, "a ** b"),
+        (Eq, "a == b"),
+        (Ne, "a != b"),
+        (Lt, "a < b"),
+        (Lte, "a <= b"),
+        (Gt, "a > b"),
+        (Gte, "a >= b"),
+        (ScAnd, "a and b"),
+        (ScOr, "a or b"),
+        (In, "a in b"),
+    ]
+    .into_iter()
+    .map(|(kind, source)| (kind, operator(source)))
+    .collect()
+});
+
+/// A constant operation that cannot build a large value; `In` and the
+/// comparisons walk their operands and are charged.
+pub(super) fn small_operator(kind: &BinOpKind, a: Value, b: Value) -> Result<Value, Error> {
+    compared(&a, &b)?;
+    let found = SMALL_OPERATORS.iter().find(|(k, _)| std::mem::discriminant(k) == std::mem::discriminant(kind));
+    match found {
+        Some((_, expression)) => expression.eval(minijinja::context! { a => a, b => b }),
+        None => Err(Error::new(ErrorKind::InvalidOperation, "an operator the guards do not know")),
+    }
+}
+
+/// `-value` for a number.
+pub(super) fn negate(value: Value) -> Value {
+    static NEGATE: LazyLock<Expression<'static, 'static>> = LazyLock::new(|| operator("-a"));
+    NEGATE.eval(minijinja::context! { a => value }).unwrap_or(Value::UNDEFINED)
+}
+
 fn perform(index: usize, a: Value, b: Value) -> Result<Value, Error> {
     OPERATORS[index].eval(minijinja::context! { a => a, b => b })
 }
@@ -67,7 +110,7 @@ fn text_size(value: &Value) -> Result<u64, Error> {
     Ok(weigh("a value", value, value_limit()?)?.saturating_mul(2).saturating_add(2))
 }
 
-fn add(a: Value, b: Value) -> Result<Value, Error> {
+pub(super) fn add(a: Value, b: Value) -> Result<Value, Error> {
     if is_string(&a) && is_string(&b) {
         admit_size("a string", string_len(&a).saturating_add(string_len(&b)))?;
     } else if is_sequence(&a) || is_sequence(&b) {
@@ -80,7 +123,7 @@ fn add(a: Value, b: Value) -> Result<Value, Error> {
     perform(0, a, b)
 }
 
-fn mul(a: Value, b: Value) -> Result<Value, Error> {
+pub(super) fn mul(a: Value, b: Value) -> Result<Value, Error> {
     let (repeated, times) = if is_string(&a) || is_sequence(&a) { (&a, &b) } else { (&b, &a) };
     if let Some(times) = times.as_usize() {
         if is_string(repeated) {
@@ -109,7 +152,7 @@ fn format_bound(format: &Value, arguments: &[Value]) -> Result<u64, Error> {
     Ok(bound)
 }
 
-fn concat(a: Value, b: Value) -> Result<Value, Error> {
+pub(super) fn concat(a: Value, b: Value) -> Result<Value, Error> {
     admit_size("a string", text_size(&a)?.saturating_add(text_size(&b)?))?;
     Ok(Value::from(format!("{a}{b}")))
 }
@@ -122,13 +165,13 @@ fn compared(a: &Value, b: &Value) -> Result<(), Error> {
     Ok(())
 }
 
-fn list(items: Rest<Value>) -> Result<Value, Error> {
+pub(super) fn list(items: Rest<Value>) -> Result<Value, Error> {
     let list = Value::from(items.0);
     admit("a list", &list)?;
     Ok(list)
 }
 
-fn map(items: Rest<Value>) -> Result<Value, Error> {
+pub(super) fn map(items: Rest<Value>) -> Result<Value, Error> {
     let mut pairs = Vec::with_capacity(items.0.len() / 2);
     let mut items = items.0.into_iter();
     while let (Some(key), Some(value)) = (items.next(), items.next()) {

@@ -309,15 +309,15 @@ mod tests {
     fn values_past_the_payload_limit_are_refused_before_they_are_built() {
         let context = json!({"input": {"s": "abc", "n": 3}, "nodes": {}});
         let attacks = [
-            "{{ [0] * 3000000000 }}",
-            "{{ 'a' * 100000000 }}",
-            "{{ ('a' * 60000) ~ ('a' * 60000) }}",
-            "{{ 'aaaa' | replace('a', 'b' * 50000) }}",
+            "{{ [input.n] * 3000000000 }}",
+            "{{ input.s * 100000000 }}",
+            "{{ (input.s * 20000) ~ (input.s * 20000) }}",
+            "{{ 'aaaa' | replace('a', input.s * 16667) }}",
             "{{ range(100000) | join('x' * 1000) }}",
             "{{ 'x\ny' | indent(100000000) }}",
             "{{ '%99999999d' | format(1) }}",
             "{{ '%s' | format('a' * 200000) }}",
-            "{{ [[0] * 1000] * 1000 }}",
+            "{{ [[input.n] * 1000] * 1000 }}",
             "{% for i in range(100000) %}{{ 'abcdefghij' }}{% endfor %}",
             "{{ (range(10000) | list) | tojson(indent=16) }}",
         ];
@@ -333,9 +333,25 @@ mod tests {
             assert!(err.message.contains("100000 bytes"), "{attack}: {err}");
         }
         // The fields of one config share the limit.
-        let config = json!({"a": "{{ 'a' * 60000 }}", "b": "{{ 'b' * 60000 }}"});
+        let config = json!({"a": "{{ input.s * 20000 }}", "b": "{{ input.s * 20000 }}"});
         let err = render("config", &config, &context, 100_000).unwrap_err();
         assert_eq!(err.path, "config.b", "{err}");
+    }
+
+    #[test]
+    fn constants_too_large_to_fold_are_refused_before_they_are_built() {
+        for source in [
+            "{{ 'a' * 100000000 }}",
+            "{{ ('a' * 1000000) ~ ('a' * 1000000) }}",
+            "{{ input.x ~ ('a' * 100000000) }}",
+            "{{ 'a' * (10 ** 8) }}",
+            "{% if 'a' * 100000000 %}x{% endif %}",
+        ] {
+            let errors = check_templates("config.t", &json!(source));
+            assert_eq!(errors.len(), 1, "{source}: {errors:?}");
+            assert!(errors[0].message.contains("a constant of this expression"), "{source}: {errors:?}");
+        }
+        assert!(check_templates("config.t", &json!("{{ 'ab' * 3 ~ (2 ** 10) }}")).is_empty());
     }
 
     #[test]

@@ -20,25 +20,34 @@ async fn a_huge_expression_fails_its_node_and_memory_stays_flat() {
     let key = acme.api_key.as_str();
     let before = resident_bytes();
 
-    for (attack, field) in [
-        ("{{ [0] * 3000000000 }}", "config.body"),
-        ("{{ 'a' * 100000000 }}", "config.body"),
-        ("{{ range(100000) | join('x' * 100000) }}", "config.body"),
-    ] {
+    // Constants are folded by the compiler: too large ones are refused at save.
+    for attack in ["{{ [0] * 3000000000 }}", "{{ 'a' * 100000000 }}", "{{ ('a' * 900000) ~ ('a' * 900000) }}"] {
+        let workflow = json!({"id": "huge", "nodes": [
+            {"id": "reply", "builtin": "respond", "config": {"body": attack}}]});
+        let (status, error) = s.save_workflow(key, workflow).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{attack}: {error}");
+        let text = error.to_string();
+        assert!(text.contains("config.body") && text.contains("1048576 bytes"), "{attack}: {text}");
+    }
+    // Computed from the input, they fail their node when run.
+    for attack in
+        ["{{ [input.s] * 3000000000 }}", "{{ input.s * 100000000 }}", "{{ range(100000) | join(input.s * 100000) }}"]
+    {
         let workflow = json!({"id": "huge", "nodes": [
             {"id": "reply", "builtin": "respond", "config": {"body": attack}}]});
         let (status, saved) = s.save_workflow(key, workflow).await;
         assert!(status.is_success(), "{saved}");
         let started = Instant::now();
-        let (status, run) =
-            s.call(Method::POST, &format!("/v1/workflows/{}/runs?wait=10", "huge"), Some(key), Some(json!({}))).await;
+        let (status, run) = s
+            .call(Method::POST, "/v1/workflows/huge/runs?wait=10", Some(key), Some(json!({"input": {"s": "a"}})))
+            .await;
         assert_eq!(status, StatusCode::OK, "{run}");
         assert!(started.elapsed() < Duration::from_secs(5), "{attack} took {:?}", started.elapsed());
         assert_eq!(run["run"]["status"], "failed", "{attack}: {run}");
         let node = &run["nodes"].as_array().unwrap()[0];
         assert_eq!(node["error"]["code"], "invalid_config", "{node}");
         let message = node["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(field) && message.contains("payload limit of 1048576 bytes"), "{message}");
+        assert!(message.starts_with("config.body") && message.contains("payload limit of 1048576 bytes"), "{message}");
         assert!(run.to_string().len() < 64 << 10, "the run record stays small");
     }
     let grown = resident_bytes().saturating_sub(before);
