@@ -4,6 +4,7 @@
 
 mod addresses;
 mod child_runs;
+mod cron;
 mod expressions;
 mod http_budget;
 mod privilege;
