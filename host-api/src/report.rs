@@ -3,6 +3,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// `text` cut to at most `max` bytes (on a character boundary) and marked
+/// with `…` when cut: what a plugin chooses is bounded in every record.
+pub(crate) fn clipped(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// The whole result of one execution: emits plus the metering report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {

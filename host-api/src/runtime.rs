@@ -478,16 +478,8 @@ fn timeout_failure(limits: &Limits) -> Failure {
     Failure::new(FailureCode::Timeout, format!("wall-time limit of {} ms reached", limits.timeout.as_millis()))
 }
 
-fn truncate(mut text: String) -> String {
-    if text.len() > MAX_ERROR_MESSAGE_BYTES {
-        let mut cut = MAX_ERROR_MESSAGE_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
+fn truncate(text: String) -> String {
+    crate::report::clipped(text, MAX_ERROR_MESSAGE_BYTES)
 }
 
 fn plugin_failure(error: v0_1_0::trellis::plugin::types::NodeError) -> Failure {

@@ -331,16 +331,8 @@ type SendResult = wasmtime_wasi_http::Result<(
 /// records are bounded.
 const MAX_RECORDED_URL_BYTES: usize = 2048;
 
-fn clipped(mut text: String) -> String {
-    if text.len() > MAX_RECORDED_URL_BYTES {
-        let mut cut = MAX_RECORDED_URL_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
+fn clipped(text: String) -> String {
+    crate::report::clipped(text, MAX_RECORDED_URL_BYTES)
 }
 
 /// What is known about a request before it is sent, for the call record.
