@@ -93,9 +93,9 @@ pub async fn create_key(
         created_by: Some(principal.subject.clone()),
     };
     let secret = new_token(API_KEY_PREFIX);
-    let store = principal.store(&state);
+    let details = json!({"role": key.role, "name": key.name});
+    let store = principal.store(&state).audited(&principal.subject, "api_key.create", &key.id, details);
     store.insert_api_key(&key, &token_hash(&secret)).await?;
-    store.audit(&principal.subject, "api_key.create", &key.id, json!({"role": key.role, "name": key.name})).await?;
     Ok((StatusCode::CREATED, Json(json!({"api_key": key, "secret": secret}))))
 }
 
@@ -124,10 +124,10 @@ pub async fn revoke_key(
             key.role.as_str()
         )));
     }
+    let store = store.audited(&principal.subject, "api_key.revoke", &id, Value::Null);
     if !store.revoke_api_key(&id).await? {
         return Err(ApiError::not_found("API key"));
     }
-    store.audit(&principal.subject, "api_key.revoke", &id, Value::Null).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -172,13 +172,11 @@ pub async fn add_member(
     }
     let member = Member { id: uuid::Uuid::now_v7().to_string(), email, role: body.role };
     let password = new_token("");
-    let store = principal.store(&state);
+    let details = json!({"email": member.email, "role": member.role});
+    let store = principal.store(&state).audited(&principal.subject, "member.add", &member.id, details);
     if !store.insert_member(&member, &hash_password(&password).map_err(ApiError::internal)?).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, "email_taken", "a member with that email exists"));
     }
-    store
-        .audit(&principal.subject, "member.add", &member.id, json!({"email": member.email, "role": member.role}))
-        .await?;
     Ok((StatusCode::CREATED, Json(json!({"member": member, "password": password}))))
 }
 
@@ -233,10 +231,11 @@ pub async fn change_member(
     check_grantable(&principal, body.role)?;
     let store = principal.store(&state);
     let member = changeable_member(&principal, &store, &id, Some(body.role)).await?;
+    let details = json!({"from": member.role, "to": body.role});
+    let store = store.audited(&principal.subject, "member.role_change", &id, details);
     if !store.set_member_role(&id, body.role).await? {
         return Err(ApiError::not_found("member"));
     }
-    store.audit(&principal.subject, "member.role_change", &id, json!({"from": member.role, "to": body.role})).await?;
     Ok(Json(json!({"member": Member { role: body.role, ..member }})))
 }
 
@@ -259,10 +258,10 @@ pub async fn remove_member(
     check_id(&id)?;
     let store = principal.store(&state);
     let member = changeable_member(&principal, &store, &id, None).await?;
+    let store = store.audited(&principal.subject, "member.remove", &id, json!({"email": member.email}));
     if !store.delete_member(&id).await? {
         return Err(ApiError::not_found("member"));
     }
-    store.audit(&principal.subject, "member.remove", &id, json!({"email": member.email})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -104,18 +104,11 @@ pub async fn install(
     principal: Principal,
     JsonBody(request): JsonBody<InstallRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let store = principal.store(&state);
+    let details = json!({"grants": request.grants});
+    let store = principal.store(&state).audited(&principal.subject, "plugin.install", &request.name, details);
     let range = request.version.as_deref().unwrap_or("*");
     let install = service::install(&store, &state.marketplace.installed, &request.name, range, &request.grants).await?;
     state.plugins_changed(store.tenant(), &install.plugin);
-    store
-        .audit(
-            &principal.subject,
-            "plugin.install",
-            &install.plugin,
-            json!({"install": install, "grants": request.grants}),
-        )
-        .await?;
     Ok((StatusCode::CREATED, Json(json!({ "install": install, "grants": request.grants }))))
 }
 
@@ -158,10 +151,11 @@ pub async fn upgrade(
 ) -> Result<Json<Value>, ApiError> {
     let name = plugin_name(&publisher, &plugin)?;
     let store = principal.store(&state);
+    let from = store.install(&name).await?.map(|current| current.version);
+    let store = store.audited(&principal.subject, "plugin.upgrade", &name, json!({ "from": from }));
     let (from, install) =
         service::upgrade(&store, &state.marketplace.installed, &name, request.version.as_deref()).await?;
     state.plugins_changed(store.tenant(), &name);
-    store.audit(&principal.subject, "plugin.upgrade", &name, json!({"from": from, "to": install.version})).await?;
     Ok(Json(json!({ "from": from, "install": install })))
 }
 
@@ -180,9 +174,8 @@ pub async fn uninstall(
     PathParams((publisher, plugin)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let name = plugin_name(&publisher, &plugin)?;
-    let store = principal.store(&state);
+    let store = principal.store(&state).audited(&principal.subject, "plugin.uninstall", &name, Value::Null);
     service::uninstall(&store, &name).await?;
     state.plugins_changed(store.tenant(), &name);
-    store.audit(&principal.subject, "plugin.uninstall", &name, Value::Null).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -171,9 +171,8 @@ pub async fn cancel(
     PathParams(id): PathParams<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_run_id(&id)?;
-    let store = principal.store(&state);
+    let store = principal.store(&state).audited(&principal.subject, "run.cancel", &id, json!({}));
     state.engine.cancel(&store, &id).await?;
-    store.audit(&principal.subject, "run.cancel", &id, Value::Null).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "cancel_requested": true}))))
 }
 
@@ -205,9 +204,9 @@ pub async fn decide(
     check_run_id(&id)?;
     check_workflow_id(&node)?;
     let decision = json!({"approved": body.approved, "by": principal.subject, "comment": body.comment});
-    let store = principal.store(&state);
+    let details = json!({"node": node, "approved": body.approved});
+    let store = principal.store(&state).audited(&principal.subject, "run.decide", &id, details);
     state.engine.decide(&store, &id, &node, decision.clone()).await?;
-    store.audit(&principal.subject, "run.decide", &id, json!({"node": node, "approved": body.approved})).await?;
     Ok(Json(json!({"run_id": id, "node_id": node, "decision": decision})))
 }
 
@@ -238,9 +237,11 @@ pub async fn rerun(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_run_id(&id)?;
     check_workflow_id(&body.node)?;
+    // The new run's id is added to the entry (`run`) where it is recorded.
+    let details = json!({"from_run": id, "node": body.node});
     let store = principal.store(&state);
-    let run = state.engine.rerun_from(&store, &id, &body.node).await?;
-    store.audit(&principal.subject, "run.rerun", &run.id, json!({"from_run": id, "node": body.node})).await?;
+    let audited = store.audited(&principal.subject, "run.rerun", &id, details);
+    let run = state.engine.rerun_from(&audited, &id, &body.node).await?;
     // Driven from the store: the reused node records are read back.
     let driving = state.engine.spawn_drive(store.clone(), run.id.clone());
     drive_and_answer(&state, store, run, driving, query.wait).await

@@ -69,9 +69,8 @@ pub async fn put(
             format!("secret value is {} bytes, over the {MAX_VALUE_BYTES}-byte limit", body.value.len()),
         ));
     }
-    let store = principal.store(&state);
+    let store = principal.store(&state).audited(&principal.subject, "secret.write", &name, Value::Null);
     state.vault.write(&store, &name, &body.value).await.map_err(secret_error)?;
-    store.audit(&principal.subject, "secret.write", &name, Value::Null).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,11 +89,10 @@ pub async fn delete(
     PathParams(name): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     checked_name(&name)?;
-    let store = principal.store(&state);
+    let store = principal.store(&state).audited(&principal.subject, "secret.delete", &name, Value::Null);
     if !store.delete_secret(&name).await? {
         return Err(ApiError::not_found("secret"));
     }
-    store.audit(&principal.subject, "secret.delete", &name, Value::Null).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,8 +156,8 @@ pub async fn put_grants(
     }
     let store = principal.store(&state);
     crate::installs::service::check_new_grants(&store, &state.marketplace.installed, &plugin, &grants).await?;
+    let store = store.audited(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants }));
     store.put_plugin_grants(&plugin, &grants).await?;
     state.plugins_changed(store.tenant(), &plugin);
-    store.audit(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants })).await?;
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))
 }

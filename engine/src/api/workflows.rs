@@ -60,9 +60,9 @@ pub async fn create(
             format!("workflow `{}` exists; PUT a new version", workflow.id),
         ));
     }
-    let version = state.engine.save(&store, &workflow).await?;
+    let audited = store.audited(&principal.subject, "workflow.create", &workflow.id, json!({}));
+    let version = state.engine.save(&audited, &workflow).await?;
     state.workflows_changed();
-    store.audit(&principal.subject, "workflow.create", &workflow.id, json!({"version": version})).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
 }
 
@@ -91,9 +91,9 @@ pub async fn update(
     if store.get_workflow(&id, None).await?.is_none() {
         return Err(ApiError::not_found("workflow"));
     }
-    let version = state.engine.save(&store, &workflow).await?;
+    let audited = store.audited(&principal.subject, "workflow.update", &id, json!({}));
+    let version = state.engine.save(&audited, &workflow).await?;
     state.workflows_changed();
-    store.audit(&principal.subject, "workflow.update", &id, json!({"version": version})).await?;
     Ok(Json(json!({"id": id, "version": version})))
 }
 
@@ -232,12 +232,11 @@ pub async fn delete(
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     check_workflow_id(&id)?;
-    let store = principal.store(&state);
+    let store = principal.store(&state).audited(&principal.subject, "workflow.delete", &id, Value::Null);
     let deleted = store.delete_workflow(&id).await?;
     state.workflows_changed();
     if !deleted {
         return Err(ApiError::not_found("workflow"));
     }
-    store.audit(&principal.subject, "workflow.delete", &id, Value::Null).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,15 +2,21 @@
 
 use async_trait::async_trait;
 
-use super::{Role, StoreError, TenantId};
+use super::{AuditEntry, Role, StoreError, TenantId};
 
 #[async_trait]
 pub trait MemberBackend: Send + Sync {
     /// `false` when the tenant has no such member.
-    async fn set_member_role(&self, tenant: &TenantId, id: &str, role: Role) -> Result<bool, StoreError>;
+    async fn set_member_role(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        role: Role,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError>;
     /// Removes a member and revokes their refresh tokens and the API keys
     /// they created (with the keys those created); `false` when the tenant
     /// has no such member.
-    async fn delete_member(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+    async fn delete_member(&self, tenant: &TenantId, id: &str, audit: Option<&AuditEntry>) -> Result<bool, StoreError>;
     async fn count_owners(&self, tenant: &TenantId) -> Result<u64, StoreError>;
 }

@@ -71,7 +71,14 @@ impl TenantId {
 #[async_trait]
 pub trait StoreBackend: Send + Sync {
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError>;
-    async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError>;
+    /// With an audit entry, it is written in the same transaction, the
+    /// run's id added to its details as `run`.
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunRecord,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError>;
     async fn child_runs(
         &self,
@@ -81,7 +88,13 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Vec<RunRecord>, StoreError>;
     /// Top-level runs not finished, across tenants (for crash recovery).
     async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError>;
-    async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError>;
+    async fn put_node(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        node: &NodeRecord,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     /// Writes several node records in one transaction.
     async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError>;
     /// Writes node records and the run record, and adds usage to a day's
@@ -118,7 +131,12 @@ pub trait StoreBackend: Send + Sync {
     async fn workflow_versions(&self, tenant: &TenantId, id: &str) -> Result<Vec<(i64, i64)>, StoreError>;
     /// Deletes every version; runs keep the document they ran. `false` when
     /// there was no such workflow.
-    async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+    async fn delete_workflow(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError>;
     /// Top-level runs, newest first, optionally of one status, after a
     /// cursor (the id of the last run of the previous page; ids are
     /// time-ordered).
@@ -138,7 +156,15 @@ pub trait StoreBackend: Send + Sync {
     async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError>;
     /// API key lookup by hash, before any tenant is known.
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError>;
-    async fn insert_api_key(&self, tenant: &TenantId, key: &ApiKey, key_hash: &str) -> Result<(), StoreError>;
+    /// `audit`, when given, is written in the same transaction (as in every
+    /// write that takes one).
+    async fn insert_api_key(
+        &self,
+        tenant: &TenantId,
+        key: &ApiKey,
+        key_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     async fn insert_refresh_token(
         &self,
         tenant: &TenantId,
@@ -152,9 +178,21 @@ pub trait StoreBackend: Send + Sync {
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
     /// Revokes a key and every key created with it, down the chain; `false`
     /// when the tenant has no such key.
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError>;
     /// Adds a member; `false` when the email is taken.
-    async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError>;
+    async fn insert_member(
+        &self,
+        tenant: &TenantId,
+        member: &Member,
+        password_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError>;
     async fn list_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError>;
     async fn insert_audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first, before the cursor id.
@@ -203,7 +241,7 @@ impl Store {
     }
 
     pub fn tenant(&self, tenant: TenantId) -> TenantStore {
-        TenantStore { backend: self.backend.clone(), tenant }
+        TenantStore { backend: self.backend.clone(), tenant, audit: None }
     }
 
     /// Operator action: a new tenant with its owner, first API key and the
@@ -276,11 +314,32 @@ impl Store {
 pub struct TenantStore {
     backend: Arc<dyn Backend>,
     tenant: TenantId,
+    /// What the writes through this handle are audited as, written in each
+    /// write's own transaction.
+    audit: Option<Arc<AuditEntry>>,
 }
 
 impl TenantStore {
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
+    }
+
+    /// This handle, with its writes audited as `action` on `target` by
+    /// `principal`, in the transaction of each write.
+    pub fn audited(&self, principal: &str, action: &str, target: &str, details: serde_json::Value) -> TenantStore {
+        let entry = AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now_ms(),
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            details,
+        };
+        TenantStore { audit: Some(Arc::new(entry)), ..self.clone() }
+    }
+
+    fn audit_entry(&self) -> Option<&AuditEntry> {
+        self.audit.as_deref()
     }
 
     /// Inserts a run unless one with its id exists; returns whether it did.
@@ -289,7 +348,7 @@ impl TenantStore {
     }
 
     pub async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.backend.update_run(&self.tenant, run).await
+        self.backend.update_run(&self.tenant, run, self.audit_entry()).await
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -301,7 +360,7 @@ impl TenantStore {
     }
 
     pub async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
-        self.backend.put_node(&self.tenant, run_id, node).await
+        self.backend.put_node(&self.tenant, run_id, node, self.audit_entry()).await
     }
 
     pub async fn put_nodes(&self, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
@@ -330,7 +389,7 @@ impl TenantStore {
     /// workflow's triggers those of it, in one transaction; returns the
     /// version's number.
     pub async fn save_workflow(&self, workflow: &Workflow, triggers: &TriggerPlan) -> Result<i64, StoreError> {
-        self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?, triggers).await
+        self.backend.save_workflow(&self.tenant, &serde_json::to_value(workflow)?, triggers, self.audit_entry()).await
     }
 
     pub async fn webhook_token(&self, workflow_id: &str) -> Result<Option<String>, StoreError> {
@@ -354,7 +413,7 @@ impl TenantStore {
     }
 
     pub async fn delete_workflow(&self, id: &str) -> Result<bool, StoreError> {
-        self.backend.delete_workflow(&self.tenant, id).await
+        self.backend.delete_workflow(&self.tenant, id, self.audit_entry()).await
     }
 
     pub async fn list_runs(
@@ -371,7 +430,7 @@ impl TenantStore {
     }
 
     pub async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
-        self.backend.insert_api_key(&self.tenant, key, key_hash).await
+        self.backend.insert_api_key(&self.tenant, key, key_hash, self.audit_entry()).await
     }
 
     pub async fn insert_refresh_token(
@@ -389,11 +448,11 @@ impl TenantStore {
     }
 
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        self.backend.revoke_api_key(&self.tenant, id, now_ms()).await
+        self.backend.revoke_api_key(&self.tenant, id, now_ms(), self.audit_entry()).await
     }
 
     pub async fn insert_member(&self, member: &Member, password_hash: &str) -> Result<bool, StoreError> {
-        self.backend.insert_member(&self.tenant, member, password_hash).await
+        self.backend.insert_member(&self.tenant, member, password_hash, self.audit_entry()).await
     }
 
     pub async fn list_members(&self) -> Result<Vec<Member>, StoreError> {
@@ -401,11 +460,11 @@ impl TenantStore {
     }
 
     pub async fn set_member_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
-        self.backend.set_member_role(&self.tenant, id, role).await
+        self.backend.set_member_role(&self.tenant, id, role, self.audit_entry()).await
     }
 
     pub async fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
-        self.backend.delete_member(&self.tenant, id).await
+        self.backend.delete_member(&self.tenant, id, self.audit_entry()).await
     }
 
     pub async fn count_owners(&self) -> Result<u64, StoreError> {
@@ -440,7 +499,7 @@ impl TenantStore {
     }
 
     pub async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.backend.put_secret(&self.tenant, name, sealed).await
+        self.backend.put_secret(&self.tenant, name, sealed, self.audit_entry()).await
     }
 
     pub async fn sealed_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -452,7 +511,7 @@ impl TenantStore {
     }
 
     pub async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
-        self.backend.delete_secret(&self.tenant, name).await
+        self.backend.delete_secret(&self.tenant, name, self.audit_entry()).await
     }
 
     pub async fn plugin_grants(&self, plugin: &str) -> Result<PluginGrants, StoreError> {
@@ -460,7 +519,7 @@ impl TenantStore {
     }
 
     pub async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError> {
-        self.backend.put_plugin_grants(&self.tenant, plugin, grants).await
+        self.backend.put_plugin_grants(&self.tenant, plugin, grants, self.audit_entry()).await
     }
 
     pub async fn installs(&self) -> Result<Vec<PluginInstall>, StoreError> {
@@ -476,11 +535,11 @@ impl TenantStore {
     }
 
     pub async fn put_install(&self, install: &PluginInstall, grants: &PluginGrants) -> Result<(), StoreError> {
-        self.backend.put_install(&self.tenant, install, grants).await
+        self.backend.put_install(&self.tenant, install, grants, self.audit_entry()).await
     }
 
     pub async fn delete_install(&self, plugin: &str) -> Result<bool, StoreError> {
-        self.backend.delete_install(&self.tenant, plugin).await
+        self.backend.delete_install(&self.tenant, plugin, self.audit_entry()).await
     }
 
     /// The tenant's plan: the default plan when none was set, no limits at

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{StoreError, TenantId};
+use super::{AuditEntry, StoreError, TenantId};
 
 /// A cron trigger of a workflow's latest version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,12 +31,15 @@ pub struct TriggerPlan {
 
 #[async_trait]
 pub trait TriggerBackend: Send + Sync {
-    /// Saves the next version of a workflow and applies its triggers.
+    /// Saves the next version of a workflow and applies its triggers; the
+    /// audit entry, when given, is written in the same transaction with the
+    /// version's number added to its details as `version`.
     async fn save_workflow(
         &self,
         tenant: &TenantId,
         workflow: &Value,
         triggers: &TriggerPlan,
+        audit: Option<&AuditEntry>,
     ) -> Result<i64, StoreError>;
     async fn webhook_token(&self, tenant: &TenantId, workflow_id: &str) -> Result<Option<String>, StoreError>;
     /// Hook lookup, before any tenant is known.

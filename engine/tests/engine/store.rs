@@ -29,3 +29,34 @@ async fn concurrent_node_writes_share_commits_and_all_land() {
     // An empty write is a no-op, not an error.
     store.put_nodes("run-0", &[]).await.unwrap();
 }
+
+/// An audited change and its audit entry commit together: when the entry
+/// cannot be written (here: the same entry a second time), the change is
+/// not either. Both write paths: the sqlx one (secrets) and the group
+/// writer (runs).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audited_change_and_its_entry_commit_or_fail_together() {
+    use trellis_engine::store::{RunRecord, RunStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
+    let audited = store.audited("member:m", "secret.write", "A", serde_json::json!({}));
+    audited.put_secret("A", b"sealed-a").await.unwrap();
+    assert!(audited.put_secret("B", b"sealed-b").await.is_err(), "the same entry twice cannot be written");
+    assert_eq!(store.sealed_secret("B").await.unwrap(), None, "the change went with its failed entry");
+    assert_eq!(store.sealed_secret("A").await.unwrap().as_deref(), Some(&b"sealed-a"[..]));
+    let entries = store.list_audit(None, 10).await.unwrap();
+    assert_eq!(entries.iter().filter(|e| e.action == "secret.write").count(), 1);
+
+    let document = trellis_engine::store::Document::of(&serde_json::json!({"id": "w", "nodes": []})).unwrap();
+    let mut run = RunRecord::new("r1".into(), "w".into(), None, document, RunStatus::Pending, serde_json::json!({}));
+    store.insert_run(&run).await.unwrap();
+    let cancelling = store.audited("member:m", "run.cancel", "r1", serde_json::json!({}));
+    run.status = RunStatus::Cancelled;
+    cancelling.update_run(&run).await.unwrap();
+    run.status = RunStatus::Failed;
+    assert!(cancelling.update_run(&run).await.is_err());
+    assert_eq!(store.get_run("r1").await.unwrap().unwrap().status, RunStatus::Cancelled);
+    let entries = store.list_audit(None, 10).await.unwrap();
+    let cancel = entries.iter().find(|e| e.action == "run.cancel").unwrap();
+    assert_eq!(cancel.details["run"], "r1");
+}

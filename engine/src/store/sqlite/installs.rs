@@ -3,7 +3,7 @@ use sqlx::Row;
 
 use super::SqliteBackend;
 use crate::store::installs::{InstallBackend, PluginInstall};
-use crate::store::{PluginGrants, StoreError, TenantId};
+use crate::store::{AuditEntry, PluginGrants, StoreError, TenantId};
 
 const COLUMNS: &str = "i.plugin, i.requirement, i.version, i.digest, i.installed_at, i.updated_at";
 
@@ -90,15 +90,28 @@ impl InstallBackend for SqliteBackend {
         tenant: &TenantId,
         install: &PluginInstall,
         grants: &PluginGrants,
+        audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         write_install(&mut tx, tenant, install, grants).await?;
+        if let Some(entry) = audit {
+            let mut entry = entry.clone();
+            if let Some(details) = entry.details.as_object_mut() {
+                details.insert("install".to_owned(), serde_json::to_value(install)?);
+            }
+            super::write_audit(&mut tx, tenant, Some(&entry)).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_install(&self, tenant: &TenantId, plugin: &str) -> Result<bool, StoreError> {
+    async fn delete_install(
+        &self,
+        tenant: &TenantId,
+        plugin: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         let deleted = sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = ? AND plugin = ?")
@@ -112,6 +125,9 @@ impl InstallBackend for SqliteBackend {
             .bind(plugin)
             .execute(&mut *tx)
             .await?;
+        if deleted > 0 {
+            super::write_audit(&mut tx, tenant, audit).await?;
+        }
         tx.commit().await?;
         Ok(deleted > 0)
     }

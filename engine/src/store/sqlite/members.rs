@@ -6,21 +6,34 @@ use sqlx::{Sqlite, Transaction};
 
 use super::SqliteBackend;
 use crate::store::members::MemberBackend;
-use crate::store::{Role, StoreError, TenantId};
+use crate::store::{AuditEntry, Role, StoreError, TenantId};
 
 #[async_trait]
 impl MemberBackend for SqliteBackend {
-    async fn set_member_role(&self, tenant: &TenantId, id: &str, role: Role) -> Result<bool, StoreError> {
+    async fn set_member_role(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        role: Role,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("UPDATE members SET role = ? WHERE tenant_id = ? AND id = ?")
             .bind(role.as_str())
             .bind(tenant.as_str())
             .bind(id)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        let changed = result.rows_affected() == 1;
+        if changed {
+            super::write_audit(&mut tx, tenant, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
-    async fn delete_member(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    async fn delete_member(&self, tenant: &TenantId, id: &str, audit: Option<&AuditEntry>) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("DELETE FROM members WHERE tenant_id = ? AND id = ?")
@@ -34,6 +47,9 @@ impl MemberBackend for SqliteBackend {
             .execute(&mut *tx)
             .await?;
         revoke_key_lineage(&mut tx, tenant, Lineage::Member(id), crate::store::now_ms()).await?;
+        if result.rows_affected() == 1 {
+            super::write_audit(&mut tx, tenant, audit).await?;
+        }
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

@@ -220,9 +220,26 @@ impl StoreBackend for SqliteBackend {
         self.writes.write(move |connection| row.insert(connection)).await
     }
 
-    async fn update_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
+    async fn update_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunRecord,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let row = RunRow::new(tenant, run)?;
-        self.writes.write(move |connection| row.update(connection)).await
+        let audit = audit.map(|entry| {
+            let mut entry = entry.clone();
+            if let Some(details) = entry.details.as_object_mut() {
+                details.insert("run".to_owned(), run.id.clone().into());
+            }
+            entry
+        });
+        self.writes
+            .write(move |connection| {
+                row.update(connection)?;
+                write_audit_now(connection, &row.tenant, audit.as_ref())
+            })
+            .await
     }
 
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -264,8 +281,22 @@ impl StoreBackend for SqliteBackend {
         Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
     }
 
-    async fn put_node(&self, tenant: &TenantId, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
-        self.put_nodes(tenant, run_id, &[node]).await
+    async fn put_node(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        node: &NodeRecord,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let rows = NodeRow::all(&[node])?;
+        let (tenant, run_id) = (tenant.as_str().to_owned(), run_id.to_owned());
+        let audit = audit.cloned();
+        self.writes
+            .write(move |connection| {
+                upsert_nodes(connection, &tenant, &run_id, &rows)?;
+                write_audit_now(connection, &tenant, audit.as_ref())
+            })
+            .await
     }
 
     async fn put_nodes(&self, tenant: &TenantId, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
@@ -404,7 +435,12 @@ impl StoreBackend for SqliteBackend {
         Ok(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1))).collect())
     }
 
-    async fn delete_workflow(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    async fn delete_workflow(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("DELETE FROM workflow_versions WHERE tenant_id = ? AND workflow_id = ?")
@@ -413,8 +449,12 @@ impl StoreBackend for SqliteBackend {
             .execute(&mut *tx)
             .await?;
         triggers::delete_triggers(&mut tx, tenant, id).await?;
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            write_audit(&mut tx, tenant, audit).await?;
+        }
         tx.commit().await?;
-        Ok(result.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
@@ -441,7 +481,13 @@ impl StoreBackend for SqliteBackend {
             .collect())
     }
 
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let found = sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ?")
@@ -452,12 +498,21 @@ impl StoreBackend for SqliteBackend {
             .is_some();
         if found {
             members::revoke_key_lineage(&mut tx, tenant, members::Lineage::Key(id), now).await?;
+            write_audit(&mut tx, tenant, audit).await?;
         }
         tx.commit().await?;
         Ok(found)
     }
 
-    async fn insert_member(&self, tenant: &TenantId, member: &Member, password_hash: &str) -> Result<bool, StoreError> {
+    async fn insert_member(
+        &self,
+        tenant: &TenantId,
+        member: &Member,
+        password_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query(
             "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
@@ -468,9 +523,14 @@ impl StoreBackend for SqliteBackend {
         .bind(member.role.as_str())
         .bind(password_hash)
         .bind(now_ms())
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        let inserted = result.rows_affected() == 1;
+        if inserted {
+            write_audit(&mut tx, tenant, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     async fn list_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError> {
@@ -485,19 +545,7 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn insert_audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(&entry.id)
-        .bind(entry.at)
-        .bind(&entry.principal)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(entry.details.to_string())
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        write_audit(&mut *self.writer.lock().await, tenant, Some(entry)).await
     }
 
     async fn list_audit(
@@ -633,10 +681,17 @@ impl StoreBackend for SqliteBackend {
         }))
     }
 
-    async fn insert_api_key(&self, tenant: &TenantId, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+    async fn insert_api_key(
+        &self,
+        tenant: &TenantId,
+        key: &ApiKey,
+        key_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         insert_key(&mut tx, tenant, key, key_hash).await?;
+        write_audit(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -714,5 +769,51 @@ async fn insert_key(
     .bind(&key.created_by)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Writes an audit entry, when there is one, on `connection` (a change's
+/// own transaction).
+pub(super) async fn write_audit(
+    connection: &mut SqliteConnection,
+    tenant: &TenantId,
+    entry: Option<&AuditEntry>,
+) -> Result<(), StoreError> {
+    let Some(entry) = entry else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(&entry.id)
+    .bind(entry.at)
+    .bind(&entry.principal)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(entry.details.to_string())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// `write_audit` for the group writer's connection (hot-path writes).
+fn write_audit_now(
+    connection: &rusqlite::Connection,
+    tenant: &str,
+    entry: Option<&AuditEntry>,
+) -> Result<(), StoreError> {
+    let Some(entry) = entry else { return Ok(()) };
+    connection
+        .prepare_cached(
+            "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(rusqlite::params![
+            tenant,
+            entry.id,
+            entry.at,
+            entry.principal,
+            entry.action,
+            entry.target,
+            entry.details.to_string()
+        ])?;
     Ok(())
 }

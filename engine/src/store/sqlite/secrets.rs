@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::SqliteBackend;
 use crate::store::records::now_ms;
 use crate::store::secrets::{PluginGrants, SecretBackend, SecretName};
-use crate::store::{StoreError, TenantId};
+use crate::store::{AuditEntry, StoreError, TenantId};
 
 #[async_trait]
 impl SecretBackend for SqliteBackend {
@@ -38,7 +38,15 @@ impl SecretBackend for SqliteBackend {
         Ok(stored)
     }
 
-    async fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sealed: &[u8],
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO secrets (tenant_id, name, sealed, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (tenant_id, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
@@ -47,8 +55,10 @@ impl SecretBackend for SqliteBackend {
         .bind(name)
         .bind(sealed)
         .bind(now_ms())
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *tx)
         .await?;
+        super::write_audit(&mut tx, tenant, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -69,13 +79,25 @@ impl SecretBackend for SqliteBackend {
         Ok(rows.into_iter().map(|r| SecretName { name: r.get(0), updated_at: r.get(1) }).collect())
     }
 
-    async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    async fn delete_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query("DELETE FROM secrets WHERE tenant_id = ? AND name = ?")
             .bind(tenant.as_str())
             .bind(name)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() > 0)
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            super::write_audit(&mut tx, tenant, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn plugin_grants(&self, tenant: &TenantId, plugin: &str) -> Result<PluginGrants, StoreError> {
@@ -95,7 +117,10 @@ impl SecretBackend for SqliteBackend {
         tenant: &TenantId,
         plugin: &str,
         grants: &PluginGrants,
+        audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO plugin_grants (tenant_id, plugin, grants, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (tenant_id, plugin) DO UPDATE SET grants = excluded.grants, updated_at = excluded.updated_at",
@@ -104,8 +129,10 @@ impl SecretBackend for SqliteBackend {
         .bind(plugin)
         .bind(serde_json::to_string(grants)?)
         .bind(now_ms())
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *tx)
         .await?;
+        super::write_audit(&mut tx, tenant, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

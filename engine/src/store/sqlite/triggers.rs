@@ -6,7 +6,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::SqliteBackend;
 use crate::store::records::now_ms;
 use crate::store::triggers::{CronSchedule, TriggerBackend, TriggerPlan};
-use crate::store::{StoreError, TenantId};
+use crate::store::{AuditEntry, StoreError, TenantId};
 
 fn schedule(row: &sqlx::sqlite::SqliteRow) -> Result<CronSchedule, StoreError> {
     Ok(CronSchedule {
@@ -98,12 +98,20 @@ impl TriggerBackend for SqliteBackend {
         tenant: &TenantId,
         workflow: &Value,
         triggers: &TriggerPlan,
+        audit: Option<&AuditEntry>,
     ) -> Result<i64, StoreError> {
         let id = workflow["id"].as_str().unwrap_or_default().to_owned();
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let version = super::insert_version(&mut tx, tenant, &id, workflow).await?;
         apply(&mut tx, tenant, &id, triggers).await?;
+        if let Some(entry) = audit {
+            let mut entry = entry.clone();
+            if let Some(details) = entry.details.as_object_mut() {
+                details.insert("version".to_owned(), version.into());
+            }
+            super::write_audit(&mut tx, tenant, Some(&entry)).await?;
+        }
         tx.commit().await?;
         Ok(version)
     }
