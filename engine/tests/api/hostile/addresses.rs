@@ -14,12 +14,11 @@ async fn ipv6_forms_of_loopback_are_denied() {
             "kind": "request", "config": {"url": format!("http://{host}:9/")}}]});
         let (status, saved) = s.save_workflow(key, workflow).await;
         assert!(status.is_success(), "{saved}");
-        let (_, run) =
-            s.call(Method::POST, &format!("/v1/workflows/{}/runs?wait=10", "probe"), Some(key), Some(json!({}))).await;
+        let probe = s.call(Method::POST, "/v1/workflows/probe/runs?wait=10", Some(key), Some(json!({})));
+        let (_, run) = s.during(&bystander, probe).await;
         assert_eq!(run["run"]["status"], "failed", "{host}: {run}");
         let node = &run["nodes"].as_array().unwrap()[0];
         let recorded = node.to_string();
         assert!(recorded.contains("denied") && recorded.contains("loopback"), "{host}: {recorded}");
     }
-    s.bystander_is_served(&bystander).await;
 }

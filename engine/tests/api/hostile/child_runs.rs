@@ -32,15 +32,14 @@ async fn subworkflow_cycles_are_refused_at_save_and_stopped_by_depth_at_run_time
         "config": {"workflow": "{{ input.next }}", "input": "{{ input }}"}}]});
     let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(dynamic)).await;
     assert_eq!(status, StatusCode::CREATED, "{saved}");
-    let (_, run) = s
-        .call(Method::POST, "/v1/workflows/fork/runs?wait=30", Some(key), Some(json!({"input": {"next": "fork"}})))
-        .await;
+    let fork =
+        s.call(Method::POST, "/v1/workflows/fork/runs?wait=30", Some(key), Some(json!({"input": {"next": "fork"}})));
+    let (_, run) = s.during(&bystander, fork).await;
     assert_eq!(run["run"]["status"], "failed", "{run}");
     assert!(run.to_string().contains("deeper than 8 levels"), "{run}");
     let (_, runs) = s.call(Method::GET, "/v1/usage", Some(key), None).await;
     let counted = runs["days"][0]["usage"]["runs"].as_u64().unwrap_or_default();
     assert!((9..=10).contains(&counted), "the top-level run and its 8 levels of children: {runs}");
-    s.bystander_is_served(&bystander).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +55,8 @@ async fn child_runs_count_against_the_run_quotas_and_a_map_output_obeys_the_payl
         "nodes": [{"id": "hi", "uses": "trellis/transform", "kind": "render", "config": {"template": "x"}}]}}]});
     let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(fan_out)).await;
     assert_eq!(status, StatusCode::CREATED, "{saved}");
-    let (_, run) = s.call(Method::POST, "/v1/workflows/fan/runs?wait=30", Some(key), Some(json!({}))).await;
+    let fan = s.call(Method::POST, "/v1/workflows/fan/runs?wait=30", Some(key), Some(json!({})));
+    let (_, run) = s.during(&bystander, fan).await;
     assert_eq!(run["run"]["status"], "failed", "{run}");
     assert!(run.to_string().contains("runs_per_day"), "{run}");
     let (_, usage) = s.call(Method::GET, "/v1/usage", Some(key), None).await;
@@ -68,7 +68,8 @@ async fn child_runs_count_against_the_run_quotas_and_a_map_output_obeys_the_payl
         "items": [1, 2, 3, 4, 5, 6], "concurrency": "{{ 300 }}",
         "nodes": [{"id": "wait", "builtin": "delay", "config": {"ms": 300}}]}}]});
     s.call(Method::POST, "/v1/workflows", Some(key), Some(slow)).await;
-    let (_, run) = s.call(Method::POST, "/v1/workflows/slow/runs?wait=30", Some(key), Some(json!({}))).await;
+    let slow = s.call(Method::POST, "/v1/workflows/slow/runs?wait=30", Some(key), Some(json!({})));
+    let (_, run) = s.during(&bystander, slow).await;
     assert_eq!(run["run"]["status"], "failed", "{run}");
     assert!(run.to_string().contains("concurrent_runs"), "{run}");
 
@@ -78,8 +79,8 @@ async fn child_runs_count_against_the_run_quotas_and_a_map_output_obeys_the_payl
         "items": "{{ range(40) | list }}",
         "nodes": [{"id": "pad", "uses": "trellis/transform", "kind": "render", "config": {"template": "{{ 'x' * 1000 }}"}}]}}]});
     s.call(Method::POST, "/v1/workflows", Some(key), Some(wide)).await;
-    let (_, run) = s.call(Method::POST, "/v1/workflows/wide/runs?wait=30", Some(key), Some(json!({}))).await;
+    let wide = s.call(Method::POST, "/v1/workflows/wide/runs?wait=30", Some(key), Some(json!({})));
+    let (_, run) = s.during(&bystander, wide).await;
     assert_eq!(run["run"]["status"], "failed", "{run}");
     assert!(run.to_string().contains("payload limit of 20000 bytes"), "{run}");
-    s.bystander_is_served(&bystander).await;
 }

@@ -38,9 +38,9 @@ async fn a_huge_expression_fails_its_node_and_memory_stays_flat() {
         let (status, saved) = s.save_workflow(key, workflow).await;
         assert!(status.is_success(), "{saved}");
         let started = Instant::now();
-        let (status, run) = s
-            .call(Method::POST, "/v1/workflows/huge/runs?wait=10", Some(key), Some(json!({"input": {"s": "a"}})))
-            .await;
+        let huge =
+            s.call(Method::POST, "/v1/workflows/huge/runs?wait=10", Some(key), Some(json!({"input": {"s": "a"}})));
+        let (status, run) = s.during(&bystander, huge).await;
         assert_eq!(status, StatusCode::OK, "{run}");
         assert!(started.elapsed() < Duration::from_secs(5), "{attack} took {:?}", started.elapsed());
         assert_eq!(run["run"]["status"], "failed", "{attack}: {run}");
@@ -52,7 +52,6 @@ async fn a_huge_expression_fails_its_node_and_memory_stays_flat() {
     }
     let grown = resident_bytes().saturating_sub(before);
     assert!(grown < 256 << 20, "the process grew by {} MiB", grown >> 20);
-    s.bystander_is_served(&bystander).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,8 +61,8 @@ async fn capturing_and_recursive_constructs_are_refused_at_save() {
     let acme = s.tenant("owner@acme.test").await;
     let workflow = json!({"id": "macro", "nodes": [{"id": "reply", "builtin": "respond",
         "config": {"body": "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"}}]});
-    let (status, error) = s.call(Method::POST, "/v1/workflows", Some(&acme.api_key), Some(workflow)).await;
+    let save = s.call(Method::POST, "/v1/workflows", Some(&acme.api_key), Some(workflow));
+    let (status, error) = s.during(&bystander, save).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert!(error.to_string().contains("macros are not supported"), "{error}");
-    s.bystander_is_served(&bystander).await;
 }

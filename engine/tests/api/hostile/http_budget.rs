@@ -50,7 +50,8 @@ async fn five_parallel_nodes_share_a_budget_of_three_requests() {
         .collect();
     let (status, saved) = s.save_workflow(key, json!({"id": "fan", "nodes": nodes, "edges": edges})).await;
     assert!(status.is_success(), "{saved}");
-    let (_, run) = s.call(Method::POST, "/v1/workflows/fan/runs?wait=30", Some(key), Some(json!({}))).await;
+    let fan = s.call(Method::POST, "/v1/workflows/fan/runs?wait=30", Some(key), Some(json!({})));
+    let (_, run) = s.during(&bystander, fan).await;
     assert_eq!(hits.load(Ordering::SeqCst), 3, "exactly the budget went out: {run}");
     let denied = run["nodes"]
         .as_array()
@@ -60,5 +61,4 @@ async fn five_parallel_nodes_share_a_budget_of_three_requests() {
         .filter(|n| n["emits"][0]["data"]["message"] == "denied: the run's budget of 3 HTTP requests is spent")
         .count();
     assert_eq!(denied, 2, "{run}");
-    s.bystander_is_served(&bystander).await;
 }

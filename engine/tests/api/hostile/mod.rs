@@ -47,6 +47,19 @@ impl Server {
         self.call(Method::PUT, &format!("/v1/workflows/{id}"), Some(key), Some(workflow)).await
     }
 
+    /// Runs `attack` with the bystander's run started while it goes on;
+    /// the attack's outcome, once both are done and the bystander's run
+    /// succeeded promptly.
+    pub async fn during<T>(&self, bystander: &Bystander, attack: impl std::future::Future<Output = T>) -> T {
+        let bystander_run = async {
+            // Let the attack get going first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.bystander_is_served(bystander).await;
+        };
+        let (outcome, ()) = tokio::join!(attack, bystander_run);
+        outcome
+    }
+
     /// Starts the bystander's run and asserts it succeeded promptly.
     pub async fn bystander_is_served(&self, bystander: &Bystander) {
         let started = Instant::now();

@@ -13,13 +13,13 @@ async fn a_log_flood_is_capped_by_line_count() {
         "config": {"lines": 2_000_000}}]});
     let (status, saved) = s.save_workflow(key, workflow).await;
     assert!(status.is_success(), "{saved}");
-    let (_, run) = s.call(Method::POST, "/v1/workflows/flood/runs?wait=60", Some(key), Some(json!({}))).await;
+    let flood = s.call(Method::POST, "/v1/workflows/flood/runs?wait=60", Some(key), Some(json!({})));
+    let (_, run) = s.during(&bystander, flood).await;
     assert_eq!(run["run"]["status"], "succeeded", "{}", &run.to_string()[..run.to_string().len().min(2000)]);
     let node = &run["nodes"][0];
     assert_eq!(node["logs"].as_array().map(Vec::len), Some(1_000), "capped at 1,000 lines");
     assert_eq!(node["logs_truncated"], true);
     assert!(run.to_string().len() < 256 << 10, "the record is {} bytes", run.to_string().len());
-    s.bystander_is_served(&bystander).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -43,7 +43,8 @@ async fn a_granted_secret_is_redacted_from_every_part_of_the_record() {
             "config": {"name": "API_TOKEN", "url": format!("http://127.0.0.1:{port}"), "fail": fail}}]});
         let (status, saved) = s.save_workflow(key, workflow).await;
         assert!(status.is_success(), "{saved}");
-        let (_, run) = s.call(Method::POST, "/v1/workflows/leak/runs?wait=30", Some(key), Some(json!({}))).await;
+        let leak = s.call(Method::POST, "/v1/workflows/leak/runs?wait=30", Some(key), Some(json!({})));
+        let (_, run) = s.during(&bystander, leak).await;
         let text = run.to_string();
         assert!(!text.contains(value), "the secret is in the record: {text}");
         let node = &run["nodes"][0];
@@ -59,7 +60,6 @@ async fn a_granted_secret_is_redacted_from_every_part_of_the_record() {
         let (_, events) = s.call(Method::GET, "/v1/runs?limit=10", Some(key), None).await;
         assert!(!events.to_string().contains(value));
     }
-    s.bystander_is_served(&bystander).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,11 +74,10 @@ async fn input_and_config_past_the_payload_limit_fail_the_node_not_the_store() {
         "config": {"template": "{{ input.a }}"}}]});
     let (status, saved) = s.save_workflow(key, workflow).await;
     assert!(status.is_success(), "{saved}");
-    let (_, run) =
-        s.call(Method::POST, "/v1/workflows/wide/runs?wait=30", Some(key), Some(json!({"input": {"a": half}}))).await;
+    let wide = s.call(Method::POST, "/v1/workflows/wide/runs?wait=30", Some(key), Some(json!({"input": {"a": half}})));
+    let (_, run) = s.during(&bystander, wide).await;
     assert_eq!(run["run"]["status"], "failed", "{}", &run.to_string()[..300]);
     let node = &run["nodes"][0];
     assert_eq!(node["error"]["code"], "invalid_input", "{}", &node.to_string()[..300.min(node.to_string().len())]);
     assert!(node["error"]["message"].as_str().unwrap().contains("payload limit of 1048576 bytes"));
-    s.bystander_is_served(&bystander).await;
 }

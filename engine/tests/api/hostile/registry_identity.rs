@@ -77,11 +77,12 @@ async fn a_loaded_digest_does_not_vouch_for_another_name() {
         updated_at: 0,
     };
     plugins.component(&install("acme/echo")).await.expect("the genuine one loads");
-    let refused = plugins.component(&install("evil/echo")).await.expect_err("the forged name is verified, and refused");
+    let evil = install("evil/echo");
+    let forged = plugins.component(&evil);
+    let refused = s.during(&bystander, forged).await.expect_err("the forged name is verified, and refused");
     assert!(refused.to_string().contains("does not verify"), "{refused}");
     // And the genuine one still comes from the cache.
     plugins.component(&install("acme/echo")).await.expect("still there");
-    s.bystander_is_served(&bystander).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

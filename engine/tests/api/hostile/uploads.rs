@@ -38,11 +38,10 @@ async fn unauthenticated_uploads_cost_no_body_reads() {
         }
         s.send(request.body(counted_body(pulled.clone())).unwrap())
     });
-    let answers = futures::future::join_all(uploads).await;
+    let answers = s.during(&bystander, futures::future::join_all(uploads)).await;
     for (status, answer) in answers {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
         assert_eq!(answer["error"]["code"], "unauthenticated_upload");
     }
     assert_eq!(pulled.load(Ordering::SeqCst), 0, "the server read bodies it had not authorised");
-    s.bystander_is_served(&bystander).await;
 }
