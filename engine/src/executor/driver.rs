@@ -422,7 +422,22 @@ impl Driver {
                 match builtins::start(builtin, spec, &input, &context, payload_limit) {
                     Err(failure) => self.fail(&spec.id, failure, false).await,
                     Ok(builtins::Started::Done { config, emits }) => {
-                        self.node_mut(&spec.id).config = Some(config);
+                        // As for plugins: input and config within the limit.
+                        let carried = super::json_len(&input).saturating_add(super::json_len(&config));
+                        if carried > payload_limit {
+                            self.node_mut(&spec.id).input = Some(Value::Null);
+                            let message = format!(
+                                "the node's input and config are {carried} bytes, over the payload limit of {payload_limit} bytes"
+                            );
+                            return self.fail(&spec.id, Failure::new(FailureCode::InvalidInput, message), false).await;
+                        }
+                        let node = self.node_mut(&spec.id);
+                        node.config = Some(config);
+                        // A node that passes its input on (branch, switch,
+                        // respond) keeps it once, as its output.
+                        if emits.iter().all(|emit| emit.data == input) {
+                            node.input = None;
+                        }
                         self.succeed(&spec.id, emits).await
                     }
                     Ok(builtins::Started::Sleep { config, wake_at }) => {

@@ -80,4 +80,28 @@ async fn input_and_config_past_the_payload_limit_fail_the_node_not_the_store() {
     let node = &run["nodes"][0];
     assert_eq!(node["error"]["code"], "invalid_input", "{}", &node.to_string()[..300.min(node.to_string().len())]);
     assert!(node["error"]["message"].as_str().unwrap().contains("payload limit of 1048576 bytes"));
+
+    // Built-ins too; one that passes its input on keeps it once.
+    let big = "y".repeat(700 << 10);
+    let pass = json!({"id": "pass", "nodes": [{"id": "gate", "builtin": "branch", "config": {"condition": "true"}}]});
+    let (status, saved) = s.save_workflow(key, pass).await;
+    assert!(status.is_success(), "{saved}");
+    let (_, run) =
+        s.call(Method::POST, "/v1/workflows/pass/runs?wait=30", Some(key), Some(json!({"input": {"a": big}}))).await;
+    assert_eq!(run["run"]["status"], "succeeded", "{}", &run.to_string()[..300]);
+    let gate = &run["nodes"][0];
+    assert_eq!(gate["input"], Value::Null, "kept once, as the output");
+    assert_eq!(gate["emits"][0]["data"]["a"].as_str().map(str::len), Some(700 << 10));
+    let echo =
+        json!({"id": "echo", "nodes": [{"id": "reply", "builtin": "respond", "config": {"body": "{{ input.a }}"}}]});
+    s.save_workflow(key, echo).await;
+    let (_, run) = s
+        .call(
+            Method::POST,
+            "/v1/workflows/echo/runs?wait=30",
+            Some(key),
+            Some(json!({"input": {"a": "z".repeat(600 << 10)}})),
+        )
+        .await;
+    assert_eq!(run["nodes"][0]["error"]["code"], "invalid_input", "{}", &run.to_string()[..300]);
 }
