@@ -165,6 +165,7 @@ pub(super) async fn run_children(
     workflow_id: &str,
     spec: &NodeSpec,
     config: &Value,
+    carried: u64,
 ) -> Result<Value, Failure> {
     let fatal = |message: String| Failure::new(FailureCode::Fatal, message);
     let existing: BTreeMap<u64, RunRecord> = store
@@ -216,7 +217,15 @@ pub(super) async fn run_children(
             "child runs nest deeper than {MAX_CHILD_DEPTH} levels (a subworkflow calling itself?)"
         )));
     }
-    let payload_limit = engine.plan(store).await.map_err(|e| fatal(e.to_string()))?.payload_bytes;
+    let plan_limit = engine.plan(store).await.map_err(|e| fatal(e.to_string()))?.payload_bytes;
+    if carried > plan_limit {
+        return Err(Failure::new(
+            FailureCode::InvalidInput,
+            format!("the node's input and config are {carried} bytes, over the payload limit of {plan_limit} bytes"),
+        ));
+    }
+    // The output gets what the node's input and config leave.
+    let payload_limit = plan_limit - carried;
     // Past the payload limit no further item starts; the ones under way finish.
     let stopped = std::sync::atomic::AtomicBool::new(false);
     let stopped = &stopped;
@@ -259,7 +268,7 @@ pub(super) async fn run_children(
                     stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                     outputs.clear();
                     first_failure = Some(fatal(format!(
-                        "the collected output passed the payload limit of {payload_limit} bytes at item {}",
+                        "the collected output passed the payload limit of {plan_limit} bytes (with the node's input and config) at item {}",
                         i - 1
                     )));
                 } else {

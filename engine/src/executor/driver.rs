@@ -600,12 +600,17 @@ impl Driver {
         let store = self.store.clone();
         let run_id = self.run.id.clone();
         let workflow_id = self.workflow.id.clone();
+        // What the node's record already holds leaves the collected output
+        // the rest of the payload limit.
+        let input = self.nodes.get(&spec.id).and_then(|n| n.input.as_ref()).map_or(0, super::json_len);
+        let carried = input.saturating_add(super::json_len(&config));
         let spec = spec.clone();
         let events = self.events.clone();
         self.deferred.push((
             false,
             Box::pin(async move {
-                let result = builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config).await;
+                let result =
+                    builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config, carried).await;
                 let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
             }),
         ));
