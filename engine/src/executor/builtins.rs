@@ -165,7 +165,7 @@ pub(super) async fn run_children(
     workflow_id: &str,
     spec: &NodeSpec,
     config: &Value,
-    carried: u64,
+    input: &Value,
 ) -> Result<Value, Failure> {
     let fatal = |message: String| Failure::new(FailureCode::Fatal, message);
     let existing: BTreeMap<u64, RunRecord> = store
@@ -218,12 +218,7 @@ pub(super) async fn run_children(
         )));
     }
     let plan_limit = engine.plan(store).await.map_err(|e| fatal(e.to_string()))?.payload_bytes;
-    if carried > plan_limit {
-        return Err(Failure::new(
-            FailureCode::InvalidInput,
-            format!("the node's input and config are {carried} bytes, over the payload limit of {plan_limit} bytes"),
-        ));
-    }
+    let carried = super::carried(input, config, plan_limit)?;
     // The output gets what the node's input and config leave.
     let payload_limit = plan_limit - carried;
     // Past the payload limit no further item starts; the ones under way finish.

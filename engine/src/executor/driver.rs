@@ -423,13 +423,9 @@ impl Driver {
                     Err(failure) => self.fail(&spec.id, failure, false).await,
                     Ok(builtins::Started::Done { config, emits }) => {
                         // As for plugins: input and config within the limit.
-                        let carried = super::json_len(&input).saturating_add(super::json_len(&config));
-                        if carried > payload_limit {
+                        if let Err(failure) = super::carried(&input, &config, payload_limit) {
                             self.node_mut(&spec.id).input = Some(Value::Null);
-                            let message = format!(
-                                "the node's input and config are {carried} bytes, over the payload limit of {payload_limit} bytes"
-                            );
-                            return self.fail(&spec.id, Failure::new(FailureCode::InvalidInput, message), false).await;
+                            return self.fail(&spec.id, failure, false).await;
                         }
                         let node = self.node_mut(&spec.id);
                         node.config = Some(config);
@@ -497,14 +493,13 @@ impl Driver {
         // The node's record keeps its input, config and output: together
         // they stay within the payload limit, so the output gets what the
         // other two leave.
-        let carried = super::json_len(&input).saturating_add(super::json_len(&config));
-        if carried > payload_limit {
-            self.node_mut(&spec.id).input = Some(Value::Null);
-            let message = format!(
-                "the node's input and config are {carried} bytes, over the payload limit of {payload_limit} bytes"
-            );
-            return self.fail(&spec.id, Failure::new(FailureCode::InvalidInput, message), false).await;
-        }
+        let carried = match super::carried(&input, &config, payload_limit) {
+            Ok(carried) => carried,
+            Err(failure) => {
+                self.node_mut(&spec.id).input = Some(Value::Null);
+                return self.fail(&spec.id, failure, false).await;
+            }
+        };
         let invocation = Invocation {
             kind: spec.kind.clone().unwrap_or_default(),
             config: config.clone(),
@@ -602,15 +597,14 @@ impl Driver {
         let workflow_id = self.workflow.id.clone();
         // What the node's record already holds leaves the collected output
         // the rest of the payload limit.
-        let input = self.nodes.get(&spec.id).and_then(|n| n.input.as_ref()).map_or(0, super::json_len);
-        let carried = input.saturating_add(super::json_len(&config));
+        let input = self.nodes.get(&spec.id).and_then(|n| n.input.clone()).unwrap_or(Value::Null);
         let spec = spec.clone();
         let events = self.events.clone();
         self.deferred.push((
             false,
             Box::pin(async move {
                 let result =
-                    builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config, carried).await;
+                    builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config, &input).await;
                 let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
             }),
         ));

@@ -632,6 +632,19 @@ fn cron_problems(workflow: &Workflow, plan: &Plan) -> Vec<Problem> {
     problems
 }
 
+/// Bytes a node's record carries before its output (its input and its
+/// config after expressions); a failure when they alone pass `limit`.
+pub(crate) fn carried(input: &Value, config: &Value, limit: u64) -> Result<u64, trellis_host_api::Failure> {
+    let carried = json_len(input).saturating_add(json_len(config));
+    if carried > limit {
+        return Err(trellis_host_api::Failure::new(
+            trellis_host_api::FailureCode::InvalidInput,
+            format!("the node's input and config are {carried} bytes, over the payload limit of {limit} bytes"),
+        ));
+    }
+    Ok(carried)
+}
+
 /// Bytes of `value`'s JSON text, counted without building it.
 pub(crate) fn json_len(value: &Value) -> u64 {
     struct Count(u64);

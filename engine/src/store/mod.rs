@@ -327,14 +327,7 @@ impl TenantStore {
     /// This handle, with its writes audited as `action` on `target` by
     /// `principal`, in the transaction of each write.
     pub fn audited(&self, principal: &str, action: &str, target: &str, details: serde_json::Value) -> TenantStore {
-        let entry = AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: now_ms(),
-            principal: principal.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            details,
-        };
+        let entry = AuditEntry::now(principal, action, target, details);
         TenantStore { audit: Some(Arc::new(entry)), ..self.clone() }
     }
 
@@ -479,15 +472,7 @@ impl TenantStore {
         target: &str,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let entry = AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: now_ms(),
-            principal: principal.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            details,
-        };
-        self.backend.insert_audit(&self.tenant, &entry).await
+        self.backend.insert_audit(&self.tenant, &AuditEntry::now(principal, action, target, details)).await
     }
 
     pub async fn wrapped_key(&self) -> Result<Option<Vec<u8>>, StoreError> {

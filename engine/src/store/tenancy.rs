@@ -86,3 +86,17 @@ pub struct AuditEntry {
     pub target: String,
     pub details: serde_json::Value,
 }
+
+impl AuditEntry {
+    /// An entry made now, with a new time-ordered id.
+    pub fn now(principal: &str, action: &str, target: &str, details: serde_json::Value) -> Self {
+        AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: super::now_ms(),
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            details,
+        }
+    }
+}

@@ -772,6 +772,9 @@ async fn insert_key(
     Ok(())
 }
 
+const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
 /// Writes an audit entry, when there is one, on `connection` (a change's
 /// own transaction).
 pub(super) async fn write_audit(
@@ -780,18 +783,16 @@ pub(super) async fn write_audit(
     entry: Option<&AuditEntry>,
 ) -> Result<(), StoreError> {
     let Some(entry) = entry else { return Ok(()) };
-    sqlx::query(
-        "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(tenant.as_str())
-    .bind(&entry.id)
-    .bind(entry.at)
-    .bind(&entry.principal)
-    .bind(&entry.action)
-    .bind(&entry.target)
-    .bind(entry.details.to_string())
-    .execute(connection)
-    .await?;
+    sqlx::query(INSERT_AUDIT)
+        .bind(tenant.as_str())
+        .bind(&entry.id)
+        .bind(entry.at)
+        .bind(&entry.principal)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(entry.details.to_string())
+        .execute(connection)
+        .await?;
     Ok(())
 }
 
@@ -802,18 +803,14 @@ fn write_audit_now(
     entry: Option<&AuditEntry>,
 ) -> Result<(), StoreError> {
     let Some(entry) = entry else { return Ok(()) };
-    connection
-        .prepare_cached(
-            "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(rusqlite::params![
-            tenant,
-            entry.id,
-            entry.at,
-            entry.principal,
-            entry.action,
-            entry.target,
-            entry.details.to_string()
-        ])?;
+    connection.prepare_cached(INSERT_AUDIT)?.execute(rusqlite::params![
+        tenant,
+        entry.id,
+        entry.at,
+        entry.principal,
+        entry.action,
+        entry.target,
+        entry.details.to_string()
+    ])?;
     Ok(())
 }
