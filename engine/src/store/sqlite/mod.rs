@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transaction};
 
+mod audit;
 mod group_writer;
 mod installs;
 mod members;
@@ -24,6 +25,8 @@ mod triggers;
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
 use super::{StoreBackend, StoreError, TenantId, TenantSeed};
+pub(crate) use audit::write_audit;
+use audit::write_audit_now;
 
 pub struct SqliteBackend {
     /// Reads: WAL readers never wait for the writer.
@@ -769,48 +772,5 @@ async fn insert_key(
     .bind(&key.created_by)
     .execute(&mut **tx)
     .await?;
-    Ok(())
-}
-
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)";
-
-/// Writes an audit entry, when there is one, on `connection` (a change's
-/// own transaction).
-pub(super) async fn write_audit(
-    connection: &mut SqliteConnection,
-    tenant: &TenantId,
-    entry: Option<&AuditEntry>,
-) -> Result<(), StoreError> {
-    let Some(entry) = entry else { return Ok(()) };
-    sqlx::query(INSERT_AUDIT)
-        .bind(tenant.as_str())
-        .bind(&entry.id)
-        .bind(entry.at)
-        .bind(&entry.principal)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(entry.details.to_string())
-        .execute(connection)
-        .await?;
-    Ok(())
-}
-
-/// `write_audit` for the group writer's connection (hot-path writes).
-fn write_audit_now(
-    connection: &rusqlite::Connection,
-    tenant: &str,
-    entry: Option<&AuditEntry>,
-) -> Result<(), StoreError> {
-    let Some(entry) = entry else { return Ok(()) };
-    connection.prepare_cached(INSERT_AUDIT)?.execute(rusqlite::params![
-        tenant,
-        entry.id,
-        entry.at,
-        entry.principal,
-        entry.action,
-        entry.target,
-        entry.details.to_string()
-    ])?;
     Ok(())
 }
