@@ -128,7 +128,7 @@ fn open_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The routes each role may call (and every role above it): the one place
-/// a route's role is declared. DESIGN §6's matrix.
+/// a route's role is declared (the role matrix in README "HTTP API").
 fn routes_for(role: Role) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::new();
     match role {
