@@ -44,6 +44,31 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Password hashing is the costliest work an unauthenticated caller can
+/// ask for (argon2: 19 MiB and tens of milliseconds of a core each time).
+/// It runs on blocking threads, never on the runtime's workers, and on at
+/// most half the cores at once, so a flood of sign-ins cannot stall the
+/// requests of callers who are already signed in.
+static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    tokio::sync::Semaphore::new((cores / 2).max(1))
+});
+
+async fn password_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+    let _permit = PASSWORD_WORK.acquire().await.map_err(|e| AuthError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+/// [`verify_password`] within the bound on password work.
+pub async fn verify_password_bounded(password: String, hash: String) -> Result<bool, AuthError> {
+    password_work(move || verify_password(&password, &hash)).await
+}
+
+/// [`hash_password`] within the bound on password work.
+pub async fn hash_password_bounded(password: String) -> Result<String, AuthError> {
+    password_work(move || hash_password(&password)).await?
+}
+
 /// 256 random bits, URL-safe, with a prefix saying what the token is.
 pub fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
@@ -192,6 +217,30 @@ pub async fn create_tenant(store: &Store, name: &str, owner_email: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a runtime with one thread, a verification must leave the thread
+    /// to other tasks: the ticker ticks while it runs. Were argon2 to run
+    /// on the thread itself, the ticker could not start before it ended.
+    #[tokio::test(flavor = "current_thread")]
+    async fn password_work_leaves_the_runtime_free() {
+        let hash = hash_password("correct horse").unwrap();
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        });
+        assert!(!verify_password_bounded("wrong horse".to_owned(), hash.clone()).await.unwrap());
+        let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
+        ticker.abort();
+        assert!(ticked >= 1, "the other task never ran during the verification");
+        assert!(verify_password_bounded("correct horse".to_owned(), hash).await.unwrap());
+        assert!(verify_password("correct horse", &hash_password_bounded("correct horse".to_owned()).await.unwrap()));
+    }
 
     #[test]
     fn passwords_verify_only_with_the_right_secret() {

@@ -152,6 +152,11 @@ struct RuntimeInner {
     _ticker: EpochTicker,
 }
 
+/// Fuel a guest burns between two yields to the async runtime: roughly a
+/// tenth of a millisecond, far more than a typical node's whole run, so
+/// only long computations ever yield.
+const FUEL_PER_SLICE: u64 = 200_000;
+
 pub(crate) fn engine_config(config: &RuntimeConfig, metered: bool) -> Result<Config, RuntimeError> {
     let mut wasm = Config::new();
     wasm.wasm_component_model(true);
@@ -330,6 +335,10 @@ impl Runtime {
         store.limiter(|state| &mut state.limiter);
         // Fuel is enabled on this engine, so this cannot fail.
         let _ = store.set_fuel(limits.fuel);
+        // Guests run on the async runtime's worker threads: one that computes
+        // for long hands its thread back every so often, so other tenants'
+        // requests and nodes are served between its slices instead of after it.
+        let _ = store.fuel_async_yield_interval(Some(FUEL_PER_SLICE));
         // One tick more than the limit spans: the first tick may come at
         // once, and a guest must get its whole time, never less.
         let tick = config.epoch_tick.as_nanos().max(1);

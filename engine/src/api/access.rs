@@ -11,7 +11,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
-use crate::auth::{API_KEY_PREFIX, hash_password, new_token, token_hash};
+use crate::auth::{API_KEY_PREFIX, hash_password_bounded, new_token, token_hash};
 use crate::store::{ApiKey, Member, Role, now_ms};
 
 /// Nobody hands out more power than they hold.
@@ -174,7 +174,8 @@ pub async fn add_member(
     let password = new_token("");
     let details = json!({"email": member.email, "role": member.role});
     let store = principal.store(&state).audited(&principal.subject, "member.add", &member.id, details);
-    if !store.insert_member(&member, &hash_password(&password).map_err(ApiError::internal)?).await? {
+    let hash = hash_password_bounded(password.clone()).await.map_err(ApiError::internal)?;
+    if !store.insert_member(&member, &hash).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, "email_taken", "a member with that email exists"));
     }
     Ok((StatusCode::CREATED, Json(json!({"member": member, "password": password}))))

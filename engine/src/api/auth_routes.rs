@@ -11,7 +11,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::principal::{ClientAddress, Principal};
 use super::sign_in_throttle::{Throttled, WINDOW};
-use crate::auth::verify_password;
+use crate::auth::verify_password_bounded;
 use crate::store::{Member, RefreshUse, TenantId, now_ms};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -69,13 +69,13 @@ pub async fn login(
     let (tenant, member, hash) = match found {
         Some(found) => found,
         None => {
-            verify_password(&body.password, &state.dummy_hash);
+            verify_password_bounded(body.password, state.dummy_hash.to_string()).await.map_err(ApiError::internal)?;
             state.sign_ins.failed(&email, address);
             return Err(ApiError::unauthorized());
         }
     };
     let store = state.store.tenant(tenant.clone());
-    if !verify_password(&body.password, &hash) {
+    if !verify_password_bounded(body.password, hash).await.map_err(ApiError::internal)? {
         state.sign_ins.failed(&email, address);
         store.audit("anonymous", "auth.login_failed", &member.id, Value::Null).await?;
         return Err(ApiError::unauthorized());

@@ -30,11 +30,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Value::Null }
+        ApiError { status, code, message: message.into(), details: Value::Null, retry_after: None }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -66,6 +68,13 @@ impl ApiError {
             .with_details(json!({"quota": exceeded.quota, "limit": exceeded.limit, "used": exceeded.used}))
     }
 
+    /// 429 for a rate quota, with when to try again.
+    pub fn too_fast(too_fast: &crate::quota::rate::TooFast) -> Self {
+        let mut error = Self::quota(too_fast.exceeded());
+        error.retry_after = Some(too_fast.retry_after.as_secs_f64().ceil() as u64);
+        error
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -75,7 +84,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -103,6 +116,10 @@ impl From<crate::executor::EngineError> for ApiError {
             EngineError::InvalidInput(errors) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "input does not match input_schema")
                     .with_details(json!({ "errors": errors }))
+            }
+            // A start refused by its rate may be sent again within a second.
+            EngineError::Quota(exceeded) if exceeded.quota == "runs_per_second" => {
+                ApiError { retry_after: Some(1), ..ApiError::quota(exceeded) }
             }
             EngineError::Quota(exceeded) => ApiError::quota(exceeded),
             EngineError::Plugins(error) => {

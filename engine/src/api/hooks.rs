@@ -82,6 +82,9 @@ pub async fn receive(
         }
     };
     let store = state.store.tenant(target.tenant.clone());
+    // Deliveries count against the tenant's request rate before any work
+    // is done for them (a secret read, a signature check).
+    state.pace(&store).await?;
     let (version, workflow) = (target.version, &*target.workflow);
     let secret_name = workflow.triggers.iter().find_map(|t| match t {
         Trigger::Webhook { webhook } => Some(webhook.secret.clone()),

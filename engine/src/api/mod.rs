@@ -58,6 +58,8 @@ pub struct AppState {
     /// of twice per request; forgotten when this process changes workflows.
     hooks: crate::ttl_cache::TtlCache<String, hooks::HookTarget>,
     sign_ins: sign_in_throttle::SignInThrottle,
+    /// Each tenant's API requests and webhook deliveries a second.
+    request_rates: crate::quota::rate::Rates<crate::store::TenantId>,
     /// Verified against when an email is unknown, to keep sign-in timing flat.
     dummy_hash: Arc<String>,
 }
@@ -88,12 +90,28 @@ impl AppState {
             replays: ReplayGuard::default(),
             hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
             sign_ins: sign_in_throttle::SignInThrottle::default(),
+            request_rates: crate::quota::rate::Rates::new("requests_per_second"),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
         })
     }
 }
 
+/// How long a request over its tenant's rate waits for its turn before it
+/// is refused: a client a little too fast is slowed down, a flood refused.
+const REQUEST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl AppState {
+    /// Holds a request of `store`'s tenant to its `requests_per_second`:
+    /// returns at its turn, or refuses it (429) when that is more than
+    /// [`REQUEST_PATIENCE`] away.
+    pub(crate) async fn pace(&self, store: &crate::store::TenantStore) -> Result<(), ApiError> {
+        let plan = self.engine.plan(store).await?;
+        self.request_rates
+            .take(store.tenant(), plan.requests_per_second, REQUEST_PATIENCE)
+            .await
+            .map_err(|too_fast| ApiError::too_fast(&too_fast))
+    }
+
     /// A workflow was saved or deleted through this process: webhooks see
     /// it from the next request on.
     pub(crate) fn workflows_changed(&self) {

@@ -44,12 +44,14 @@ pub struct RequiredRole(pub Role);
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    /// Who is calling, refused (403) below the role the route needs.
+    /// Who is calling, refused (403) below the role the route needs, and
+    /// held to its tenant's `requests_per_second`.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = Self::resolve(parts, state).await?;
         if let Some(RequiredRole(needed)) = parts.extensions.get::<RequiredRole>() {
             principal.require(*needed)?;
         }
+        state.pace(&principal.store(state)).await?;
         Ok(principal)
     }
 }

@@ -15,6 +15,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_engine::auth::create_tenant;
 use trellis_engine::executor::EngineConfig;
+use trellis_engine::quota::Plan;
 use trellis_engine::store::{PluginGrants, TenantId};
 use trellis_marketplace::publish::Upload;
 use trellis_marketplace::{ComponentDigest, PublisherSecretKey};
@@ -248,7 +249,9 @@ pub async fn hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
             "warning: debug build; run `cargo run --release -p trellis-engine -- bench hostile` for real figures"
         );
     }
-    let server = BenchServer::start("hostile", EngineConfig::default()).await?;
+    // Every tenant on the plan `trellis serve` gives tenants by default.
+    let config = EngineConfig { default_plan: Plan::default(), ..EngineConfig::default() };
+    let server = BenchServer::start("hostile", config).await?;
     let bench = Arc::new(prepare(&server).await?);
     // Warm up: compiled code, connections, SQLite pages.
     bench.bystander_latencies(10).await?;

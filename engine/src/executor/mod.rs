@@ -21,6 +21,7 @@ use trellis_host_api::capabilities::RequestBudget;
 use trellis_host_api::{Limits, Runtime};
 
 use crate::catalog::{Catalog, FixedPlugins, Plugins};
+use crate::quota::rate::Rates;
 use crate::quota::{Plan, Plans, QuotaExceeded, day_of};
 use crate::secrets::{FixedSecrets, SecretSource};
 use crate::store::{
@@ -61,7 +62,9 @@ impl Default for EngineConfig {
             validation: ValidationLimits::default(),
             kv_quota_bytes: 16 << 20,
             poll_interval: Duration::from_millis(200),
-            default_plan: Plan::default(),
+            // Embedded and local use serve one user, with nothing to share
+            // by rate; `trellis serve` takes the operator's plan instead.
+            default_plan: Plan { runs_per_second: u64::MAX, requests_per_second: u64::MAX, ..Plan::default() },
         }
     }
 }
@@ -122,7 +125,14 @@ struct Inner {
     /// Each top-level run's HTTP request budget, shared by its nodes and
     /// its child runs while any of them runs.
     http_budgets: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<RequestBudget>>>,
+    /// Each tenant's run starts a second (`runs_per_second`).
+    run_rates: Rates<crate::store::TenantId>,
 }
+
+/// How long a top-level start waits for its turn under `runs_per_second`
+/// before it is refused; a child run waits as long as it takes, since its
+/// parent already holds its place.
+const START_PATIENCE: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// An engine with one catalog for every tenant (the local commands).
@@ -147,6 +157,7 @@ impl Engine {
                 plans,
                 metrics: crate::metrics::Metrics::default(),
                 http_budgets: std::sync::Mutex::default(),
+                run_rates: Rates::new("runs_per_second"),
             }),
         }
     }
@@ -380,6 +391,12 @@ impl Engine {
         if payload > plan.payload_bytes {
             return Err(QuotaExceeded { quota: "payload_bytes", limit: plan.payload_bytes, used: payload }.into());
         }
+        let patience = if run.parent.is_some() { Duration::MAX } else { START_PATIENCE };
+        self.inner
+            .run_rates
+            .take(store.tenant(), plan.runs_per_second, patience)
+            .await
+            .map_err(|too_fast| too_fast.exceeded())?;
         let quotas = RunQuotas { concurrent_runs: plan.concurrent_runs, runs_per_day: plan.runs_per_day };
         match store.admit_run(&run, &day_of(run.created_at), quotas).await? {
             Admission::Admitted => Ok(Some(run)),

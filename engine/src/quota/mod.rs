@@ -3,6 +3,7 @@
 //! every limit left out of it takes the default below.
 
 mod plans;
+pub mod rate;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -18,6 +19,14 @@ pub struct Plan {
     pub concurrent_runs: u64,
     /// Top-level runs started per UTC day.
     pub runs_per_day: u64,
+    /// Runs started a second, child runs included, in bursts of up to one
+    /// second's worth; a start over it waits its turn (a top-level start
+    /// at most a second, then 429).
+    pub runs_per_second: u64,
+    /// API requests and webhook deliveries a second, in bursts of up to
+    /// one second's worth; a request over it waits its turn for at most a
+    /// second, then is refused (429).
+    pub requests_per_second: u64,
     /// Saved workflows.
     pub workflows: u64,
     /// Nodes per workflow, sub-graphs included.
@@ -43,6 +52,8 @@ impl Default for Plan {
         Plan {
             concurrent_runs: 500,
             runs_per_day: 1_000_000,
+            runs_per_second: 200,
+            requests_per_second: 200,
             workflows: 1_000,
             nodes_per_workflow: 200,
             fuel_per_node: 1_000_000_000,
@@ -64,6 +75,8 @@ impl Plan {
         Plan {
             concurrent_runs: u64::MAX,
             runs_per_day: u64::MAX,
+            runs_per_second: u64::MAX,
+            requests_per_second: u64::MAX,
             workflows: u64::MAX,
             nodes_per_workflow: u64::MAX,
             fuel_per_node: u64::MAX,

@@ -62,6 +62,31 @@ async fn infinite_loop_hits_the_wall_time_limit() {
     assert_host_still_serves(&runtime).await;
 }
 
+/// On a runtime with one thread, a guest that computes without end must
+/// still let other tasks run: it hands the thread back every slice of fuel.
+/// Were it to hold the thread, the ticker would not tick until it stopped.
+#[tokio::test(flavor = "current_thread")]
+async fn a_computing_guest_hands_its_thread_back() {
+    let runtime = runtime();
+    let plugin = load(&runtime, HOSTILE);
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let ticker = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let limits = Limits { timeout: Duration::from_millis(300), fuel: u64::MAX / 4, ..Limits::default() };
+    let execution = run(&runtime, &plugin, "spin", json!({}), &limits, Capabilities::default()).await;
+    let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    ticker.abort();
+    assert_eq!(code_of(&execution), FailureCode::Timeout, "{:?}", execution.report.failure);
+    assert!(ticked >= 3, "the other task ran {ticked} times while the guest computed for 300 ms");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn infinite_loop_with_low_fuel_is_fuel_exhausted() {
     let runtime = runtime();

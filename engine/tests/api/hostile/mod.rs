@@ -8,6 +8,7 @@ mod cron;
 mod expressions;
 mod http_budget;
 mod privilege;
+mod rates;
 mod records;
 mod registry_identity;
 mod sign_in;
