@@ -46,9 +46,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// Password hashing is the costliest work an unauthenticated caller can
 /// ask for (argon2: 19 MiB and tens of milliseconds of a core each time).
-/// It runs on blocking threads, never on the runtime's workers, and on at
-/// most half the cores at once, so a flood of sign-ins cannot stall the
-/// requests of callers who are already signed in.
+/// It runs on the background runtime's lower-priority blocking threads,
+/// never on the request runtime's workers, and on at most half the cores
+/// at once, so a flood of sign-ins cannot stall the requests of callers who
+/// are already signed in.
 static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     tokio::sync::Semaphore::new((cores / 2).max(1))
@@ -56,7 +57,7 @@ static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::L
 
 async fn password_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
     let _permit = PASSWORD_WORK.acquire().await.map_err(|e| AuthError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Hash(e.to_string()))
+    crate::background::runtime().spawn_blocking(work).await.map_err(|e| AuthError::Hash(e.to_string()))
 }
 
 /// [`verify_password`] within the bound on password work.

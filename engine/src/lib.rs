@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+mod background;
 pub mod catalog;
 pub mod executor;
 pub mod expr;

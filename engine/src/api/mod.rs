@@ -19,6 +19,7 @@ mod hooks;
 mod params;
 mod plugins;
 mod principal;
+mod refusal_pace;
 mod runs;
 mod secrets;
 mod server;
@@ -60,6 +61,8 @@ pub struct AppState {
     sign_ins: sign_in_throttle::SignInThrottle,
     /// Each tenant's API requests and webhook deliveries a second.
     request_rates: crate::quota::rate::Rates<crate::store::TenantId>,
+    /// Each client address's refusals a second.
+    refusals: refusal_pace::RefusalRates,
     /// Verified against when an email is unknown, to keep sign-in timing flat.
     dummy_hash: Arc<String>,
 }
@@ -91,6 +94,7 @@ impl AppState {
             hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
             sign_ins: sign_in_throttle::SignInThrottle::default(),
             request_rates: crate::quota::rate::Rates::new("requests_per_second"),
+            refusals: refusal_pace::refusal_rates(),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
         })
     }
@@ -269,6 +273,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/metrics", get(server::metrics))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refusal_pace::pace_refusals))
         // The last layer added runs first: the id is set, then the span
         // opens with it, then the answer carries it back.
         .layer(PropagateRequestIdLayer::new(server::REQUEST_ID))

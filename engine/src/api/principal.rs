@@ -101,7 +101,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddress(peer.map(|info| info.0.ip()).unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))))
+        Ok(ClientAddress::of(&parts.extensions))
+    }
+}
+
+impl ClientAddress {
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        ClientAddress(peer.map(|info| info.0.ip()).unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)))
     }
 }

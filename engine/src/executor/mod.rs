@@ -5,6 +5,7 @@
 mod builtins;
 mod driver;
 mod fair;
+mod offload;
 mod retry;
 
 use std::collections::BTreeSet;

@@ -122,11 +122,11 @@ impl Driver {
         self.active.insert(node_id.clone());
         self.deferred.push((
             true,
-            Box::pin(async move {
+            Box::pin(crate::executor::offload::when_long(async move {
                 let _slot = permits.acquire(&tenant).await;
                 let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
                 let _ = events.send(Event::Attempt { node_id, attempt, execution: Box::new(execution) });
-            }),
+            })),
         ));
         Ok(())
     }

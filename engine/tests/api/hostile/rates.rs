@@ -86,3 +86,25 @@ async fn run_starts_are_paced_child_runs_included() {
     assert!(refused.len() < 20, "{answers:?}");
     assert_eq!(refused[0].1["error"]["details"]["quota"], "runs_per_second", "{:?}", refused[0]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_looping_on_refusals_is_slowed_to_the_refusal_pace() {
+    let s = server().await;
+    let bystander = s.bystander().await;
+    // An attacker asking again the moment it is refused, as fast as it can.
+    let loop_on_refusals = async {
+        let started = Instant::now();
+        for _ in 0..30 {
+            let (status, _) = s.call(Method::GET, "/v1/workflows", Some("trk_not-a-key"), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        started.elapsed()
+    };
+    let took = s.during(&bystander, loop_on_refusals).await;
+    // A second's burst of twenty refusals at once, then one each 50 ms.
+    assert!(took >= Duration::from_millis(450), "30 refusals in {took:?}");
+    // The other tenant is served at once meanwhile, and after.
+    let started = Instant::now();
+    s.bystander_is_served(&bystander).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
