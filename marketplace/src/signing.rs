@@ -192,6 +192,26 @@ mod tests {
     const COMPONENT: &[u8] = b"\0asm component bytes";
     const MANIFEST: &[u8] = b"name = \"acme/slack\"\nversion = \"1.0.0\"\n";
 
+    /// The documented layout, pinned by vectors computed outside this code
+    /// with Python's `cryptography` (Ed25519 of the seed 0, 1, …, 31):
+    /// `key.sign(b"trellis-plugin-signature-v1\0" + sha256(component) + sha256(manifest))`
+    /// and `key.sign(b"trellis-upload-v1\0" + b"acme\0" + (1234).to_bytes(8, "big")
+    /// + (1767225600).to_bytes(8, "big"))`. Ed25519 is deterministic, so a
+    /// change of layout changes the bytes.
+    #[test]
+    fn signatures_match_fixed_vectors() {
+        let key = PublisherSecretKey::from_text("ed25519-secret:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        assert_eq!(key.public_key().to_text(), "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=");
+        let digest = ComponentDigest::of(COMPONENT);
+        assert_eq!(digest.to_string(), "sha256:8a9acae27a4f71dd5ac9ba531d47d5c1975fc28774bea8a355d6dcd88bba74f0");
+        let package = "ed25519:Nfizt7HePCPdwPWN8pkdD/IxzTNLylKgx1/ZrybZse+mY/YH0wg2V4+NvJCX6qrDVMfX8OfGJ/K12WHWfdXOBw==";
+        assert_eq!(key.sign(&digest, MANIFEST), package);
+        key.public_key().verify(&digest, MANIFEST, package).unwrap();
+        let upload = "ed25519:bgO3uJg7o+fDN4ZQFZQ2ZEvN4aPNN2/JkEW/EuqN7chAHjYvygDHPuF45iHfvn6p4+hWQjPHFpLFjlSXwKPODQ==";
+        assert_eq!(key.sign_upload("acme", 1234, 1_767_225_600), upload);
+        key.public_key().verify_upload("acme", 1234, 1_767_225_600, upload).unwrap();
+    }
+
     #[test]
     fn a_signature_verifies_only_for_its_bytes_its_manifest_and_its_key() {
         let key = PublisherSecretKey::generate();

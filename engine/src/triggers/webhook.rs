@@ -133,6 +133,20 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    /// The documented format, pinned by a vector computed outside this
+    /// code, with OpenSSL:
+    /// `printf '1767225600.{"order":42}' | openssl dgst -sha256 -hmac whsec_vector`
+    /// (Python's `hmac.new(b'whsec_vector', b'1767225600.{"order":42}', 'sha256')`
+    /// gives the same).
+    #[test]
+    fn the_signature_format_matches_a_fixed_vector() {
+        let expected = "sha256=8e1b88ad71787833875eed61e951e70381c7a00c41d464280654ad296509cdb9";
+        assert_eq!(sign(b"whsec_vector", 1_767_225_600, br#"{"order":42}"#), expected);
+        let verified =
+            verify(b"whsec_vector", Some("1767225600"), Some(expected), br#"{"order":42}"#, 1_767_225_600).unwrap();
+        assert_eq!(hex::encode(verified.mac), &expected["sha256=".len()..]);
+    }
+
     #[test]
     fn accepts_a_fresh_signature_and_refuses_everything_else() {
         let secret = b"whsec_test";
