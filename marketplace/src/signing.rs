@@ -204,7 +204,8 @@ mod tests {
         assert_eq!(key.public_key().to_text(), "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=");
         let digest = ComponentDigest::of(COMPONENT);
         assert_eq!(digest.to_string(), "sha256:8a9acae27a4f71dd5ac9ba531d47d5c1975fc28774bea8a355d6dcd88bba74f0");
-        let package = "ed25519:Nfizt7HePCPdwPWN8pkdD/IxzTNLylKgx1/ZrybZse+mY/YH0wg2V4+NvJCX6qrDVMfX8OfGJ/K12WHWfdXOBw==";
+        let package =
+            "ed25519:Nfizt7HePCPdwPWN8pkdD/IxzTNLylKgx1/ZrybZse+mY/YH0wg2V4+NvJCX6qrDVMfX8OfGJ/K12WHWfdXOBw==";
         assert_eq!(key.sign(&digest, MANIFEST), package);
         key.public_key().verify(&digest, MANIFEST, package).unwrap();
         let upload = "ed25519:bgO3uJg7o+fDN4ZQFZQ2ZEvN4aPNN2/JkEW/EuqN7chAHjYvygDHPuF45iHfvn6p4+hWQjPHFpLFjlSXwKPODQ==";
