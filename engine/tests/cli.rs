@@ -60,8 +60,8 @@ fn node_run_failure_has_the_same_shape_and_a_nonzero_exit() {
 }
 
 #[test]
-fn node_run_grants_hosts_and_secrets_from_flags() {
-    // A one-shot HTTP server that checks the secret arrives as a header.
+fn node_run_grants_hosts_and_private_networks_from_flags() {
+    // A one-shot HTTP server that checks the configured header arrives.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
@@ -90,7 +90,7 @@ fn node_run_grants_hosts_and_secrets_from_flags() {
         "--allow-host",
         "127.0.0.1",
     ];
-    let output = trellis(&[&base[..], &["--allow-private-network", "--secret", "TOKEN=s3cret"]].concat(), cache.path());
+    let output = trellis(&[&base[..], &["--allow-private-network"]].concat(), cache.path());
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let value = stdout_json(&output);
     assert_eq!(value["emits"][0]["data"]["body"], json!({"authorized": true}));
@@ -127,6 +127,14 @@ fn node_run_reads_granted_secrets() {
     // The node read it (its length) and the printed record has it redacted.
     assert_eq!(stdout_json(&output)["emits"][0]["data"]["value"], "[redacted:API_KEY]");
     assert_eq!(stdout_json(&output)["emits"][0]["data"]["length"], 6);
+
+    // Without the flag the secret is not granted: the read fails the node.
+    let args = ["node", "run", "--plugin", trellis_plugin_artifacts::HOSTILE, "--kind", "read-secret"];
+    let output = trellis(&[&args[..], &["--config", r#"{"name": "API_KEY"}"#]].concat(), cache.path());
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    let failure = stdout_json(&output)["report"]["failure"].clone();
+    assert!(failure["message"].as_str().unwrap_or_default().contains("API_KEY"), "{failure}");
+    assert!(stdout_json(&output)["emits"].as_array().is_none_or(Vec::is_empty), "{failure}");
 }
 
 #[test]
