@@ -60,3 +60,50 @@ async fn an_audited_change_and_its_entry_commit_or_fail_together() {
     let cancel = entries.iter().find(|e| e.action == "run.cancel").unwrap();
     assert_eq!(cancel.details["run"], "r1");
 }
+
+/// Forty admissions at once against a quota of five concurrent runs and
+/// seven a day: exactly five are admitted (no two admissions both see
+/// four running), the rest refused naming the quota; once two finish, the
+/// day's limit is what refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_counts_runs_atomically_at_a_quotas_edge() {
+    use trellis_engine::store::{Admission, Document, RunQuotas, RunRecord, RunStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
+    let document = Document::of(&serde_json::json!({"id": "w", "nodes": []})).unwrap();
+    let quotas = RunQuotas { concurrent_runs: 5, runs_per_day: 7 };
+    let run = |i: usize| {
+        RunRecord::new(format!("r{i}"), "w".into(), None, document.clone(), RunStatus::Running, serde_json::json!({}))
+    };
+    let admissions = (0..40).map(|i| {
+        let (store, run) = (store.clone(), run(i));
+        tokio::spawn(async move { store.admit_run(&run, "2026-12-07", quotas).await.unwrap() })
+    });
+    let mut admitted = Vec::new();
+    let mut refused = Vec::new();
+    for (i, admission) in admissions.collect::<Vec<_>>().into_iter().enumerate() {
+        match admission.await.unwrap() {
+            Admission::Admitted => admitted.push(i),
+            Admission::Refused(exceeded) => refused.push(exceeded.quota),
+            Admission::Exists => panic!("r{i} exists"),
+        }
+    }
+    assert_eq!(admitted.len(), 5, "admitted {admitted:?}");
+    assert!(refused.iter().all(|quota| *quota == "concurrent_runs"), "{refused:?}");
+
+    // Two finish: two more fit under the concurrency, and the day is then full.
+    for i in &admitted[..2] {
+        let mut finished = store.get_run(&format!("r{i}")).await.unwrap().unwrap();
+        finished.status = RunStatus::Succeeded;
+        store.update_run(&finished).await.unwrap();
+    }
+    let late = (100..110).map(|i| {
+        let (store, run) = (store.clone(), run(i));
+        tokio::spawn(async move { store.admit_run(&run, "2026-12-07", quotas).await.unwrap() })
+    });
+    let mut outcomes = Vec::new();
+    for admission in late.collect::<Vec<_>>() {
+        outcomes.push(admission.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|a| matches!(a, Admission::Admitted)).count(), 2, "{outcomes:?}");
+}
