@@ -70,6 +70,11 @@ impl TenantId {
 
 #[async_trait]
 pub trait StoreBackend: Send + Sync {
+    /// Transactions the hot-path writer committed and the writes they
+    /// carried (zero for a backend that does not share commits).
+    fn commits(&self) -> (u64, u64) {
+        (0, 0)
+    }
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError>;
     /// With an audit entry, it is written in the same transaction, the
     /// run's id added to its details as `run`.
@@ -233,6 +238,11 @@ pub struct Store {
 impl Store {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Store { backend }
+    }
+
+    /// Commits of the hot-path writer and the writes they carried.
+    pub fn commits(&self) -> (u64, u64) {
+        self.backend.commits()
     }
 
     /// Opens (creating and migrating) the SQLite database in `data_dir`.

@@ -6,7 +6,9 @@ use trellis_engine::store::{NodeRecord, Store, TenantId};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_node_writes_share_commits_and_all_land() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
+    let shared = Store::open_sqlite(dir.path()).await.unwrap();
+    let before = shared.commits();
+    let store = shared.tenant(TenantId::new("t"));
     let writers = (0..64).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -21,6 +23,11 @@ async fn concurrent_node_writes_share_commits_and_all_land() {
     for writer in writers.collect::<Vec<_>>() {
         writer.await.unwrap();
     }
+    let (commits, writes) = (shared.commits().0 - before.0, shared.commits().1 - before.1);
+    assert_eq!(writes, 64 * 5, "every write committed once");
+    // 64 writers at once on four threads: commits are shared. How much
+    // depends on scheduling, but one commit per write would mean none are.
+    assert!(commits < writes, "{commits} commits for {writes} writes");
     for i in 0..64 {
         let nodes = store.nodes(&format!("run-{i}")).await.unwrap();
         assert_eq!(nodes.len(), 5, "run-{i}");

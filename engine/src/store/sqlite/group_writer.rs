@@ -61,6 +61,9 @@ struct Inner {
     retry_scheduled: AtomicBool,
     /// Since when the write lock has been busy, if it is.
     busy_since: Mutex<Option<Instant>>,
+    /// Transactions committed, and writes they carried.
+    commits: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +95,8 @@ impl GroupWriter {
             queue: Mutex::default(),
             retry_scheduled: AtomicBool::new(false),
             busy_since: Mutex::new(None),
+            commits: Default::default(),
+            writes: Default::default(),
         });
         start_checkpoints(path, Arc::downgrade(&inner))?;
         Ok(GroupWriter { inner })
@@ -131,6 +136,14 @@ impl GroupWriter {
         }
         self.inner.drain(MAX_ROUNDS);
         answered.await.map_err(|_| StoreError::Writer("a queued write was dropped".to_owned()))?
+    }
+}
+
+impl GroupWriter {
+    /// Transactions committed so far, and the writes they carried: the
+    /// second over the first is how many writes a commit shares.
+    pub(super) fn commits(&self) -> (u64, u64) {
+        (self.inner.commits.load(Ordering::Relaxed), self.inner.writes.load(Ordering::Relaxed))
     }
 }
 
@@ -216,6 +229,9 @@ impl Inner {
         let committed = connection.execute_batch("COMMIT");
         if committed.is_err() {
             let _ = connection.execute_batch("ROLLBACK");
+        } else {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            self.writes.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
         }
         for deliver in deliveries {
             deliver(committed.as_ref().map(|_| ()));

@@ -218,6 +218,10 @@ async fn insert_version(
 
 #[async_trait]
 impl StoreBackend for SqliteBackend {
+    fn commits(&self) -> (u64, u64) {
+        self.writes.commits()
+    }
+
     async fn insert_run(&self, tenant: &TenantId, run: &RunRecord) -> Result<bool, StoreError> {
         let row = RunRow::new(tenant, run)?;
         self.writes.write(move |connection| row.insert(connection)).await
