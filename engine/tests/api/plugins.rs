@@ -214,3 +214,51 @@ async fn a_plugin_reaches_only_the_hosts_and_kv_its_tenant_granted() {
     let (_, run) = s.call(Method::POST, "/v1/workflows/fetcher/runs?wait=30", Some(key), Some(json!({}))).await;
     assert!(error(&run).contains("not on this plugin's allowed hosts"), "{run}");
 }
+
+const COUNTER: &str = r#"{"id": "counter", "nodes": [{"id": "count", "uses": "local/capabilities", "kind": "kv-counter",
+  "config": {"key": "visits"}}]}"#;
+
+/// Plugin kv: kept between runs under the grant, separate per tenant for
+/// the same plugin and key, and refused once the grant is withdrawn.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_kv_persists_per_tenant_and_only_while_granted() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let globex = s.tenant("owner@globex.test").await;
+    for key in [&acme.api_key, &globex.api_key] {
+        let (status, body) =
+            s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(COUNTER).unwrap())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let count = |key: &str| {
+        let key = key.to_owned();
+        let s = &s;
+        async move {
+            let (_, run) =
+                s.call(Method::POST, "/v1/workflows/counter/runs?wait=30", Some(&key), Some(json!({}))).await;
+            run
+        }
+    };
+    for expected in 1..=3 {
+        let run = count(&acme.api_key).await;
+        assert_eq!(run["run"]["output"]["count"], expected, "{run}");
+    }
+    // The other tenant's counter under the same plugin and key is its own.
+    let run = count(&globex.api_key).await;
+    assert_eq!(run["run"]["output"]["count"], 1, "{run}");
+
+    // Withdrawn: the node fails saying so, and acme's count is untouched.
+    let (status, _) = s
+        .call(Method::PUT, "/v1/plugins/local/capabilities/grants", Some(&acme.api_key), Some(json!({"kv": false})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let run = count(&acme.api_key).await;
+    assert_eq!(run["run"]["status"], "failed", "{run}");
+    assert!(run.to_string().contains("kv was not granted"), "{run}");
+    let (status, _) = s
+        .call(Method::PUT, "/v1/plugins/local/capabilities/grants", Some(&acme.api_key), Some(json!({"kv": true})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let run = count(&acme.api_key).await;
+    assert_eq!(run["run"]["output"]["count"], 4, "{run}");
+}
