@@ -22,6 +22,31 @@ pub struct BenchNodeArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    goal: GoalCheck,
+}
+
+/// What every benchmark does with its goal: says whether it was met, and
+/// with `--check` exits non-zero when it was not.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct GoalCheck {
+    /// Exit with status 1 when the goal is missed.
+    #[arg(long)]
+    check: bool,
+}
+
+impl GoalCheck {
+    /// Prints the verdict (`goal met` / `goal missed`, on stderr after
+    /// JSON so the JSON stays one document) and picks the exit status.
+    pub(super) fn verdict(self, met: bool, json: bool) -> ExitCode {
+        let line = if met { "verdict: goal met" } else { "verdict: goal missed" };
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        if met || !self.check { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
 }
 
 /// The `p` quantile (0..=1) of sorted samples.
@@ -104,6 +129,7 @@ pub async fn node(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
             "floor_p90_us": micros(percentile(&raw, 0.9)),
             "ratio": ratio,
             "goal_ratio": GOAL_RATIO,
+            "goal_met": ratio <= GOAL_RATIO,
             "compile_ms": compile.as_secs_f64() * 1e3,
             "cached_load_ms": cached.as_secs_f64() * 1e3,
         });
@@ -125,5 +151,5 @@ pub async fn node(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
             compile.as_secs_f64() / cached.as_secs_f64().max(1e-9)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(args.goal.verdict(ratio <= GOAL_RATIO, args.json))
 }

@@ -27,6 +27,8 @@ pub struct BenchEngineArgs {
     runs: usize,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    goal: super::bench::GoalCheck,
 }
 
 fn trivial_node(id: String) -> Value {
@@ -150,6 +152,7 @@ pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
             "engine_overhead_per_node_us": overhead_us,
             "store_write_per_node_us": write_floor.as_secs_f64() * 1e6,
             "goal_chain_ms": GOAL_CHAIN_MS,
+            "goal_met": ms(chain_median) <= GOAL_CHAIN_MS,
         });
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
@@ -170,5 +173,5 @@ pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         println!("{:<44}{:>10.1} µs", "engine overhead per node (chain)", overhead_us);
         println!("{:<44}{:>10.1} µs", "  of which: one durable SQLite write", write_floor.as_secs_f64() * 1e6);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(args.goal.verdict(ms(chain_median) <= GOAL_CHAIN_MS, args.json))
 }

@@ -37,6 +37,8 @@ pub struct BenchHostileArgs {
     only: Option<String>,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    goal: super::bench::GoalCheck,
 }
 
 /// Resident memory of this process, in bytes.
@@ -311,6 +313,7 @@ pub async fn hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let idle = figures.iter().find(|f| f.attack == "none").map_or(0.0, |f| f.p99_ms);
+    let met = figures.iter().all(|f| f.rss_growth_mib < GOAL_RSS_GROWTH_MIB && f.p99_ms < GOAL_P99_RATIO * idle);
 
     if args.json {
         let items: Vec<Value> = figures
@@ -321,7 +324,7 @@ pub async fn hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let report = json!({"samples": args.samples, "results": items,
-            "goal_rss_growth_mib": GOAL_RSS_GROWTH_MIB, "goal_p99_ratio": GOAL_P99_RATIO});
+            "goal_rss_growth_mib": GOAL_RSS_GROWTH_MIB, "goal_p99_ratio": GOAL_P99_RATIO, "goal_met": met});
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
@@ -340,5 +343,5 @@ pub async fn hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(args.goal.verdict(met, args.json))
 }
