@@ -135,3 +135,49 @@ async fn node_quotas_fail_the_node_not_the_server() {
     assert_eq!(run["nodes"][0]["error"]["code"], "fuel_exhausted", "{run}");
     assert!(run["nodes"][0]["fuel_used"].as_u64().unwrap() <= 5_000_000 + 100_000);
 }
+
+/// The sandbox limits a plan sells reach the node: memory, wall time and
+/// kv storage, each failing the node with its own error.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_time_and_kv_limits_come_from_the_plan() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let one = |id: &str, uses: &str, kind: &str, config: Value| json!({"id": id, "nodes": [{"id": "n", "uses": uses, "kind": kind, "config": config}]});
+    for workflow in [
+        one("grow", "local/hostile", "grow-memory", json!({})),
+        one("spin", "local/hostile", "spin", json!({})),
+        one("count", "local/capabilities", "kv-counter", json!({"key": "visits"})),
+    ] {
+        let (status, body) = s.call(Method::POST, "/v1/workflows", Some(key), Some(workflow)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let run = |id: &'static str| {
+        let s = &s;
+        async move { s.call(Method::POST, &format!("/v1/workflows/{id}/runs?wait=30"), Some(key), Some(json!({}))).await.1 }
+    };
+    s.set_plan(
+        &acme.tenant_id,
+        Plan { memory_per_node_bytes: 8 << 20, time_per_node_ms: 50, kv_bytes: 4, ..Plan::default() },
+    )
+    .await;
+
+    let grown = run("grow").await;
+    assert_eq!(grown["nodes"][0]["error"]["code"], "memory_limit", "{grown}");
+    assert!(grown["nodes"][0]["peak_memory_bytes"].as_u64().unwrap() <= 8 << 20, "{grown}");
+
+    // The engine's own fuel ceiling (10⁹) lasts longer than 50 ms.
+    let spun = run("spin").await;
+    assert_eq!(spun["nodes"][0]["error"]["code"], "timeout", "{spun}");
+    let wall = spun["nodes"][0]["wall_time_us"].as_u64().unwrap();
+    assert!((50_000..5_000_000).contains(&wall), "stopped at the plan's 50 ms: {wall} µs");
+
+    // Four bytes of kv: the key alone does not fit.
+    let counted = run("count").await;
+    assert_eq!(counted["run"]["status"], "failed", "{counted}");
+    assert!(counted.to_string().contains("kv storage quota exceeded: limit 4 bytes"), "{counted}");
+    // With room, the same node counts.
+    s.set_plan(&acme.tenant_id, Plan { kv_bytes: 1 << 10, ..Plan::default() }).await;
+    let counted = run("count").await;
+    assert_eq!(counted["run"]["output"]["count"], 1, "{counted}");
+}
