@@ -61,3 +61,48 @@ async fn failed_sign_ins_are_rate_limited() {
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Expired credentials are refused on the next request: an access token
+/// past its `exp` (no leeway) and an API key past its expiry, while the
+/// same member's fresh token and an unexpired key are served.
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_access_tokens_and_api_keys_are_refused() {
+    use trellis_engine::auth::TokenService;
+    use trellis_engine::store::Member;
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let (_, members) = s.call(Method::GET, "/v1/members", Some(&acme.api_key), None).await;
+    let member: Member = serde_json::from_value(members["members"][0].clone()).unwrap();
+    let tenant = TenantId::new(&acme.tenant_id);
+    // The test server signs with this secret (`common::server_with`).
+    let fresh = TokenService::new(b"test secret that is long enough to sign");
+    let mut expired = fresh.clone();
+    expired.access_ttl_secs = -1;
+    let token = fresh.access_token(&tenant, &member).unwrap();
+    assert_eq!(s.call(Method::GET, "/v1/me", Some(&token), None).await.0, StatusCode::OK);
+    let token = expired.access_token(&tenant, &member).unwrap();
+    assert_eq!(s.call(Method::GET, "/v1/me", Some(&token), None).await.0, StatusCode::UNAUTHORIZED);
+
+    let key_expiring = |offset_ms: i64| {
+        let s = &s;
+        let tenant = tenant.clone();
+        async move {
+            let token = trellis_engine::auth::new_token(trellis_engine::auth::API_KEY_PREFIX);
+            let key = ApiKey {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: "timed".into(),
+                role: Role::Viewer,
+                expires_at: Some(now_ms() + offset_ms),
+                revoked_at: None,
+                created_at: now_ms(),
+                created_by: None,
+            };
+            s.store.tenant(tenant).insert_api_key(&key, &trellis_engine::auth::token_hash(&token)).await.unwrap();
+            token
+        }
+    };
+    let live = key_expiring(3_600_000).await;
+    assert_eq!(s.call(Method::GET, "/v1/me", Some(&live), None).await.0, StatusCode::OK);
+    let dead = key_expiring(-1).await;
+    assert_eq!(s.call(Method::GET, "/v1/me", Some(&dead), None).await.0, StatusCode::UNAUTHORIZED);
+}
