@@ -181,3 +181,26 @@ async fn transform_errors_name_the_template_path_and_runaway_loops_stop() {
     let text = transform("render", json!({"template": "Hi {{ input.who }}!"}), json!({"who": "Bo"})).await;
     assert_eq!(text.emits[0].data, json!("Hi Bo!"));
 }
+
+/// The host never follows a redirect: each hop would need its own policy
+/// check. The plugin sees the 302 and its `Location`; the target is
+/// never asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_not_followed() {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let addr = serve(Arc::new(move |_, target, _| {
+        record.lock().unwrap().push(target.clone());
+        if target == "/start" { Reply::new(302, "").header("location", "/target") } else { Reply::new(200, "reached") }
+    }))
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let config = json!({"url": format!("http://{addr}/start"), "fail_on_error_status": false});
+    let execution = run(&runtime, &plugin, "request", config, &Limits::default(), caps(loopback_policy())).await;
+    assert!(execution.succeeded(), "{:?}", execution.report);
+    assert_eq!(execution.emits[0].data["status"], 302);
+    assert_eq!(execution.emits[0].data["headers"]["location"], "/target");
+    assert_eq!(*seen.lock().unwrap(), ["/start"], "the redirect's target was requested");
+    assert_eq!(execution.report.http_calls.len(), 1);
+}
