@@ -62,27 +62,50 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The floor a run is compared with: the same node, bare InstancePre +
+/// call, in this process.
+struct Floor<'a> {
+    runner: &'a BareRunner,
+    invocation: &'a Invocation,
+}
+
 /// Medians of a whole run of the saved workflow (how triggers and the API
 /// start runs: the document was validated when saved), and of a run of the
-/// unsaved document (validated first, as `trellis run FILE` does).
+/// unsaved document (validated first, as `trellis run FILE` does). With a
+/// floor, one bare execution per node is timed after each run, so drift of
+/// the machine's speed lands on both sides alike; their median comes third.
 async fn time_runs(
     engine: &Engine,
     store: &TenantStore,
     workflow: &Workflow,
     runs: usize,
-) -> anyhow::Result<(Duration, Duration)> {
+    floor: Option<Floor<'_>>,
+) -> anyhow::Result<(Duration, Duration, Option<Duration>)> {
     engine.save(store, workflow).await?;
     for _ in 0..3 {
         engine.run_saved(store, &workflow.id, None, Value::Null).await?;
     }
     let mut saved = Vec::with_capacity(runs);
     let mut unsaved = Vec::with_capacity(runs);
+    let mut bare = Vec::new();
+    if let Some(floor) = &floor {
+        for _ in 0..20 {
+            floor.runner.run(floor.invocation).await.map_err(anyhow::Error::msg)?;
+        }
+    }
     for _ in 0..runs {
         let started = Instant::now();
         let run = engine.run_saved(store, &workflow.id, None, Value::Null).await?;
         saved.push(started.elapsed());
         if run.status != RunStatus::Succeeded {
             bail!("benchmark run failed: {:?}", run.error);
+        }
+        if let Some(floor) = &floor {
+            for _ in 0..workflow.nodes.len() {
+                let started = Instant::now();
+                floor.runner.run(floor.invocation).await.map_err(anyhow::Error::msg)?;
+                bare.push(started.elapsed());
+            }
         }
         let started = Instant::now();
         let run = engine.run(store, workflow, Value::Null).await?;
@@ -91,7 +114,8 @@ async fn time_runs(
             bail!("benchmark run failed: {:?}", run.error);
         }
     }
-    Ok((median(saved), median(unsaved)))
+    let bare = (!bare.is_empty()).then(|| median(bare));
+    Ok((median(saved), median(unsaved), bare))
 }
 
 pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
@@ -108,22 +132,14 @@ pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(runtime, catalog, store.clone(), EngineConfig::default());
     let tenant = store.tenant(TenantId::new("bench"));
 
-    let (chain_median, chain_validated) = time_runs(&engine, &tenant, &chain()?, args.runs).await?;
-    let (fan_median, fan_validated) = time_runs(&engine, &tenant, &fan_out()?, args.runs).await?;
-
-    // The floor: the same node, bare InstancePre + call, in this process.
     let component = trellis_engine::first_party::find("trellis/transform").context("transform missing")?.component;
-    let floor = BareRunner::new(component).map_err(anyhow::Error::msg)?;
+    let runner = BareRunner::new(component).map_err(anyhow::Error::msg)?;
     let invocation = Invocation::standalone("reshape", json!({"template": {"ok": true}}), Value::Null);
-    let mut samples = Vec::new();
-    for i in 0..(args.runs * CHAIN_LENGTH).max(200) {
-        let started = Instant::now();
-        floor.run(&invocation).await.map_err(anyhow::Error::msg)?;
-        if i >= 20 {
-            samples.push(started.elapsed());
-        }
-    }
-    let floor_node = median(samples);
+    let floor = Floor { runner: &runner, invocation: &invocation };
+    let (chain_median, chain_validated, floor_node) =
+        time_runs(&engine, &tenant, &chain()?, args.runs, Some(floor)).await?;
+    let floor_node = floor_node.context("no floor measured")?;
+    let (fan_median, fan_validated, _) = time_runs(&engine, &tenant, &fan_out()?, args.runs, None).await?;
 
     // The durable-write floor: one node record upserted, as each chain step does.
     let record = trellis_engine::store::NodeRecord::pending("bench-write", "n0");
@@ -157,7 +173,7 @@ pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
         println!(
-            "trellis bench engine: whole durable runs on SQLite (WAL: record, every node, finish), median of {} each",
+            "trellis bench engine: whole durable runs on SQLite (WAL: record, every node, finish), median of {} each; the floor timed between the chain's runs",
             args.runs
         );
         println!(
