@@ -195,9 +195,9 @@ mod tests {
     /// The documented layout, pinned by vectors computed outside this code
     /// with Python's `cryptography` (Ed25519 of the seed 0, 1, …, 31):
     /// `key.sign(b"trellis-plugin-signature-v1\0" + sha256(component) + sha256(manifest))`
-    /// and `key.sign(b"trellis-upload-v1\0" + b"acme\0" + (1234).to_bytes(8, "big")
-    /// + (1767225600).to_bytes(8, "big"))`. Ed25519 is deterministic, so a
-    /// change of layout changes the bytes.
+    /// and `key.sign(b"trellis-upload-v1\0" + b"acme\0" + (1234).to_bytes(8,
+    /// "big") + (1767225600).to_bytes(8, "big"))`. Ed25519 is deterministic,
+    /// so a change of layout changes the bytes.
     #[test]
     fn signatures_match_fixed_vectors() {
         let key = PublisherSecretKey::from_text("ed25519-secret:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
