@@ -14,7 +14,7 @@ const WORKFLOW: &str = r#"
 id: crash-me
 nodes:
   - { id: first, uses: local/capabilities, kind: kv-counter, config: { key: first } }
-  - { id: middle, uses: local/capabilities, kind: slow, config: { ms: 3000, key: middle } }
+  - { id: middle, uses: local/capabilities, kind: slow, config: { ms: 0, key: middle, hold_until: release } }
   - { id: last, uses: local/capabilities, kind: kv-counter, config: { key: last } }
 edges:
   - { from: first, to: middle }
@@ -85,6 +85,9 @@ async fn kv_json(store: &TenantStore, key: &str) -> Value {
 }
 
 async fn assert_resumed_cleanly(setup: &Setup, run_id: &str) {
+    // The interrupted node holds until released: its second attempt may finish.
+    let kv = store(setup.data.path()).await.kv("local/capabilities", 1 << 20);
+    kv.set("release", b"true".to_vec()).await.unwrap();
     let output = trellis(setup, &["resume", "--json"]).output().unwrap();
     assert!(output.status.success(), "resume failed: {}", String::from_utf8_lossy(&output.stderr));
 

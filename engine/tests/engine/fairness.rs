@@ -6,8 +6,9 @@
 //! first release comes within D, so the second tenant's node starts within
 //! D (plus scheduling) no matter how many runs the first tenant queued;
 //! with FIFO slots it would wait for all of them (D + 200 × d / slots).
-//! Here D is the 3 s of the nodes holding the slots when the quiet tenant
-//! arrives, d = 20 ms the queued nodes'.
+//! Here the nodes holding the slots when the quiet tenant arrives hold them
+//! until the test releases them, once every queued node and the quiet
+//! tenant's are waiting: no clock is raced. d = 20 ms the queued nodes'.
 
 use std::time::{Duration, Instant};
 
@@ -21,24 +22,23 @@ use crate::common::*;
 const SLOTS: usize = 4;
 const QUEUED: usize = 200;
 const NODE_MS: u64 = 20;
-/// The first nodes hold every slot this long, so the rest really queue.
-const BLOCKER_MS: u64 = 3000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_with_one_run_is_served_while_another_has_two_hundred_queued() {
     let h = harness_with(EngineConfig { max_concurrency: SLOTS, ..test_config() }).await;
     let busy = h.engine.store().tenant(TenantId::new("busy"));
     let quiet = h.engine.store().tenant(TenantId::new("quiet"));
-    let sleeping = |ms: u64, key: &str| {
+    let sleeping = |ms: u64, key: &str, hold: &str| {
         workflow(&format!(
-            "id: slow\nnodes:\n  - {{ id: sleep, uses: local/capabilities, kind: slow, config: {{ ms: {ms}, key: {key} }} }}\n"
+            "id: slow\nnodes:\n  - {{ id: sleep, uses: local/capabilities, kind: slow, config: {{ ms: {ms}, key: {key}{hold} }} }}\n"
         ))
     };
-    let slow = sleeping(NODE_MS, "queued");
+    let slow = sleeping(NODE_MS, "queued", "");
 
     let mut busy_runs = Vec::new();
     for i in 0..SLOTS {
-        let blocker = sleeping(BLOCKER_MS, &format!("blocker{i}"));
+        // Holds its slot until the test writes `release`.
+        let blocker = sleeping(0, &format!("blocker{i}"), ", hold_until: release");
         let run = h.engine.start(&busy, &blocker, None, json!({})).await.unwrap();
         h.engine.spawn_drive(busy.clone(), run.id.clone());
         busy_runs.push(run.id);
@@ -77,7 +77,14 @@ async fn a_tenant_with_one_run_is_served_while_another_has_two_hundred_queued() 
 
     let started = Instant::now();
     let run = h.engine.start(&quiet, &slow, None, json!({})).await.unwrap();
-    let finished = h.engine.drive(&quiet, &run.id).await.unwrap();
+    let quiet_run = h.engine.spawn_drive(quiet.clone(), run.id.clone());
+    // Once the quiet tenant's node waits too, the blockers let go.
+    while !h.engine.queue_depths().iter().any(|(tenant, n)| tenant.as_str() == "quiet" && *n == 1) {
+        assert!(Instant::now() < deadline, "the quiet tenant's node never queued: {:?}", h.engine.queue_depths());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kv.set("release", b"true".to_vec()).await.unwrap();
+    let finished = quiet_run.await.unwrap().unwrap();
     let latency = started.elapsed();
     assert_eq!(finished.status, RunStatus::Succeeded);
 

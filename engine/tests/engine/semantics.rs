@@ -46,14 +46,16 @@ async fn independent_branches_run_at_the_same_time() {
         r#"
 id: parallel
 nodes:
-  - { id: left, uses: local/capabilities, kind: slow, config: { ms: 400, key: left } }
-  - { id: right, uses: local/capabilities, kind: slow, config: { ms: 400, key: right } }
+  - { id: left, uses: local/capabilities, kind: slow, config: { ms: 0, key: left, hold_until: right }, timeout_ms: 10000 }
+  - { id: right, uses: local/capabilities, kind: slow, config: { ms: 0, key: right, hold_until: left }, timeout_ms: 10000 }
   - { id: join, uses: trellis/transform, kind: reshape, config: { template: "{{ input }}" } }
 edges:
   - { from: left, to: join }
   - { from: right, to: join }
 "#,
     );
+    // Each holds until the other has started (written its attempt to kv):
+    // run one after the other, they would both time out.
     let (run, nodes) = h.run(&doc, json!({})).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let (left, right) = (node(&nodes, "left"), node(&nodes, "right"));
@@ -120,7 +122,7 @@ async fn a_node_timeout_fails_the_run_and_cancels_the_rest() {
 id: timeout
 nodes:
   - { id: stuck, uses: local/hostile, kind: spin, timeout_ms: 300 }
-  - { id: slow, uses: local/capabilities, kind: slow, config: { ms: 3000, key: slow } }
+  - { id: slow, uses: local/capabilities, kind: slow, config: { ms: 0, key: slow, hold_until: never } }
   - { id: after-slow, uses: trellis/transform, kind: reshape, config: { template: 1 } }
 edges:
   - { from: slow, to: after-slow }

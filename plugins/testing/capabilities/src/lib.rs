@@ -89,6 +89,10 @@ struct SlowConfig {
     ms: u64,
     /// kv key under which each attempt appends `{attempt, idempotency_key}`.
     key: String,
+    /// After the sleep, hold until this kv key exists (a test sets it when
+    /// it is ready for the node to finish): a wait on an event, not a clock.
+    #[serde(default)]
+    hold_until: Option<String>,
 }
 
 /// Records the attempt, sleeps, then emits the attempts seen so far: a
@@ -109,6 +113,11 @@ impl Node for Slow {
         attempts.push(json!({"attempt": cx.attempt, "idempotency_key": cx.idempotency_key}));
         kv::set_json(&config.key, &attempts).map_err(NodeError::Retryable)?;
         std::thread::sleep(std::time::Duration::from_millis(config.ms));
+        if let Some(release) = &config.hold_until {
+            while kv::get(release).map_err(NodeError::Fatal)?.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
         Ok(Emits::out(json!({"attempts": attempts, "input": input})))
     }
 }
