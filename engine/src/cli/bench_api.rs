@@ -22,6 +22,8 @@ use trellis_engine::quota::Plan;
 use trellis_engine::store::{RunStatus, TenantId};
 
 use super::bench_server::BenchServer;
+use trellis_host_api::Invocation;
+use trellis_host_api::floor::BareRunner;
 
 /// The issue's goal through webhooks.
 const GOAL_WEBHOOK_RUNS_PER_SEC: f64 = 1200.0;
@@ -119,6 +121,42 @@ async fn start_runs(
     Ok(ids)
 }
 
+/// The floor of one run, measured in this process between the lines: the
+/// run's ten nodes as bare instantiate + call, and one durable write of a
+/// node record (a run needs at least one commit before its answer).
+struct Floor {
+    runner: BareRunner,
+    invocation: Invocation,
+    samples: Vec<Duration>,
+}
+
+impl Floor {
+    fn new() -> anyhow::Result<Self> {
+        let component = trellis_engine::first_party::find("trellis/transform").context("transform missing")?.component;
+        let runner = BareRunner::new(component).map_err(anyhow::Error::msg)?;
+        let invocation = Invocation::standalone("reshape", json!({"template": {"ok": true}}), Value::Null);
+        Ok(Floor { runner, invocation, samples: Vec::new() })
+    }
+
+    async fn measure(&mut self, store: &trellis_engine::store::TenantStore, runs: usize) -> anyhow::Result<()> {
+        let record = trellis_engine::store::NodeRecord::pending("bench-floor", "n0");
+        for _ in 0..runs {
+            let started = Instant::now();
+            for _ in 0..NODES {
+                self.runner.run(&self.invocation).await.map_err(anyhow::Error::msg)?;
+            }
+            store.put_nodes("bench-floor", &[&record]).await?;
+            self.samples.push(started.elapsed());
+        }
+        Ok(())
+    }
+
+    fn median(&mut self) -> Duration {
+        self.samples.sort();
+        self.samples.get(self.samples.len() / 2).copied().unwrap_or_default()
+    }
+}
+
 /// Runs per second of one measurement.
 async fn measure(target: &Arc<Target>, connections: usize, count: usize, webhook: bool) -> anyhow::Result<f64> {
     let started = Instant::now();
@@ -175,6 +213,9 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
 
     // Warm up: compiled code, connections, SQLite pages.
     measure(&target, 4, 100.min(args.runs), true).await?;
+    let mut floor = Floor::new()?;
+    floor.measure(&target.store, 10).await?;
+    floor.samples.clear();
     let mut figures = Vec::new();
     for (name, webhook) in [("webhook", true), ("api ?wait", false)] {
         let through = if webhook { StartedThrough::Webhook } else { StartedThrough::Wait };
@@ -182,11 +223,22 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         for connections in [1, 4] {
+            // Between the lines, so the machine's drift lands on both.
+            floor.measure(&target.store, args.runs.div_ceil(10)).await?;
             let rate = measure(&target, connections, args.runs, webhook).await?;
             figures.push((name, connections, rate));
         }
     }
     drop(server);
+    let floor_run = floor.median();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // What the cores could finish if a run cost only its floor.
+    let floor_rate = cores as f64 / floor_run.as_secs_f64().max(1e-9);
+    // One connection's runs one after another: its latency against the floor.
+    let wait_ratio = figures
+        .iter()
+        .find(|(name, connections, _)| *name == "api ?wait" && *connections == 1)
+        .map(|(.., rate)| 1.0 / rate / floor_run.as_secs_f64().max(1e-9));
     // Every webhook figure measured must reach the goal (none measured: met).
     let met =
         figures.iter().filter(|(name, ..)| *name == "webhook").all(|(.., rate)| *rate >= GOAL_WEBHOOK_RUNS_PER_SEC);
@@ -196,7 +248,10 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(name, connections, rate)| json!({"via": name, "connections": connections, "runs_per_sec": rate}))
             .collect();
-        let report = json!({"runs": args.runs, "nodes": NODES, "results": items, "goal_webhook_runs_per_sec": GOAL_WEBHOOK_RUNS_PER_SEC, "goal_met": met});
+        let report = json!({"runs": args.runs, "nodes": NODES, "results": items,
+            "floor_run_ms": floor_run.as_secs_f64() * 1e3, "floor_runs_per_sec": floor_rate,
+            "wait_latency_to_floor": wait_ratio,
+            "goal_webhook_runs_per_sec": GOAL_WEBHOOK_RUNS_PER_SEC, "goal_met": met});
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
@@ -212,6 +267,14 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
                 if *connections == 1 { "" } else { "s" },
                 rate
             );
+        }
+        println!(
+            "floor per run ({NODES} bare executions + one durable write, between the lines): {:.2} ms, \
+             {floor_rate:.0} runs/s on {cores} cores",
+            floor_run.as_secs_f64() * 1e3
+        );
+        if let Some(ratio) = wait_ratio {
+            println!("api ?wait, 1 connection: {ratio:.2}× the floor per run");
         }
     }
     Ok(args.goal.verdict(met, args.json))
