@@ -138,4 +138,18 @@ async fn a_good_package_passes_and_each_check_refuses_its_failure() {
         assert_eq!(refusal.check, Check::World, "{refusal}");
         assert!(refusal.to_string().contains(needle), "{refusal}");
     }
+
+    // The right world, but its describe lists one kind name twice: refused
+    // by running describe in the sandbox.
+    let component = read(trellis_plugin_artifacts::BAD_DESCRIBE);
+    let manifest = MANIFEST.replace("1.0.0", "3.0.0");
+    let signature = sign(&key, &component, &manifest);
+    let refusal = refused(
+        &runtime,
+        &registry,
+        Upload { component: &component, manifest: manifest.as_bytes(), signature: &signature },
+    )
+    .await;
+    assert_eq!(refusal.check, Check::Describe, "{refusal}");
+    assert!(refusal.to_string().contains("listed twice"), "{refusal}");
 }

@@ -9,7 +9,7 @@ use crate::common::{assert_host_still_serves, load, run, runtime, serve_ok};
 use serde_json::json;
 use trellis_host_api::capabilities::{HttpPolicy, MemorySecrets};
 use trellis_host_api::{Capabilities, FailureCode, Limits, LoadError};
-use trellis_plugin_artifacts::{ECHO, ESCAPE, HOSTILE, WRONG_WORLD};
+use trellis_plugin_artifacts::{BAD_DESCRIBE, ECHO, ESCAPE, HOSTILE, WRONG_WORLD};
 
 fn code_of(execution: &trellis_host_api::Execution) -> FailureCode {
     execution.failure().unwrap_or_else(|| panic!("expected a failure, got {:?}", execution.emits)).code
@@ -249,6 +249,16 @@ pub async fn wrong_world() {
     assert!(matches!(error, LoadError::WrongWorld(_)), "{error}");
     let message = error.to_string();
     assert!(message.contains("describe") || message.contains("run"), "{message}");
+    assert_host_still_serves(&runtime).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub async fn bad_describe() {
+    // The right world, so it loads; its describe lists one name twice.
+    let runtime = runtime();
+    let plugin = load(&runtime, BAD_DESCRIBE);
+    let error = runtime.describe(&plugin).await.unwrap_err();
+    assert!(error.to_string().contains("twin") && error.to_string().contains("listed twice"), "{error}");
     assert_host_still_serves(&runtime).await;
 }
 
