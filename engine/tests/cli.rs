@@ -647,3 +647,84 @@ fn every_benchmark_runs_and_its_check_follows_its_verdict() {
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout_json(&output)["goal_met"].is_boolean());
 }
+
+/// Polls `GET /v1/runs/{id}` until `check` holds; the run's JSON.
+fn poll_run(address: &str, key: &str, run: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = http(address, "GET", &format!("/v1/runs/{run}"), Some(key), None);
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never got there: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn node_status<'a>(run: &'a Value, node: &str) -> &'a str {
+    run["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["node_id"] == node))
+        .map_or("", |n| n["status"].as_str().unwrap_or_default())
+}
+
+/// `trellis serve` resumes what a killed server left: a run waiting for an
+/// approval is decided after a restart, and a delay under way when the
+/// server is killed again ends at its time after the next start; the node
+/// after it runs once.
+#[test]
+fn serve_resumes_a_waiting_approval_and_a_delay_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let created = stdout_json(&trellis(
+        &["admin", "create-tenant", "Acme", "--owner", "o@acme.test", "--data-dir", data],
+        dir.path(),
+    ));
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let serve = || {
+        spawn_listening(
+            &["serve", "--listen", "127.0.0.1:0", "--data-dir", data],
+            dir.path(),
+            "trellis listening on http://",
+        )
+    };
+    let (mut child, address) = serve();
+    let held = json!({"id": "held", "nodes": [
+        {"id": "gate", "builtin": "approval"},
+        {"id": "pause", "builtin": "delay", "config": {"ms": 1500}},
+        {"id": "done", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": "done"}}],
+      "edges": [{"from": "gate", "port": "approved", "to": "pause"}, {"from": "pause", "to": "done"}]});
+    assert_eq!(http(&address, "POST", "/v1/workflows", Some(&key), Some(held)).0, 201);
+    let (status, started) = http(&address, "POST", "/v1/workflows/held/runs", Some(&key), Some(json!({"input": {}})));
+    assert_eq!(status, 202, "{started}");
+    let run = started["run"]["id"].as_str().or_else(|| started["run_id"].as_str()).unwrap().to_owned();
+    poll_run(&address, &key, &run, |r| node_status(r, "gate") == "waiting");
+    child.kill().unwrap(); // SIGKILL, with the approval waiting
+    child.wait().unwrap();
+
+    let (mut child, address) = serve();
+    let (status, decided) =
+        http(&address, "POST", &format!("/v1/runs/{run}/approvals/gate"), Some(&key), Some(json!({"approved": true})));
+    assert_eq!(status, 200, "{decided}");
+    let approved_at = std::time::Instant::now();
+    let waiting = poll_run(&address, &key, &run, |r| node_status(r, "pause") == "waiting");
+    let pause =
+        |run: &Value| run["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == "pause").unwrap().clone();
+    assert!(!pause(&waiting)["wake_at"].is_null(), "{waiting}");
+    child.kill().unwrap(); // SIGKILL, in the middle of the delay
+    child.wait().unwrap();
+
+    let (mut child, address) = serve();
+    let finished = poll_run(&address, &key, &run, |r| r["run"]["status"] == "succeeded");
+    assert!(approved_at.elapsed() >= std::time::Duration::from_millis(1500), "the delay was cut short");
+    // Its whole time, from when it started before the kill.
+    let finished_pause = pause(&finished);
+    let took = finished_pause["finished_at"].as_i64().unwrap() - finished_pause["started_at"].as_i64().unwrap();
+    assert!(took >= 1500, "{finished_pause}");
+    let done = finished["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == "done").unwrap();
+    assert_eq!(done["attempt"], 1, "{finished}");
+    assert_eq!(finished["run"]["output"], "done", "{finished}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
