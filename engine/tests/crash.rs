@@ -136,3 +136,50 @@ async fn ctrl_c_leaves_a_resumable_run() {
     assert!(stderr.contains(&format!("trellis resume {run_id}")), "{stderr}");
     assert_resumed_cleanly(&setup, &run_id).await;
 }
+
+const BACKING_OFF: &str = r#"
+id: backing-off
+nodes:
+  - { id: first, uses: local/capabilities, kind: kv-counter, config: { key: first } }
+  - id: flaky
+    uses: local/capabilities
+    kind: flaky
+    config: { failures: 1 }
+    retry: { max_attempts: 3, backoff: fixed, initial_ms: 3000 }
+edges:
+  - { from: first, to: flaky }
+"#;
+
+/// A back-off under way survives SIGKILL: after `resume` the node's second
+/// attempt runs (not a third, not a fresh first) and the finished node
+/// before it does not run again.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_retry_back_off_then_resume_retries_once() {
+    let setup = setup();
+    std::fs::write(&setup.workflow, BACKING_OFF).unwrap();
+    let mut child = trellis(&setup, &["run", setup.workflow.to_str().unwrap(), "--json"]).spawn().unwrap();
+    let store = store(setup.data.path()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let run_id = loop {
+        assert!(std::time::Instant::now() < deadline, "the node never backed off");
+        let db = Store::open_sqlite(setup.data.path()).await.unwrap();
+        if let Some((_, run_id)) = db.unfinished_runs().await.unwrap().into_iter().next() {
+            let nodes = store.nodes(&run_id).await.unwrap();
+            if nodes.iter().any(|n| n.node_id == "flaky" && n.status == NodeStatus::Retrying) {
+                break run_id;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap(); // SIGKILL, in the back-off
+    child.wait().unwrap();
+
+    let output = trellis(&setup, &["resume", "--json"]).output().unwrap();
+    assert!(output.status.success(), "resume failed: {}", String::from_utf8_lossy(&output.stderr));
+    let run = store.get_run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let nodes = store.nodes(&run_id).await.unwrap();
+    let flaky = nodes.iter().find(|n| n.node_id == "flaky").unwrap();
+    assert_eq!(flaky.attempt, 2, "{flaky:?}");
+    assert_eq!(kv_json(&store, "first").await, json!(1), "the finished node ran again");
+}
