@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 /// Time an execution may spend in its polls on the driver's thread.
 const BUSY_BEFORE_OFFLOAD: Duration = Duration::from_millis(1);
 
-/// `future`, moved to the sandbox runtime once it has been busy for
+/// `future`, moved to the background runtime once it has been busy for
 /// [`BUSY_BEFORE_OFFLOAD`]; dropping this drops it, wherever it runs.
 pub(crate) fn when_long<F>(future: F) -> WhenLong<F>
 where
