@@ -170,6 +170,11 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--config is not valid JSON"));
 
+    let output = trellis(&["node", "run", "--plugin", "trellis/transform", "--kind", "no-such-kind"], cache.path());
+    assert_eq!(output.status.code(), Some(2), "an unknown kind is a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(r#"no node kind "no-such-kind""#) && stderr.contains("render"), "{stderr}");
+
     let output = trellis(&["plugin", "inspect", "/no/such/file.wasm"], cache.path());
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("neither a component file nor a first-party plugin"));
@@ -272,6 +277,88 @@ fn admin_create_tenant_prints_credentials_once_and_refuses_a_taken_email() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown quota"));
     assert_eq!(set("{}", "no-such-tenant").status.code(), Some(2));
+}
+
+/// `trellis serve` with every stderr line sent to the returned channel.
+fn spawn_serve_lines(
+    data: &std::path::Path,
+    cache: &std::path::Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", cache)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, receiver)
+}
+
+/// The next line `until` accepts, with the lines before it.
+fn lines_until(lines: &std::sync::mpsc::Receiver<String>, until: impl Fn(&str) -> bool) -> (String, Vec<String>) {
+    let mut before = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("stderr so far: {before:#?}"));
+        if until(&line) {
+            return (line, before);
+        }
+        before.push(line);
+    }
+}
+
+#[test]
+fn first_start_prints_the_next_steps_once_and_requests_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, lines) = spawn_serve_lines(&data, dir.path());
+    let (listening, _) = lines_until(&lines, |l| l.starts_with("trellis listening on http://"));
+    let address = listening.trim_start_matches("trellis listening on http://").to_owned();
+    let (docs, _) = lines_until(&lines, |l| l.starts_with("API docs:"));
+    assert_eq!(docs, format!("API docs: http://{address}/docs (OpenAPI: http://{address}/openapi.json)"));
+    let (curl, steps) = lines_until(&lines, |l| l.trim_start().starts_with("curl "));
+    assert!(steps[0].starts_with("No tenant yet."), "{steps:?}");
+
+    // The printed command, run exactly as printed, makes a tenant whose key works.
+    let command = steps.iter().find(|l| l.contains(" admin create-tenant ")).expect("the create-tenant command");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let output = Command::new(words[0]).args(&words[1..]).env("XDG_CACHE_HOME", dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let key = stdout_json(&output)["api_key"].as_str().unwrap().to_owned();
+    assert!(curl.contains(&format!("http://{address}/v1/me")), "{curl}");
+    let (status, me) = http(&address, "GET", "/v1/me", Some(&key), None);
+    assert_eq!(status, 200, "{me}");
+
+    // One JSON line per request at the default level.
+    let (logged, _) = lines_until(&lines, |l| l.contains("finished processing request") && l.contains("/v1/me"));
+    let logged: Value = serde_json::from_str(&logged).unwrap();
+    assert_eq!(logged["level"], "INFO", "{logged}");
+    assert_eq!(logged["fields"]["status"], 200, "{logged}");
+    assert!(logged["fields"]["latency"].as_str().is_some_and(|l| l.ends_with("μs")), "{logged}");
+    assert_eq!((&logged["span"]["method"], &logged["span"]["path"]), (&json!("GET"), &json!("/v1/me")), "{logged}");
+    assert!(uuid::Uuid::parse_str(logged["span"]["request_id"].as_str().unwrap()).is_ok(), "{logged}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // With a tenant, the next start says where it is and nothing more.
+    let (mut child, lines) = spawn_serve_lines(&data, dir.path());
+    let (listening, _) = lines_until(&lines, |l| l.starts_with("trellis listening on http://"));
+    let address = listening.trim_start_matches("trellis listening on http://").to_owned();
+    assert_eq!(http(&address, "GET", "/healthz", None, None).0, 200);
+    let (_, between) = lines_until(&lines, |l| l.contains("finished processing request"));
+    assert!(between.iter().all(|l| !l.contains("No tenant") && !l.contains("create-tenant")), "{between:#?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
@@ -500,7 +587,7 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
         .iter()
         .map(|p| format!("{}@{}", p["name"].as_str().unwrap(), p["latest_version"].as_str().unwrap()))
         .collect();
-    assert_eq!(names, ["acme/echo@1.0.0", "trellis/http-request@0.1.0", "trellis/transform@0.1.0"]);
+    assert_eq!(names, ["acme/echo@1.0.0", "trellis/http-request@0.1.1", "trellis/transform@0.1.0"]);
 
     // A server that pulls from the central marketplace.
     let created =

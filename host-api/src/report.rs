@@ -118,7 +118,7 @@ impl FailureCode {
         }
     }
 
-    /// Retried by a node's retry policy (DESIGN §5): the plugin said so, or
+    /// Retried by a node's retry policy: the plugin said so, or
     /// the failure may be transient. Deterministic failures are not.
     pub fn is_retryable(self) -> bool {
         matches!(self, FailureCode::Retryable | FailureCode::Timeout | FailureCode::Trap | FailureCode::Capacity)

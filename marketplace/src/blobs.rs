@@ -1,5 +1,5 @@
 //! Published components, stored content-addressed through `object_store`
-//! (DESIGN §7): a local directory by default, any S3-compatible store by
+//!: a local directory by default, any S3-compatible store by
 //! configuration, so several servers can share one.
 //!
 //! A blob's key is its digest (`sha256/<hex>`), so writing the same

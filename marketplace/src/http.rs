@@ -1,4 +1,4 @@
-//! The registry's HTTP API under `/v1/marketplace` (issue 5 lines 4 and 8):
+//! The registry's HTTP API under `/v1/marketplace`:
 //! served by `trellis serve` beside the tenant API, or alone by
 //! `trellis marketplace serve`. Reading is open to anyone; writing is
 //! authorised by the publisher's Ed25519 signature (publish, yank), and

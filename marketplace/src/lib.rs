@@ -1,4 +1,4 @@
-//! Trellis plugin packages (DESIGN §7): a component plus its
+//! Trellis plugin packages: a component plus its
 //! `trellis-plugin.toml` manifest, signed by its publisher with Ed25519.
 //!
 //! Here: the manifest, signing, the ordered publish checks (the component

@@ -1,4 +1,4 @@
-//! `trellis-plugin.toml`: what a package says about itself (DESIGN §7).
+//! `trellis-plugin.toml`: what a package says about itself.
 //!
 //! ```toml
 //! name = "acme/slack"
@@ -91,6 +91,9 @@ impl Category {
     }
 }
 
+/// In `capabilities.secrets`: any name the tenant grants.
+pub const ANY_SECRET: &str = "*";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
@@ -99,7 +102,9 @@ pub struct Capabilities {
     /// for a general-purpose plugin whose reach the tenant's grant decides.
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// Names of tenant secrets the plugin reads.
+    /// Names of tenant secrets the plugin reads, or `*` for a
+    /// general-purpose plugin that reads the names its nodes are configured
+    /// with: the tenant's grant then lists the names it may read.
     #[serde(default)]
     pub secrets: Vec<String>,
     #[serde(default)]
@@ -188,7 +193,9 @@ impl Manifest {
             check_host_pattern(host).map_err(|message| invalid(format!("capabilities.hosts[{i}]"), message))?;
         }
         for (i, name) in capabilities.secrets.iter().enumerate() {
-            check_secret_name(name).map_err(|message| invalid(format!("capabilities.secrets[{i}]"), message))?;
+            if name != ANY_SECRET {
+                check_secret_name(name).map_err(|message| invalid(format!("capabilities.secrets[{i}]"), message))?;
+            }
         }
         let limits = &self.limits;
         for (field, value) in [

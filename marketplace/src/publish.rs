@@ -1,5 +1,5 @@
 //! The checks a package passes before the registry stores it, in the
-//! order issue 5 fixes; the first that fails refuses the package and is
+//! order below; the first that fails refuses the package and is
 //! named in the refusal. Nothing is stored by these checks: the caller
 //! stores the blob and records the result only once they all passed.
 

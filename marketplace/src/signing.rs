@@ -1,4 +1,4 @@
-//! Publisher keys and package signatures (DESIGN §7): Ed25519 over the
+//! Publisher keys and package signatures: Ed25519 over the
 //! component's SHA-256 and the manifest.
 //!
 //! What is signed is domain-separated, so a signature made for a package

@@ -1,5 +1,5 @@
 //! Where a server gets plugin versions and components to install: its own
-//! registry, or a central one over HTTP (issue 5 line 8). Either way a
+//! registry, or a central one over HTTP. Either way a
 //! component is handed out only after its digest and its publisher's
 //! signature over digest and manifest check out.
 

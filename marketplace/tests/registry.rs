@@ -171,6 +171,7 @@ async fn publishers_publish_once_approved_and_plugins_are_found_detailed_pulled_
     assert_eq!(search("?category=security").await, ["globex/probe@0.3.0"]);
     assert_eq!(search("?publisher=acme&category=utility").await, ["acme/echo@1.1.0"]);
     assert_eq!(search("?q=%25").await, Vec::<String>::new(), "`%` is a character, not a wildcard");
+    assert_eq!(search("?q=_").await, Vec::<String>::new(), "`_` is a character, not a wildcard");
     assert_eq!(search("?limit=1").await, ["acme/echo@1.1.0"]);
     let (status, _) = market.call(Method::GET, "/v1/marketplace/plugins?category=toys", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

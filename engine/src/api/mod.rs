@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §9). `app(state)` builds the router so tests drive
+//! The HTTP API. `app(state)` builds the router so tests drive
 //! it with `oneshot`; `trellis serve` binds it to a socket.
 //!
 //! Routes: auth (login, refresh rotation, API keys), roles, tenant-bound
@@ -31,8 +31,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use tower_http::LatencyUnit;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -277,7 +278,11 @@ pub fn app(state: AppState) -> Router {
         // The last layer added runs first: the id is set, then the span
         // opens with it, then the answer carries it back.
         .layer(PropagateRequestIdLayer::new(server::REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(server::span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(server::span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
         .layer(SetRequestIdLayer::new(server::REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }

@@ -1,4 +1,4 @@
-//! `/v1/plugins`: the plugins installed in the tenant (issue 5 line 5).
+//! `/v1/plugins`: the plugins installed in the tenant.
 //! Installing, upgrading and uninstalling need admin; reading is open to
 //! viewers. Grants are written through `/v1/plugins/{…}/grants`.
 

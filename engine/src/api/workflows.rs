@@ -1,16 +1,16 @@
 //! `/v1/workflows`: create, list, get, new versions, validate.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::body::JsonBody;
+use super::body::{self, RawBody};
 use super::error::ApiError;
 use super::params::PathParams;
 use super::principal::Principal;
-use crate::workflow::Workflow;
+use crate::workflow::{Workflow, WorkflowFormat};
 
 /// Path ids have the shape of workflow ids; anything else is a 400, not a lookup.
 pub fn check_workflow_id(id: &str) -> Result<(), ApiError> {
@@ -19,8 +19,35 @@ pub fn check_workflow_id(id: &str) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::bad_request("invalid_id", "workflow ids are 1 to 64 of [A-Za-z0-9_-]")) }
 }
 
-fn document(value: Value) -> Result<Workflow, ApiError> {
-    Workflow::from_value(value).map_err(|e| ApiError::bad_request("invalid_workflow_document", e.to_string()))
+/// A workflow document in the body: YAML when the `Content-Type` says so
+/// (`application/yaml`, `text/yaml`, `application/x-yaml`), JSON otherwise.
+/// Either way the body is capped before it is parsed, and a shape error
+/// names where it is (a JSON path, or a line and column).
+pub struct DocumentBody(pub Workflow);
+
+impl<S: Send + Sync> FromRequest<S> for DocumentBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let yaml = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| {
+                let media = media.trim();
+                ["application/yaml", "text/yaml", "application/x-yaml"].iter().any(|y| media.eq_ignore_ascii_case(y))
+            });
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        let workflow = if yaml {
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|e| ApiError::bad_request("invalid_utf8", format!("body is not UTF-8: {e}")))?;
+            Workflow::parse_as(text, WorkflowFormat::Yaml)
+        } else {
+            Workflow::from_value(body::parse::<Value>(&bytes)?)
+        };
+        workflow.map(DocumentBody).map_err(|e| ApiError::bad_request("invalid_workflow_document", e.to_string()))
+    }
 }
 
 #[utoipa::path(
@@ -49,9 +76,8 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    DocumentBody(workflow): DocumentBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let workflow = document(body)?;
     let store = principal.store(&state);
     if store.get_workflow(&workflow.id, None).await?.is_some() {
         return Err(ApiError::new(
@@ -80,10 +106,9 @@ pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    DocumentBody(workflow): DocumentBody,
 ) -> Result<Json<Value>, ApiError> {
     check_workflow_id(&id)?;
-    let workflow = document(body)?;
     if workflow.id != id {
         return Err(ApiError::bad_request("id_mismatch", format!("document id `{}` is not `{id}`", workflow.id)));
     }
@@ -160,9 +185,8 @@ async fn version_answer(
 pub async fn validate(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    DocumentBody(workflow): DocumentBody,
 ) -> Result<Json<Value>, ApiError> {
-    let workflow = document(body)?;
     let problems = state.engine.validate(&principal.store(&state), &workflow).await?;
     Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }

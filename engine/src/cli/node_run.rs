@@ -74,6 +74,11 @@ pub async fn run(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
         ..RuntimeConfig::default()
     })?;
     let plugin = runtime.load(&bytes).with_context(|| format!("loading {}", args.plugin))?;
+    let kinds = runtime.describe(&plugin).await.with_context(|| format!("describing {}", args.plugin))?;
+    if !kinds.iter().any(|kind| kind.name == args.kind) {
+        let known: Vec<&str> = kinds.iter().map(|kind| kind.name.as_str()).collect();
+        bail!("{} has no node kind {:?}; its kinds are {}", args.plugin, args.kind, known.join(", "));
+    }
     let invocation = Invocation::standalone(args.kind, config, input);
     let execution = runtime.execute(&plugin, &invocation, &limits, capabilities).await;
 

@@ -85,11 +85,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     CronScheduler::new(state.engine.clone()).spawn(std::time::Duration::from_millis(250));
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {}", listen))?;
-    eprintln!("trellis listening on http://{}", listener.local_addr()?);
-    eprintln!(
-        "create the first tenant with: trellis admin create-tenant NAME --owner EMAIL --data-dir {}",
-        data_dir.display()
-    );
+    let first_start = !state.store.has_tenants().await?;
+    // The exact program this is, so the printed command runs as shown
+    // (under `cargo run` too).
+    let program = std::env::current_exe().map_or_else(|_| "trellis".to_owned(), |path| path.display().to_string());
+    eprintln!("{}", welcome(listener.local_addr()?, &program, &data_dir, first_start));
     // The peer address feeds the sign-in throttle.
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -97,4 +97,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `serve` prints once it listens: where it is and its docs, and
+/// while there is no tenant, the two commands that make one and try it.
+fn welcome(addr: SocketAddr, program: &str, data_dir: &std::path::Path, first_start: bool) -> String {
+    let url = format!("http://{addr}");
+    let mut text = format!("trellis listening on {url}\nAPI docs: {url}/docs (OpenAPI: {url}/openapi.json)");
+    if first_start {
+        text.push_str(&format!(
+            "\nNo tenant yet. Create the first one (it prints the owner's one-time password and an API key, once):\n  \
+             {program} admin create-tenant acme --owner you@example.com --data-dir {}\nthen try the key it prints \
+             (`api_key`):\n  curl -H 'Authorization: Bearer <api_key>' {url}/v1/me",
+            data_dir.display()
+        ));
+    }
+    text
 }

@@ -1,4 +1,4 @@
-//! Plugin execution slots shared fairly between tenants (DESIGN §6): when
+//! Plugin execution slots shared fairly between tenants: when
 //! every slot is busy, waiters queue per tenant and each freed slot goes to
 //! the next tenant in round-robin order, so a tenant with one waiting node
 //! gets a slot after at most one release per other waiting tenant, however

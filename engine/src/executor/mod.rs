@@ -1,4 +1,4 @@
-//! Runs workflows with DESIGN §5 semantics, durably: every run and node
+//! Runs workflows with their documented semantics, durably: every run and node
 //! state change is written to the store before the engine acts on it, so a
 //! restarted engine resumes every unfinished run where it stopped.
 
@@ -510,7 +510,7 @@ impl Engine {
 
     /// Starts a new run of a finished run's document and input that reuses
     /// the recorded results of every node not downstream of `node_id`, and
-    /// runs `node_id` and everything after it again (DESIGN §5).
+    /// runs `node_id` and everything after it again.
     pub async fn rerun_from(&self, store: &TenantStore, run_id: &str, node_id: &str) -> Result<RunRecord, EngineError> {
         let (old, records) = self.details(store, run_id).await?;
         if !old.status.is_finished() {

@@ -9,7 +9,7 @@
 //! recurse without fuel (macros, blocks, includes, recursive loops,
 //! attribute assignment) are refused, at save time as at run time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::machinery::ast::{BinOpKind, CallArg, Expr, Stmt, UnaryOpKind};
 use minijinja::machinery::{CodeGenerator, Instruction, Instructions, WhitespaceConfig, parse, parse_expr};
@@ -34,7 +34,9 @@ pub(super) fn expression(source: &str) -> Result<Instructions<'_>, Error> {
     check_constants(|| constants_in(&ast))?;
     let mut generator = CodeGenerator::new("<expression>", source);
     generator.compile_expr(&ast);
-    rewrite(generator.finish().0)
+    let rewritten = rewrite(generator.finish().0)?;
+    check_names(&rewritten)?;
+    Ok(rewritten)
 }
 
 /// Compiles a template (`hi {{ input.name }}{% if … %}…{% endif %}`).
@@ -47,7 +49,9 @@ pub(super) fn template(source: &str) -> Result<Instructions<'_>, Error> {
     if !blocks.is_empty() {
         return Err(unsupported("template blocks are"));
     }
-    rewrite(instructions)
+    let rewritten = rewrite(instructions)?;
+    check_names(&rewritten)?;
+    Ok(rewritten)
 }
 
 /// minijinja folds constant operations while it compiles, with its own
@@ -189,6 +193,45 @@ fn constants_in_statement(statement: &Stmt<'_>) -> Result<(), Error> {
         // Refused whole when their instructions are rewritten.
         _ => Ok(()),
     }
+}
+
+/// The names of a run's context an expression may read.
+pub(super) const CONTEXT: &[&str] = &["input", "nodes"];
+
+/// Refuses a name that is neither the context, a global function, a loop's
+/// `loop` nor a variable the source itself sets, and a filter or test the
+/// environment does not have: left to run time, an unknown name would
+/// render as nothing (`Bearer {{ secrets.TOKEN }}` → `Bearer `).
+fn check_names(instructions: &Instructions<'_>) -> Result<(), Error> {
+    let all = || (0..instructions.len()).filter_map(|i| u32::try_from(i).ok().and_then(|i| instructions.get(i)));
+    let set: BTreeSet<&str> = all()
+        .filter_map(|instruction| match instruction {
+            Instruction::StoreLocal(name) => Some(*name),
+            _ => None,
+        })
+        .collect();
+    let known = |name: &str| CONTEXT.contains(&name) || set.contains(name) || name == "loop" || super::is_global(name);
+    for instruction in all() {
+        match instruction {
+            Instruction::Lookup(name) if !known(name) => {
+                return Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("unknown name `{name}`: expressions see `input` and `nodes` (`nodes.<id>.output`)"),
+                ));
+            }
+            Instruction::CallFunction(name, _) if !known(name) => {
+                return Err(Error::new(ErrorKind::UnknownFunction, format!("unknown function `{name}`")));
+            }
+            Instruction::ApplyFilter(name, ..) if !super::is_filter(name) => {
+                return Err(Error::new(ErrorKind::UnknownFilter, format!("unknown filter `{name}`")));
+            }
+            Instruction::PerformTest(name, ..) if !super::is_test(name) => {
+                return Err(Error::new(ErrorKind::UnknownTest, format!("unknown test `{name}`")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn unsupported(what: &str) -> Error {

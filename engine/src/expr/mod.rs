@@ -55,6 +55,38 @@ fn environment() -> &'static Environment<'static> {
     &ENVIRONMENT
 }
 
+/// Whether `name` is a global of the environment (`range`, `dict`, …).
+fn is_global(name: &str) -> bool {
+    environment().globals().any(|(global, _)| global == name)
+}
+
+/// Filters and tests the environment knows, learnt by asking it: minijinja
+/// does not expose its tables, and tells an unknown one only when it runs.
+/// Only names found are remembered, so hostile names cannot grow the set.
+fn known(probe: String, unknown: minijinja::ErrorKind) -> bool {
+    static KNOWN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::LazyLock::new(Default::default);
+    if KNOWN.lock().map(|known| known.contains(&probe)).unwrap_or(false) {
+        return true;
+    }
+    let found = match environment().render_str(&probe, ()) {
+        Ok(_) => true,
+        Err(e) => e.kind() != unknown,
+    };
+    if found && let Ok(mut known) = KNOWN.lock() {
+        known.insert(probe);
+    }
+    found
+}
+
+fn is_filter(name: &str) -> bool {
+    known(format!("{{{{ none | {name} }}}}"), minijinja::ErrorKind::UnknownFilter)
+}
+
+fn is_test(name: &str) -> bool {
+    known(format!("{{{{ none is {name} }}}}"), minijinja::ErrorKind::UnknownTest)
+}
+
 /// Whether any string inside `value` is a template.
 pub fn has_templates(value: &Value) -> bool {
     match value {
@@ -289,6 +321,40 @@ mod tests {
     }
 
     #[test]
+    fn unknown_names_filters_and_tests_are_refused_before_running() {
+        let config = json!({
+            "auth": "Bearer {{ secrets.GH_TOKEN }}",
+            "f": "{{ input.n | nosuchfilter }}",
+            "t": "{% if input.n is nosuchtest %}x{% endif %}",
+            "call": "{{ fetch(input.url) }}",
+        });
+        let errors = check_templates("config", &config);
+        let messages: Vec<(&str, &str)> = errors.iter().map(|e| (e.path.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            messages,
+            [
+                ("config.auth", "unknown name `secrets`: expressions see `input` and `nodes` (`nodes.<id>.output`)"),
+                ("config.call", "unknown function `fetch`"),
+                ("config.f", "unknown filter `nosuchfilter`"),
+                ("config.t", "unknown test `nosuchtest`"),
+            ]
+        );
+        // At run time too: never an empty string in its place.
+        let err = render("config", &json!({"h": "Bearer {{ token }}"}), &json!({"input": {}}), LIMIT).unwrap_err();
+        assert!(err.message.contains("unknown name `token`"), "{err}");
+
+        // What the source sets itself, loops, globals, filters and tests are known.
+        let fine = json!({
+            "loop": "{% for x in input.items %}{{ loop.index }}{{ x | upper }}{% endfor %}",
+            "set": "{% set total = input.n * 2 %}{{ total }}",
+            "global": "{{ range(3) | list | length }}",
+            "test": "{{ input.n is number and input.s is defined }}",
+            "nodes": "{{ nodes.a.output | tojson }}",
+        });
+        assert_eq!(check_templates("config", &fine), []);
+    }
+
+    #[test]
     fn runaway_templates_stop_on_fuel() {
         let looping = "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}";
         let err = render("config.t", &json!(looping), &json!({}), LIMIT).unwrap_err();
@@ -388,9 +454,11 @@ mod tests {
                 "{source}: {errors:?}"
             );
         }
-        assert!(check_templates("config.t", &json!("{{ debug() }}")).is_empty(), "unknown names fail at run time");
+        let errors = check_templates("config.t", &json!("{{ debug() }}"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].message, "unknown function `debug`");
         let err = render("config.t", &json!("{{ debug() }}"), &json!({}), LIMIT).unwrap_err();
-        assert!(err.message.contains("unknown") || err.message.contains("not callable"), "{err}");
+        assert!(err.message.contains("unknown function"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! A grant must be a subset of what the plugin's manifest requests
-//! (DESIGN §7): each host pattern covered by a requested one, each secret
-//! requested by name, kv and llm only if requested.
+//! A grant must be a subset of what the plugin's manifest requests: each
+//! host pattern covered by a requested one, each secret requested by name
+//! (or by `*`, any name), kv and llm only if requested.
 
 use trellis_host_api::capabilities::http::pattern_covers;
 use trellis_marketplace::Capabilities;
+use trellis_marketplace::manifest::ANY_SECRET;
 
 use crate::store::PluginGrants;
 
@@ -25,7 +26,7 @@ pub fn check_grants(plugin: &str, requested: &Capabilities, grants: &PluginGrant
         }
     }
     for secret in &grants.secrets {
-        if !requested.secrets.contains(secret) {
+        if !requested.secrets.iter().any(|wanted| wanted == secret || wanted == ANY_SECRET) {
             return Err(GrantError {
                 field: "secrets",
                 message: format!(
@@ -43,11 +44,12 @@ pub fn check_grants(plugin: &str, requested: &Capabilities, grants: &PluginGrant
     Ok(())
 }
 
-/// Everything the plugin requests: what the first-party plugins are
-/// installed with.
+/// Everything the plugin requests by name: what the first-party plugins
+/// are installed with. A request for any secret (`*`) grants none: the
+/// tenant's admin grants each name the plugin's nodes may read.
 pub fn everything_requested(requested: &Capabilities) -> PluginGrants {
     PluginGrants {
-        secrets: requested.secrets.iter().cloned().collect(),
+        secrets: requested.secrets.iter().filter(|name| *name != ANY_SECRET).cloned().collect(),
         hosts: requested.hosts.iter().cloned().collect(),
         kv: requested.kv,
         llm: requested.llm,

@@ -1,4 +1,4 @@
-//! Plugins installed in tenants (DESIGN §7, issue 5 line 5): a semver range
+//! Plugins installed in tenants: a semver range
 //! pinned to a version until an explicit upgrade, with a grant that is a
 //! subset of what the version requests. Workflows resolve `uses` only
 //! against their tenant's installs.

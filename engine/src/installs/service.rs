@@ -1,5 +1,5 @@
-//! Installing, upgrading and uninstalling plugins in a tenant (issue 5
-//! line 5). The version a range resolves to is pinned (with its digest)
+//! Installing, upgrading and uninstalling plugins in a tenant. The
+//! version a range resolves to is pinned (with its digest)
 //! until an explicit upgrade; yanked versions are never newly chosen, but
 //! an install that has one keeps it.
 

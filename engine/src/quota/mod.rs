@@ -1,4 +1,4 @@
-//! Tenant plans and their quotas (DESIGN §6), and metered usage per day.
+//! Tenant plans and their quotas, and metered usage per day.
 //! The server operator sets a tenant's plan (`trellis admin set-plan`);
 //! every limit left out of it takes the default below.
 

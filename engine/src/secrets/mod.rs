@@ -1,4 +1,4 @@
-//! Tenant secrets (DESIGN §6): sealed at rest with a per-tenant data key
+//! Tenant secrets: sealed at rest with a per-tenant data key
 //! that the server's master key wraps, readable only by nodes of plugins the
 //! tenant granted them to, never returned by the API.
 

@@ -156,6 +156,8 @@ pub trait StoreBackend: Send + Sync {
     /// Creates a tenant with its owner, first API key and first installs
     /// in one transaction; `false` when the owner's email is already taken.
     async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError>;
+    /// Whether any tenant exists (what `trellis serve` tells at start).
+    async fn has_tenants(&self) -> Result<bool, StoreError>;
     /// Sign-in lookup, before any tenant is known.
     async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError>;
     async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError>;
@@ -258,6 +260,10 @@ impl Store {
     /// plugins every tenant starts with.
     pub async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError> {
         self.backend.create_tenant(seed).await
+    }
+
+    pub async fn has_tenants(&self) -> Result<bool, StoreError> {
+        self.backend.has_tenants().await
     }
 
     pub async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError> {

@@ -1,4 +1,4 @@
-//! What the store keeps about runs and nodes (DESIGN §5 per-node record).
+//! What the store keeps about runs and nodes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

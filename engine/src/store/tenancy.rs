@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What a principal may do in its tenant (DESIGN §6), lowest first.
+/// What a principal may do in its tenant, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -1,4 +1,4 @@
-//! Triggers from the workflow document (DESIGN §4): cron schedules fired by
+//! Triggers from the workflow document: cron schedules fired by
 //! [`CronScheduler`], and webhooks at `/hooks/{token}` checked by
 //! [`webhook`]. Which triggers exist follows the latest saved version:
 //! [`plan`] turns a document into the rows the store keeps beside it.

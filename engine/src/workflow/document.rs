@@ -255,10 +255,16 @@ impl Workflow {
     /// Parses a JSON or YAML document, capping its size first. Shape errors
     /// name the path where they occur.
     pub fn parse(text: &str) -> Result<Workflow, ParseError> {
+        Self::parse_as(text, WorkflowFormat::sniff(text))
+    }
+
+    /// Parses a document known to be in `format`; errors in the text name
+    /// its line and column.
+    pub fn parse_as(text: &str, format: WorkflowFormat) -> Result<Workflow, ParseError> {
         if text.len() > MAX_DOCUMENT_BYTES {
             return Err(ParseError::TooLarge { size: text.len(), limit: MAX_DOCUMENT_BYTES });
         }
-        let value: Value = match WorkflowFormat::sniff(text) {
+        let value: Value = match format {
             WorkflowFormat::Json => serde_json::from_str(text).map_err(|e| ParseError::Invalid {
                 path: format!("line {} column {}", e.line(), e.column()),
                 message: e.to_string(),

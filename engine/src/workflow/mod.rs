@@ -1,4 +1,4 @@
-//! Workflow documents (DESIGN §4): the model, parsing from JSON or YAML, and
+//! Workflow documents: the model, parsing from JSON or YAML, and
 //! save-time validation.
 
 pub mod calls;

@@ -122,3 +122,68 @@ async fn secret_writes_refuse_bad_names_large_values_and_low_roles() {
     let (_, listed) = s.call(Method::GET, "/v1/secrets", Some(&editor), None).await;
     assert_eq!(listed["secrets"], json!([]), "nothing was stored");
 }
+
+/// The day-one path: store a secret, grant it to `trellis/http-request`,
+/// name it in a node's `auth`; the API called gets it, the run's record
+/// never holds it, and a name not granted fails the node before any
+/// request goes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_authenticates_with_a_granted_secret_by_name() {
+    use trellis_engine::executor::EngineConfig;
+    use trellis_host_api::capabilities::HttpPolicy;
+
+    let config = EngineConfig {
+        http: HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["*"]) },
+        ..EngineConfig::default()
+    };
+    let s = server_with(config).await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let record = seen.clone();
+    let api = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let record = record.clone();
+        async move {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            record.lock().unwrap().push(auth);
+            axum::Json(json!({"login": "octocat"}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/user", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+
+    for name in ["GH_TOKEN", "OTHER"] {
+        let (status, _) =
+            s.call(Method::PUT, &format!("/v1/secrets/{name}"), Some(key), Some(json!({"value": "ghp_v4lue"}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, granted) = s
+        .call(
+            Method::PUT,
+            "/v1/plugins/trellis/http-request/grants",
+            Some(key),
+            Some(json!({"secrets": ["GH_TOKEN"], "hosts": ["*"]})),
+        )
+        .await;
+    assert!(status.is_success(), "{granted}");
+    let workflow = |token: &str| {
+        json!({"id": "who", "nodes": [{"id": "me", "uses": "trellis/http-request@^0.1", "kind": "request",
+            "config": {"url": url, "auth": {"type": "bearer", "token": token}}}]})
+    };
+    let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(workflow("GH_TOKEN"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (status, run) = s.call(Method::POST, "/v1/workflows/who/runs?wait=30", Some(key), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["run"]["output"]["body"], json!({"login": "octocat"}), "{run}");
+    assert_eq!(*seen.lock().unwrap(), ["Bearer ghp_v4lue"]);
+    assert!(!run.to_string().contains("ghp_v4lue"), "the record holds the value: {run}");
+
+    let (status, _) = s.call(Method::PUT, "/v1/workflows/who", Some(key), Some(workflow("OTHER"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, run) = s.call(Method::POST, "/v1/workflows/who/runs?wait=30", Some(key), Some(json!({}))).await;
+    assert_eq!(run["run"]["status"], "failed", "{run}");
+    let error = run["nodes"][0]["error"].to_string();
+    assert!(error.contains("config.auth.token: secret `OTHER`"), "{error}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "a request went out without its credentials");
+}

@@ -64,3 +64,58 @@ async fn workflows_and_runs_through_the_api() {
     let (_, kept) = s.call(Method::GET, &format!("/v1/runs/{run_id}"), Some(key), None).await;
     assert_eq!(kept["run"]["document"]["id"], "greet");
 }
+
+async fn send_yaml(
+    s: &Server,
+    method: Method,
+    path: &str,
+    key: &str,
+    content_type: &str,
+    yaml: &str,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", content_type)
+        .body(Body::from(yaml.to_owned()))
+        .unwrap();
+    s.send(request).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_may_be_yaml_when_the_content_type_says_so() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let yaml = "id: greet\nnodes:\n  - id: hi\n    uses: trellis/transform@^0.1\n    kind: render\n    config:\n      template: 'hello {{ input.name }}'\n";
+
+    let (status, validated) =
+        send_yaml(&s, Method::POST, "/v1/workflows/validate", key, "application/yaml", yaml).await;
+    assert_eq!((status, &validated["valid"]), (StatusCode::OK, &json!(true)), "{validated}");
+    let (status, created) = send_yaml(&s, Method::POST, "/v1/workflows", key, "application/yaml", yaml).await;
+    assert_eq!((status, created), (StatusCode::CREATED, json!({"id": "greet", "version": 1})));
+    let changed = yaml.replace("hello", "hi");
+    let (status, updated) =
+        send_yaml(&s, Method::PUT, "/v1/workflows/greet", key, "text/yaml; charset=utf-8", &changed).await;
+    assert_eq!((status, &updated["version"]), (StatusCode::OK, &json!(2)), "{updated}");
+    let (_, stored) = s.call(Method::GET, "/v1/workflows/greet", Some(key), None).await;
+    assert_eq!(stored["document"]["nodes"][0]["config"]["template"], "hi {{ input.name }}", "{stored}");
+
+    // A YAML syntax error and a shape error are located; nothing is stored.
+    let broken = "id: greet\nnodes:\n  - id: hi\n    kind: [render\n";
+    let (status, refused) = send_yaml(&s, Method::PUT, "/v1/workflows/greet", key, "application/yaml", broken).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("line 4 column"), "{message}");
+    let shape = "id: greet\nnodes:\n  - id: hi\n    builtin: delay\n    joinn: all\n";
+    let (status, refused) = send_yaml(&s, Method::PUT, "/v1/workflows/greet", key, "application/x-yaml", shape).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("nodes[0]"), "{refused}");
+    let (_, versions) = s.call(Method::GET, "/v1/workflows/greet/versions", Some(key), None).await;
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+
+    // Without a YAML content type the body is JSON, as before.
+    let (status, refused) = send_yaml(&s, Method::POST, "/v1/workflows/validate", key, "application/json", yaml).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_body")), "{refused}");
+}

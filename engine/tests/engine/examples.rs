@@ -20,7 +20,7 @@ async fn linear_chain() {
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.output, Some(json!("Hello Ada Lovelace, your number doubled is 42.")));
     assert!(nodes.iter().all(|n| n.status == NodeStatus::Succeeded && n.attempt == 1));
-    // The per-node record holds what DESIGN §5 lists.
+    // The per-node record holds everything the run record promises.
     let double = node(&nodes, "double");
     // Config after expressions.
     assert_eq!(double.config.as_ref().unwrap()["template"]["doubled"], 42);

@@ -1,4 +1,4 @@
-//! Fairness (DESIGN §6): one tenant's queue does not starve another's.
+//! Fairness: one tenant's queue does not starve another's.
 //!
 //! Bound: execution slots are handed out round-robin across tenants with
 //! waiting nodes, so a tenant's node waits for at most one slot release per

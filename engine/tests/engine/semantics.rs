@@ -1,4 +1,4 @@
-//! DESIGN §5 execution semantics, one behaviour per test.
+//! Execution semantics, one behaviour per test.
 
 use serde_json::json;
 use trellis_engine::store::{NodeStatus, RunStatus};
@@ -143,7 +143,7 @@ async fn an_expression_error_fails_only_its_node_naming_expression_and_position(
         r#"
 id: expr-error
 nodes:
-  - { id: bad, uses: trellis/transform, kind: reshape, config: { template: "{{ input.x | nosuchfilter }}" } }
+  - { id: bad, uses: trellis/transform, kind: reshape, config: { template: "{{ input.x | list }}" } }
   - { id: fine, uses: trellis/transform, kind: reshape, config: { template: "ok" } }
   - { id: handler, uses: trellis/transform, kind: reshape, config: { template: "{{ nodes.bad.output.message }}" } }
 edges:
@@ -154,7 +154,7 @@ edges:
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let message = node(&nodes, "handler").output();
     let message = message.as_str().unwrap();
-    assert!(message.contains("config.template: expression `input.x | nosuchfilter`"), "{message}");
+    assert!(message.contains("config.template: expression `input.x | list`"), "{message}");
     assert!(message.contains("line 1, column"), "{message}");
     assert_eq!(node(&nodes, "fine").output(), json!("ok"));
 }

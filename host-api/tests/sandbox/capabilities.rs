@@ -87,7 +87,7 @@ async fn log_lines_and_stdio_are_recorded() {
             (LogLevel::Info, "run standalone node node attempt 1"),
             (LogLevel::Warn, "warn line"),
             (LogLevel::Error, "error line"),
-            (LogLevel::Info, "printed to stdout"),
+            (LogLevel::Info, "printed to stdout (0 environment variables, 0 arguments, 0 bytes of stdin)"),
             (LogLevel::Warn, "printed to stderr"),
         ]
     );

@@ -76,15 +76,24 @@ pub type Handler = Arc<dyn Fn(http::Method, String, Bytes) -> Reply + Send + Syn
 /// Starts an HTTP/1.1 server on 127.0.0.1 that answers with `handler`.
 /// It lives until the test's runtime shuts down.
 pub async fn serve(handler: Handler) -> SocketAddr {
+    serve_recording(handler, Arc::default()).await
+}
+
+/// As [`serve`], also keeping each request's headers in `headers`.
+pub async fn serve_recording(handler: Handler, headers: Arc<std::sync::Mutex<Vec<http::HeaderMap>>>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
             let handler = handler.clone();
+            let headers = headers.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
                     let handler = handler.clone();
+                    if let Ok(mut seen) = headers.lock() {
+                        seen.push(request.headers().clone());
+                    }
                     async move {
                         use http_body_util::BodyExt;
                         let method = request.method().clone();

@@ -204,3 +204,86 @@ async fn redirects_are_not_followed() {
     assert_eq!(*seen.lock().unwrap(), ["/start"], "the redirect's target was requested");
     assert_eq!(execution.report.http_calls.len(), 1);
 }
+
+/// `auth` names secrets; the host hands over only granted ones, the request
+/// carries them, and neither the config nor the report holds a value.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_auth_sends_granted_secrets_and_records_none() {
+    use trellis_host_api::capabilities::MemorySecrets;
+
+    let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+    let headers: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
+    let record = targets.clone();
+    let addr = crate::common::serve_recording(
+        Arc::new(move |_, target, _| {
+            record.lock().unwrap().push(target);
+            Reply::new(200, "{}").header("content-type", "application/json")
+        }),
+        headers.clone(),
+    )
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let values = [("GH_TOKEN", "ghp_s3cr3t"), ("SID", "AC123"), ("AUTH", "tw-pass"), ("KEY", "k-42"), ("OTHER", "o-1")];
+    let granted = |names: &[&str]| Capabilities {
+        secrets: Arc::new(MemorySecrets::new(values.iter().map(|(n, v)| (n.to_string(), v.to_string())))),
+        granted_secrets: names.iter().map(|n| n.to_string()).collect(),
+        ..caps(loopback_policy())
+    };
+    let url = format!("http://{addr}/api?page=2");
+    let cases = [
+        (json!({"type": "bearer", "token": "GH_TOKEN"}), vec![("authorization", "Bearer ghp_s3cr3t")], "/api?page=2"),
+        // base64("AC123:tw-pass"), computed with `printf 'AC123:tw-pass' | base64`.
+        (
+            json!({"type": "basic", "username": "SID", "password": "AUTH"}),
+            vec![("authorization", "Basic QUMxMjM6dHctcGFzcw==")],
+            "/api?page=2",
+        ),
+        // base64("k-42:")
+        (json!({"type": "basic", "username": "KEY"}), vec![("authorization", "Basic ay00Mjo=")], "/api?page=2"),
+        (json!({"type": "header", "name": "X-Api-Key", "secret": "KEY"}), vec![("x-api-key", "k-42")], "/api?page=2"),
+        (json!({"type": "query", "name": "api_key", "secret": "KEY"}), vec![], "/api?page=2&api_key=k-42"),
+        (
+            json!({"type": "headers", "headers": {"X-Key": "KEY", "X-Id": "SID"}}),
+            vec![("x-key", "k-42"), ("x-id", "AC123")],
+            "/api?page=2",
+        ),
+    ];
+    for (auth, expected_headers, expected_target) in cases {
+        targets.lock().unwrap().clear();
+        headers.lock().unwrap().clear();
+        let config = json!({"url": url, "auth": auth, "headers": {"authorization": "from config"}});
+        let execution = run(
+            &runtime,
+            &plugin,
+            "request",
+            config.clone(),
+            &Limits::default(),
+            granted(&["GH_TOKEN", "SID", "AUTH", "KEY"]),
+        )
+        .await;
+        assert!(execution.succeeded(), "{auth}: {:?}", execution.report);
+        assert_eq!(*targets.lock().unwrap(), [expected_target], "{auth}");
+        let sent = headers.lock().unwrap()[0].clone();
+        for (name, value) in &expected_headers {
+            assert_eq!(sent.get(*name).and_then(|v| v.to_str().ok()), Some(*value), "{auth}: {name}");
+        }
+        if !expected_headers.iter().any(|(name, _)| *name == "authorization") {
+            assert_eq!(sent.get("authorization").unwrap(), "from config", "{auth}");
+        }
+        let report =
+            serde_json::to_string(&execution.report).unwrap() + &serde_json::to_string(&execution.emits).unwrap();
+        for (_, value) in values {
+            assert!(!report.contains(value), "{auth}: the record holds a secret value: {report}");
+        }
+    }
+
+    // A name the tenant did not grant: the node fails naming it, nothing is sent.
+    targets.lock().unwrap().clear();
+    let config = json!({"url": url, "auth": {"type": "bearer", "token": "OTHER"}});
+    let execution = run(&runtime, &plugin, "request", config, &Limits::default(), granted(&["GH_TOKEN"])).await;
+    let failure = execution.report.failure.as_ref().expect("an ungranted secret fails the node");
+    assert_eq!(failure.code, FailureCode::InvalidConfig);
+    assert!(failure.message.contains("config.auth.token: secret `OTHER`"), "{}", failure.message);
+    assert!(targets.lock().unwrap().is_empty(), "a request went out without its credentials");
+}

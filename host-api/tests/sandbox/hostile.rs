@@ -275,6 +275,10 @@ async fn garbage_bytes_are_refused_with_a_reason() {
     let error = runtime.load(&truncated).unwrap_err();
     assert!(matches!(error, LoadError::Invalid(_)), "{error}");
 
+    // A core module (the empty one) is told to build a component.
+    let error = runtime.load(b"\0asm\x01\0\0\0").unwrap_err();
+    assert!(error.to_string().contains("core WebAssembly module, not a component"), "{error}");
+
     let too_big = vec![0u8; runtime.config().max_component_bytes + 1];
     assert!(matches!(runtime.load(&too_big).unwrap_err(), LoadError::TooLarge { .. }));
     assert_host_still_serves(&runtime).await;

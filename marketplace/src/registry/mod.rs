@@ -1,4 +1,4 @@
-//! The registry (DESIGN §7, issue 5 line 4): publishers the operator
+//! The registry: publishers the operator
 //! approved, every published version with what `describe` returned, yanks,
 //! and search. Its own SQLite database (`marketplace.db`) beside the blob
 //! store, so it runs inside `trellis serve` or alone

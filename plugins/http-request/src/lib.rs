@@ -48,6 +48,66 @@ struct Config {
     /// Per-request timeout (the host's own cap still applies).
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Credentials, by the *names* of tenant secrets: the host hands this
+    /// plugin a value only when the tenant granted it that name, and the
+    /// value never appears in the config or the run's record.
+    #[serde(default)]
+    auth: Option<Auth>,
+}
+
+/// How the request authenticates. Every field is a secret's name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer { token: String },
+    /// `Authorization: Basic base64(username:password)`; without a password
+    /// the username alone (as Stripe's API keys are sent).
+    Basic {
+        username: String,
+        #[serde(default)]
+        password: Option<String>,
+    },
+    /// The secret as the value of a header, e.g. `X-Api-Key`.
+    Header { name: String, secret: String },
+    /// The secret as a query parameter, e.g. `api_key`.
+    Query { name: String, secret: String },
+    /// Several headers, each set to a secret: `{"X-Key": "KEY", "X-Id": "ID"}`.
+    Headers { headers: BTreeMap<String, String> },
+}
+
+fn secret(field: &str, name: &str) -> Result<String, NodeError> {
+    trellis_plugin_sdk::secrets::get(name).map_err(|e| {
+        NodeError::InvalidConfig(format!(
+            "config.auth.{field}: secret `{name}`: {e} (the tenant must store it and grant it to trellis/http-request)"
+        ))
+    })
+}
+
+impl Auth {
+    /// The headers and query parameters this authentication adds.
+    fn resolve(&self) -> Result<(Vec<(String, String)>, Vec<(String, String)>), NodeError> {
+        use base64::Engine as _;
+        let header = |name: &str, value: String| (vec![(name.to_owned(), value)], Vec::new());
+        Ok(match self {
+            Auth::Bearer { token } => header("authorization", format!("Bearer {}", secret("token", token)?)),
+            Auth::Basic { username, password } => {
+                let user = secret("username", username)?;
+                let pass = password.as_deref().map(|name| secret("password", name)).transpose()?.unwrap_or_default();
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                header("authorization", format!("Basic {encoded}"))
+            }
+            Auth::Header { name, secret: from } => header(name, secret("secret", from)?),
+            Auth::Query { name, secret: from } => (Vec::new(), vec![(name.clone(), secret("secret", from)?)]),
+            Auth::Headers { headers } => {
+                let mut set = Vec::new();
+                for (name, from) in headers {
+                    set.push((name.clone(), secret(&format!("headers.{name}"), from)?));
+                }
+                (set, Vec::new())
+            }
+        })
+    }
 }
 
 fn default_method() -> String {
@@ -114,8 +174,12 @@ impl Node for HttpRequest {
 }
 
 fn build_request(config: &Config) -> Result<http::Request, NodeError> {
+    let (auth_headers, auth_query) = match &config.auth {
+        Some(auth) => auth.resolve()?,
+        None => (Vec::new(), Vec::new()),
+    };
     let mut url = config.url.clone();
-    if !config.query.is_empty() {
+    if !config.query.is_empty() || !auth_query.is_empty() {
         let mut encoder = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &config.query {
             let text = match value {
@@ -125,12 +189,21 @@ fn build_request(config: &Config) -> Result<http::Request, NodeError> {
             };
             encoder.append_pair(key, &text);
         }
+        for (key, value) in &auth_query {
+            encoder.append_pair(key, value);
+        }
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&encoder.finish());
     }
 
     let mut request = http::Request::new(&config.method, url);
+    // Credentials win over a configured header of the same name.
     for (name, value) in &config.headers {
+        if !auth_headers.iter().any(|(auth, _)| auth.eq_ignore_ascii_case(name)) {
+            request = request.header(name, value);
+        }
+    }
+    for (name, value) in &auth_headers {
         request = request.header(name, value);
     }
     let has_header = |name: &str| config.headers.keys().any(|k| k.eq_ignore_ascii_case(name));

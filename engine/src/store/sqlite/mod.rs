@@ -608,6 +608,10 @@ impl StoreBackend for SqliteBackend {
         rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
     }
 
+    async fn has_tenants(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM tenants LIMIT 1").fetch_optional(&self.pool).await?.is_some())
+    }
+
     async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError> {
         let TenantSeed { tenant, name, owner, password_hash, key, key_hash, installs } = *seed;
         let mut writer = self.writer.lock().await;

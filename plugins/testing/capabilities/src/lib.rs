@@ -77,7 +77,16 @@ impl Node for LogLines {
         log::info(&format!("run {} node {} attempt {}", cx.run_id, cx.node_id, cx.attempt));
         log::warn("warn line");
         log::error("error line");
-        println!("printed to stdout");
+        // The host links environment, arguments and stdin but gives them
+        // nothing: say what this guest sees, so a test can hold it to that.
+        let mut stdin = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut stdin);
+        println!(
+            "printed to stdout ({} environment variables, {} arguments, {} bytes of stdin)",
+            std::env::vars().count(),
+            std::env::args().count(),
+            stdin.len()
+        );
         eprintln!("printed to stderr");
         Ok(Emits::none())
     }
