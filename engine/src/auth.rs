@@ -182,7 +182,12 @@ pub struct NewTenant {
 pub async fn create_tenant(store: &Store, name: &str, owner_email: &str) -> Result<NewTenant, AuthError> {
     let tenant = TenantId::new(uuid::Uuid::now_v7().to_string());
     let password = new_token("");
-    let owner = Member { id: uuid::Uuid::now_v7().to_string(), email: owner_email.to_owned(), role: Role::Owner };
+    let owner = Member {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: owner_email.to_owned(),
+        role: Role::Owner,
+        password_change_required: true,
+    };
     let api_key = new_token(API_KEY_PREFIX);
     let key = ApiKey {
         id: uuid::Uuid::now_v7().to_string(),
@@ -255,7 +260,8 @@ mod tests {
     #[test]
     fn access_tokens_round_trip_and_reject_tampering() {
         let service = TokenService::new(b"0123456789abcdef0123456789abcdef");
-        let member = Member { id: "m1".into(), email: "a@b.c".into(), role: Role::Editor };
+        let member =
+            Member { id: "m1".into(), email: "a@b.c".into(), role: Role::Editor, password_change_required: false };
         let token = service.access_token(&TenantId::new("t1"), &member).unwrap();
         let claims = service.verify(&token).unwrap();
         assert_eq!((claims.tenant.as_str(), claims.role), ("t1", Role::Editor));

@@ -170,7 +170,8 @@ pub async fn add_member(
     if !email.contains('@') || email.len() > 254 {
         return Err(ApiError::bad_request("invalid_email", "not an email address"));
     }
-    let member = Member { id: uuid::Uuid::now_v7().to_string(), email, role: body.role };
+    let member =
+        Member { id: uuid::Uuid::now_v7().to_string(), email, role: body.role, password_change_required: true };
     let password = new_token("");
     let details = json!({"email": member.email, "role": member.role});
     let store = principal.store(&state).audited(&principal.subject, "member.add", &member.id, details);

@@ -1,4 +1,5 @@
-//! `POST /v1/auth/login`, `POST /v1/auth/refresh`, `GET /v1/me`.
+//! `POST /v1/auth/login`, `POST /v1/auth/refresh`, `GET /v1/me`,
+//! `POST /v1/me/password`.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,9 +10,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::principal::{ClientAddress, Principal};
+use super::principal::{ClientAddress, PasswordChanger, Principal};
 use super::sign_in_throttle::{Throttled, WINDOW};
-use crate::auth::verify_password_bounded;
+use crate::auth::{hash_password_bounded, verify_password_bounded};
 use crate::store::{Member, RefreshUse, TenantId, now_ms};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -45,8 +46,21 @@ async fn issue(state: &AppState, tenant: &TenantId, member: &Member, family: &st
         "token_type": "Bearer",
         "expires_in": state.tokens.access_ttl_secs,
         "refresh_token": refresh,
+        // Until it is changed, the tokens only reach POST /v1/me/password.
+        "password_change_required": member.password_change_required,
     })))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Passwords are 10 to 256 characters: long enough to resist guessing at
+/// the sign-in throttle's pace, short enough to hash in bounded time.
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=256;
 
 #[utoipa::path(
     post,
@@ -119,4 +133,51 @@ pub async fn refresh(
 )]
 pub async fn me(principal: Principal) -> Json<Value> {
     Json(json!({"tenant_id": principal.tenant.as_str(), "role": principal.role, "subject": principal.subject}))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/me/password",
+    tag = "auth",
+    summary = "Change your password (the current one is required); signs out your other sessions",
+    request_body = NewPassword,
+    responses((status = 204, description = "Changed")),
+    security(("bearer" = []))
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    PasswordChanger(principal): PasswordChanger,
+    JsonBody(body): JsonBody<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    let Some(member_id) = principal.subject.strip_prefix("member:") else {
+        return Err(ApiError::forbidden("an API key has no password; sign in as the member"));
+    };
+    let length = body.new_password.chars().count();
+    if !PASSWORD_CHARS.contains(&length) {
+        return Err(ApiError::bad_request(
+            "invalid_password",
+            format!("new_password must be {} to {} characters", PASSWORD_CHARS.start(), PASSWORD_CHARS.end()),
+        )
+        .with_details(json!({"path": "new_password"})));
+    }
+    if body.new_password == body.current_password {
+        return Err(ApiError::bad_request("invalid_password", "new_password must differ from the current one")
+            .with_details(json!({"path": "new_password"})));
+    }
+    let store = principal.store(&state);
+    let member = store.member(member_id).await?.ok_or_else(ApiError::unauthorized)?;
+    // Guessing the current password here counts like failed sign-ins.
+    state.sign_ins.check(&member.email, address).map_err(throttled)?;
+    let hash = store.password_hash(member_id).await?.ok_or_else(ApiError::unauthorized)?;
+    if !verify_password_bounded(body.current_password, hash).await.map_err(ApiError::internal)? {
+        state.sign_ins.failed(&member.email, address);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "current_password is not your password"));
+    }
+    let hash = hash_password_bounded(body.new_password).await.map_err(ApiError::internal)?;
+    let audited = store.audited(&principal.subject, "auth.password_change", member_id, Value::Null);
+    if !audited.set_password(member_id, &hash).await? {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -157,6 +157,7 @@ fn routes_for(role: Role) -> OpenApiRouter<AppState> {
     match role {
         Role::Viewer => router
             .routes(routes!(auth_routes::me))
+            .routes(routes!(auth_routes::change_password))
             .routes(routes!(workflows::list))
             .routes(routes!(workflows::validate))
             .routes(routes!(workflows::get))

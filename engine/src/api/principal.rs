@@ -19,6 +19,8 @@ pub struct Principal {
     /// When the API key presented expires (`None` for members and keys
     /// that never expire): a key it creates expires no later.
     pub key_expires_at: Option<i64>,
+    /// A member signed in with a one-time password they have not changed.
+    pub password_change_required: bool,
 }
 
 impl Principal {
@@ -47,12 +49,32 @@ impl FromRequestParts<AppState> for Principal {
     /// Who is calling, refused (403) below the role the route needs, and
     /// held to its tenant's `requests_per_second`.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = Self::resolve(parts, state).await?;
+        let PasswordChanger(principal) = PasswordChanger::from_request_parts(parts, state).await?;
+        if principal.password_change_required {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "password_change_required",
+                "this sign-in used a one-time password: choose your own with POST /v1/me/password first",
+            ));
+        }
+        Ok(principal)
+    }
+}
+
+/// A principal that may still have to change its one-time password: only
+/// the route that changes it takes this instead of [`Principal`].
+pub struct PasswordChanger(pub Principal);
+
+impl FromRequestParts<AppState> for PasswordChanger {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::resolve(parts, state).await?;
         if let Some(RequiredRole(needed)) = parts.extensions.get::<RequiredRole>() {
             principal.require(*needed)?;
         }
         state.pace(&principal.store(state)).await?;
-        Ok(principal)
+        Ok(PasswordChanger(principal))
     }
 }
 
@@ -78,6 +100,7 @@ impl Principal {
                 role: key.role,
                 subject: format!("key:{}", key.id),
                 key_expires_at: key.expires_at,
+                password_change_required: false,
             });
         }
         let claims = state.tokens.verify(token).ok_or_else(ApiError::unauthorized)?;
@@ -87,7 +110,13 @@ impl Principal {
         let tenant = TenantId::new(claims.tenant);
         let member =
             state.store.tenant(tenant.clone()).member(&claims.sub).await?.ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal { tenant, role: member.role, subject: format!("member:{}", member.id), key_expires_at: None })
+        Ok(Principal {
+            tenant,
+            role: member.role,
+            subject: format!("member:{}", member.id),
+            key_expires_at: None,
+            password_change_required: member.password_change_required,
+        })
     }
 }
 

@@ -472,6 +472,14 @@ impl TenantStore {
         self.backend.set_member_role(&self.tenant, id, role, self.audit_entry()).await
     }
 
+    pub async fn password_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.backend.password_hash(&self.tenant, id).await
+    }
+
+    pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        self.backend.set_password(&self.tenant, id, password_hash, self.audit_entry()).await
+    }
+
     pub async fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
         self.backend.delete_member(&self.tenant, id, self.audit_entry()).await
     }

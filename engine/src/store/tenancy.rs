@@ -46,6 +46,10 @@ pub struct Member {
     pub id: String,
     pub email: String,
     pub role: Role,
+    /// Signed in with a one-time password not yet changed: such a session
+    /// may only change it (`POST /v1/me/password`).
+    #[serde(default)]
+    pub password_change_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

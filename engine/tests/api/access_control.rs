@@ -100,6 +100,21 @@ impl World {
         }
     }
 
+    /// A new member of `role`, signed in with their one-time password: the
+    /// access token and that password.
+    async fn member_session(&self, s: &Server, role: Role) -> (String, String) {
+        let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+        let email = format!("session{n}@acme.test");
+        let body = json!({"email": email, "role": role.as_str()});
+        let (status, added) = s.call(Method::POST, "/v1/members", Some(&self.owner_key), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{added}");
+        let password = added["password"].as_str().expect("a one-time password").to_owned();
+        let body = json!({"email": email, "password": password});
+        let (status, signed_in) = s.call(Method::POST, "/v1/auth/login", None, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{signed_in}");
+        (signed_in["access_token"].as_str().unwrap().to_owned(), password)
+    }
+
     /// What a route needs of the world before it can succeed: an install
     /// needs the plugin not installed yet.
     async fn prepare_for(&self, s: &Server, route: &Route) {
@@ -178,6 +193,7 @@ fn sample_body(route: &Route) -> Option<Value> {
         }
         ("POST", "/v1/auth/login") => json!({"email": "owner@acme.test", "password": "wrong"}),
         ("POST", "/v1/auth/refresh") => json!({"refresh_token": "not-a-token"}),
+        ("POST", "/v1/me/password") => json!({"current_password": "not it", "new_password": "a long new passphrase"}),
         (method, path) => panic!("no sample body for {method} {path}: add one here"),
     })
 }
@@ -227,9 +243,16 @@ async fn every_route_allows_exactly_the_roles_of_the_matrix() {
             if *role >= needed {
                 let world = World::new(&s).await;
                 world.prepare_for(&s, &route).await;
-                let key = s.key(&world.tenant, *role).await;
                 let path = world.fill(&route);
-                let status = s.status(route.method.clone(), &path, &key, sample_body(&route)).await;
+                let status = if path == "/v1/me/password" {
+                    // Only a signed-in member has a password to change.
+                    let (token, password) = world.member_session(&s, *role).await;
+                    let body = json!({"current_password": password, "new_password": "a long new passphrase"});
+                    s.status(route.method.clone(), &path, &token, Some(body)).await
+                } else {
+                    let key = s.key(&world.tenant, *role).await;
+                    s.status(route.method.clone(), &path, &key, sample_body(&route)).await
+                };
                 assert!(
                     route.success.contains(&status.as_u16()),
                     "allowed: {role:?} {} {path}: {status}, documented {:?}",

@@ -7,15 +7,7 @@ async fn login_refresh_rotation_and_reuse_detection() {
     let s = server().await;
     let acme = s.tenant("owner@acme.test").await;
 
-    let (status, tokens) = s
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "owner@acme.test", "password": acme.owner_password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = s.session("owner@acme.test", &acme.owner_password).await;
     let access = tokens["access_token"].as_str().unwrap();
     let (status, me) = s.call(Method::GET, "/v1/me", Some(access), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -71,6 +63,7 @@ async fn expired_access_tokens_and_api_keys_are_refused() {
     use trellis_engine::store::Member;
     let s = server().await;
     let acme = s.tenant("owner@acme.test").await;
+    s.session("owner@acme.test", &acme.owner_password).await;
     let (_, members) = s.call(Method::GET, "/v1/members", Some(&acme.api_key), None).await;
     let member: Member = serde_json::from_value(members["members"][0].clone()).unwrap();
     let tenant = TenantId::new(&acme.tenant_id);
@@ -105,4 +98,58 @@ async fn expired_access_tokens_and_api_keys_are_refused() {
     assert_eq!(s.call(Method::GET, "/v1/me", Some(&live), None).await.0, StatusCode::OK);
     let dead = key_expiring(-1).await;
     assert_eq!(s.call(Method::GET, "/v1/me", Some(&dead), None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// A one-time password only opens the way to choosing one's own: until then
+/// the session reaches nothing else. The change needs the current password,
+/// is audited, and signs out the member's other sessions.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_time_password_must_be_changed_before_anything_else() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let login = |password: &str| json!({"email": "owner@acme.test", "password": password});
+    let (status, first) = s.call(Method::POST, "/v1/auth/login", None, Some(login(&acme.owner_password))).await;
+    assert_eq!((status, &first["password_change_required"]), (StatusCode::OK, &json!(true)), "{first}");
+    let token = first["access_token"].as_str().unwrap();
+    for (method, path) in [(Method::GET, "/v1/me"), (Method::GET, "/v1/workflows"), (Method::GET, "/v1/members")] {
+        let (status, refused) = s.call(method, path, Some(token), None).await;
+        assert_eq!((status, &refused["error"]["code"]), (StatusCode::FORBIDDEN, &json!("password_change_required")));
+    }
+
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let path = "/v1/me/password";
+    let (status, refused) =
+        s.call(Method::POST, path, Some(token), Some(change("guess", "a long new passphrase"))).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::FORBIDDEN, &json!("wrong_password")));
+    let (status, refused) = s.call(Method::POST, path, Some(token), Some(change(&acme.owner_password, "short"))).await;
+    assert_eq!((status, &refused["error"]["details"]["path"]), (StatusCode::BAD_REQUEST, &json!("new_password")));
+    let same = change(&acme.owner_password, &acme.owner_password);
+    assert_eq!(s.call(Method::POST, path, Some(token), Some(same)).await.0, StatusCode::BAD_REQUEST);
+    let (status, refused) = s
+        .call(Method::POST, path, Some(&acme.api_key), Some(change(&acme.owner_password, "a long new passphrase")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an API key has no password: {refused}");
+
+    let (status, _) =
+        s.call(Method::POST, path, Some(token), Some(change(&acme.owner_password, "a long new passphrase"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The session from before the change can no longer be refreshed.
+    let (status, _) =
+        s.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": first["refresh_token"]}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The one-time password is gone; the new one signs in to a full session.
+    assert_eq!(
+        s.call(Method::POST, "/v1/auth/login", None, Some(login(&acme.owner_password))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, session) = s.call(Method::POST, "/v1/auth/login", None, Some(login("a long new passphrase"))).await;
+    assert_eq!((status, &session["password_change_required"]), (StatusCode::OK, &json!(false)));
+    let (status, me) = s.call(Method::GET, "/v1/me", Some(session["access_token"].as_str().unwrap()), None).await;
+    assert_eq!((status, &me["role"]), (StatusCode::OK, &json!("owner")));
+
+    let (_, audit) = s.call(Method::GET, "/v1/audit", Some(&acme.api_key), None).await;
+    let changes: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "auth.password_change").collect();
+    assert_eq!(changes.len(), 1, "{audit}");
+    assert!(!audit.to_string().contains("a long new passphrase"));
 }

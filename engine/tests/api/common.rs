@@ -148,7 +148,26 @@ pub const APPROVAL: &str = r#"{"id": "gate", "nodes": [
   {"id": "ok", "uses": "trellis/transform", "kind": "render", "config": {"template": "approved"}}],
   "edges": [{"from": "wait", "port": "approved", "to": "ok"}]}"#;
 
+/// The password `Server::session` chooses in place of a one-time one.
+pub const CHOSEN_PASSWORD: &str = "a passphrase of my own";
+
 impl Server {
+    /// Signs in with a one-time password, chooses [`CHOSEN_PASSWORD`] (as
+    /// a first sign-in must) and signs in again: the login answer of a
+    /// session that may use the API.
+    pub async fn session(&self, email: &str, one_time_password: &str) -> Value {
+        let login = |password: &str| json!({"email": email, "password": password});
+        let (status, first) = self.call(Method::POST, "/v1/auth/login", None, Some(login(one_time_password))).await;
+        assert_eq!((status, &first["password_change_required"]), (StatusCode::OK, &json!(true)), "{first}");
+        let change = json!({"current_password": one_time_password, "new_password": CHOSEN_PASSWORD});
+        let token = first["access_token"].as_str().unwrap();
+        let (status, changed) = self.call(Method::POST, "/v1/me/password", Some(token), Some(change)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{changed}");
+        let (status, session) = self.call(Method::POST, "/v1/auth/login", None, Some(login(CHOSEN_PASSWORD))).await;
+        assert_eq!((status, &session["password_change_required"]), (StatusCode::OK, &json!(false)), "{session}");
+        session
+    }
+
     /// Polls a run until `check` holds on its JSON.
     pub async fn wait_run(&self, key: &str, run_id: &str, check: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..200 {

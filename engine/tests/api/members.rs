@@ -101,9 +101,7 @@ async fn role_changes_and_removals_respect_rank_keep_an_owner_and_are_audited() 
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("last_owner")));
 
     // The new role shows at the next refresh; a removed member cannot refresh.
-    let (_, session) = s
-        .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "ops@acme.test", "password": password})))
-        .await;
+    let session = s.session("ops@acme.test", &password).await;
     let (_, me) = s.call(Method::GET, "/v1/me", Some(session["access_token"].as_str().unwrap()), None).await;
     assert_eq!(me["role"], "editor");
     let (status, _) = s.call(Method::DELETE, &ops_path, Some(&admin), None).await;

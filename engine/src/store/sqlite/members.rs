@@ -54,6 +54,45 @@ impl MemberBackend for SqliteBackend {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn password_hash(&self, tenant: &TenantId, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM members WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_password(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        password_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let result = sqlx::query(
+            "UPDATE members SET password_hash = ?, password_change_required = 0 WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(password_hash)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let changed = result.rows_affected() == 1;
+        if changed {
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = ? AND member_id = ?")
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            super::write_audit(&mut tx, tenant, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     async fn count_owners(&self, tenant: &TenantId) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM members WHERE tenant_id = ? AND role = 'owner'")
             .bind(tenant.as_str())

@@ -521,8 +521,8 @@ impl StoreBackend for SqliteBackend {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query(
-            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at, password_change_required)
+             VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
         )
         .bind(tenant.as_str())
         .bind(&member.id)
@@ -541,14 +541,13 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn list_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query("SELECT id, email, role FROM members WHERE tenant_id = ? ORDER BY email")
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some(Member { id: r.get(0), email: r.get(1), role: Role::parse(r.get::<&str, _>(2))? }))
-            .collect())
+        let rows = sqlx::query(
+            "SELECT id, email, role, password_change_required FROM members WHERE tenant_id = ? ORDER BY email",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().filter_map(|r| member_at(r, 0)).collect())
     }
 
     async fn insert_audit(&self, tenant: &TenantId, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -632,7 +631,8 @@ impl StoreBackend for SqliteBackend {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO members (tenant_id, id, email, role, password_hash, created_at, password_change_required)
+             VALUES (?, ?, ?, ?, ?, ?, 1)",
         )
         .bind(tenant.as_str())
         .bind(&owner.id)
@@ -651,23 +651,26 @@ impl StoreBackend for SqliteBackend {
     }
 
     async fn member_by_email(&self, email: &str) -> Result<Option<(TenantId, Member, String)>, StoreError> {
-        let row = sqlx::query("SELECT tenant_id, id, email, role, password_hash FROM members WHERE email = ?")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT tenant_id, password_hash, id, email, role, password_change_required FROM members WHERE email = ?",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.and_then(|r| {
-            let member = Member { id: r.get(1), email: r.get(2), role: Role::parse(r.get::<&str, _>(3))? };
-            Some((TenantId::new(r.get::<String, _>(0)), member, r.get::<String, _>(4)))
+            let member = member_at(&r, 2)?;
+            Some((TenantId::new(r.get::<String, _>(0)), member, r.get::<String, _>(1)))
         }))
     }
 
     async fn member(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError> {
-        let row = sqlx::query("SELECT id, email, role FROM members WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|r| Some(Member { id: r.get(0), email: r.get(1), role: Role::parse(r.get::<&str, _>(2))? })))
+        let row =
+            sqlx::query("SELECT id, email, role, password_change_required FROM members WHERE tenant_id = ? AND id = ?")
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|r| member_at(&r, 0)))
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError> {
@@ -781,4 +784,15 @@ async fn insert_key(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A member from the columns `id, email, role, password_change_required`
+/// starting at `first`.
+fn member_at(row: &sqlx::sqlite::SqliteRow, first: usize) -> Option<Member> {
+    Some(Member {
+        id: row.get(first),
+        email: row.get(first + 1),
+        role: Role::parse(row.get::<&str, _>(first + 2))?,
+        password_change_required: row.get::<i64, _>(first + 3) != 0,
+    })
 }

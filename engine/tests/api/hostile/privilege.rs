@@ -9,9 +9,7 @@ impl Server {
         let (status, added) =
             self.call(Method::POST, "/v1/members", Some(owner), Some(json!({"email": email, "role": role}))).await;
         assert_eq!(status, StatusCode::CREATED, "{added}");
-        let login = json!({"email": email, "password": added["password"]});
-        let (status, tokens) = self.call(Method::POST, "/v1/auth/login", None, Some(login)).await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let tokens = self.session(email, added["password"].as_str().unwrap()).await;
         (added["member"]["id"].as_str().unwrap().to_owned(), tokens["access_token"].as_str().unwrap().to_owned())
     }
 }
