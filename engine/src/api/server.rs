@@ -40,7 +40,8 @@ pub async fn catalog(
         .iter()
         .map(|p| serde_json::json!({"plugin": p.name, "version": p.version.to_string(), "kinds": p.kinds}))
         .collect();
-    let builtins: Vec<&str> = crate::workflow::Builtin::ALL.iter().map(|b| b.name()).collect();
+    let builtins: Vec<serde_json::Value> =
+        crate::workflow::Builtin::ALL.into_iter().map(crate::workflow::builtin_kinds::describe).collect();
     Ok(axum::Json(serde_json::json!({ "plugins": plugins, "builtins": builtins })))
 }
 

@@ -18,7 +18,7 @@ use super::local::LocalArgs;
 pub struct RunArgs {
     /// Workflow document, JSON or YAML.
     file: PathBuf,
-    /// Run input as JSON.
+    /// Run input as JSON, or `@FILE` to read it from a file.
     #[arg(long, default_value = "null")]
     input: String,
     /// Print the run record with every node record as JSON.
@@ -26,6 +26,19 @@ pub struct RunArgs {
     json: bool,
     #[command(flatten)]
     local: LocalArgs,
+}
+
+/// `--input`: JSON text, or `@FILE` (capped like a document) holding it.
+pub fn read_input(argument: &str) -> anyhow::Result<Value> {
+    let Some(file) = argument.strip_prefix('@') else {
+        return serde_json::from_str(argument).context("--input is not valid JSON");
+    };
+    let size = std::fs::metadata(file).with_context(|| format!("reading --input {argument}"))?.len();
+    if size > MAX_DOCUMENT_BYTES as u64 {
+        anyhow::bail!("--input {argument} is {size} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit");
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading --input {argument}"))?;
+    serde_json::from_str(&text).with_context(|| format!("--input {argument} is not valid JSON"))
 }
 
 /// Reads and parses a workflow file, capping its size first.
@@ -39,7 +52,7 @@ pub fn read_workflow(file: &std::path::Path) -> anyhow::Result<Workflow> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let input: Value = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
+    let input = read_input(&args.input)?;
     let workflow = read_workflow(&args.file)?;
     let (engine, store) = args.local.open().await?;
     let problems = engine.validate(&store, &workflow).await?;

@@ -224,6 +224,7 @@ impl Engine {
         let mut problems = validate(workflow, &catalog, &limits);
         problems.extend(cron_problems(workflow, &plan));
         problems.extend(self.call_cycle(store, workflow).await?);
+        problems.extend(missing_webhook_secrets(store, workflow).await?);
         Ok(problems)
     }
 
@@ -679,4 +680,33 @@ pub(crate) fn json_len(value: &Value) -> u64 {
     // Writing into a counter cannot fail, and a `Value` always serialises.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
+}
+
+/// A webhook trigger that names a secret the tenant does not have would
+/// refuse every delivery: a problem at save rather than at the first call.
+/// Local runs (no tenant) have no triggers to serve.
+async fn missing_webhook_secrets(store: &TenantStore, workflow: &Workflow) -> Result<Vec<Problem>, EngineError> {
+    use crate::workflow::{ProblemCode, Trigger};
+    if *store.tenant() == crate::store::TenantId::local() {
+        return Ok(Vec::new());
+    }
+    let mut problems = Vec::new();
+    let mut names: Option<std::collections::BTreeSet<String>> = None;
+    for (index, trigger) in workflow.triggers.iter().enumerate() {
+        let Trigger::Webhook { webhook } = trigger else { continue };
+        let Some(secret) = &webhook.secret else { continue };
+        if names.is_none() {
+            names = Some(store.secret_names().await?.into_iter().map(|s| s.name).collect());
+        }
+        if !names.as_ref().is_some_and(|names| names.contains(secret)) {
+            problems.push(Problem {
+                path: format!("$.triggers[{index}].webhook.secret"),
+                code: ProblemCode::InvalidTrigger,
+                message: format!(
+                    "secret `{secret}` does not exist in this tenant: create it first (PUT /v1/secrets/{secret})"
+                ),
+            });
+        }
+    }
+    Ok(problems)
 }

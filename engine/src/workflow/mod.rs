@@ -1,6 +1,7 @@
 //! Workflow documents: the model, parsing from JSON or YAML, and
 //! save-time validation.
 
+pub mod builtin_kinds;
 pub mod calls;
 mod document;
 mod graph;

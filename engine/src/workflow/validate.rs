@@ -268,33 +268,9 @@ fn check_plugin_node(checker: &mut Checker<'_>, path: &str, node: &NodeSpec, use
     check_schema(checker, &format!("{path}.config"), &kind.config_schema, &node.config);
 }
 
-/// The engine's own schema for each built-in's config.
-fn builtin_schema(builtin: Builtin) -> Value {
-    let expression = json!({"type": "string", "minLength": 1});
-    match builtin {
-        Builtin::Branch => json!({"type": "object", "required": ["condition"], "additionalProperties": false,
-            "properties": {"condition": expression}}),
-        Builtin::Switch => json!({"type": "object", "required": ["value", "cases"], "additionalProperties": false,
-            "properties": {"value": expression,
-                "cases": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}}}),
-        Builtin::Map => json!({"type": "object", "required": ["items", "nodes"], "additionalProperties": false,
-            "properties": {"items": {"type": ["string", "array"]},
-                "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
-                "nodes": {"type": "array", "minItems": 1}, "edges": {"type": "array"}}}),
-        Builtin::Delay => json!({"type": "object", "required": ["ms"], "additionalProperties": false,
-            "properties": {"ms": {"type": ["integer", "string"], "minimum": 0}}}),
-        Builtin::Approval => json!({"type": "object", "additionalProperties": false,
-            "properties": {"message": {"type": "string"}}}),
-        Builtin::Subworkflow => json!({"type": "object", "required": ["workflow"], "additionalProperties": false,
-            "properties": {"workflow": {"type": "string"}, "version": {"type": "integer", "minimum": 1}, "input": {}}}),
-        Builtin::Respond => json!({"type": "object", "additionalProperties": false,
-            "properties": {"status": {"type": ["integer", "string"]}, "body": {}, "headers": {"type": "object"}}}),
-    }
-}
-
 fn check_builtin_node(checker: &mut Checker<'_>, path: &str, node: &NodeSpec, builtin: Builtin, depth: usize) {
     let config_path = format!("{path}.config");
-    check_schema(checker, &config_path, &builtin_schema(builtin), &node.config);
+    check_schema(checker, &config_path, &super::builtin_kinds::config_schema(builtin), &node.config);
     // Bare expressions.
     for field in ["condition", "value"] {
         if matches!((builtin, field), (Builtin::Branch, "condition") | (Builtin::Switch, "value"))

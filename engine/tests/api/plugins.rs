@@ -69,7 +69,15 @@ async fn plugins_are_installed_with_grants_pinned_upgraded_explicitly_and_uninst
     for expected in ["trellis/http-request@0.1.1", "trellis/transform@0.1.0", "local/hostile@0.1.0"] {
         assert!(plugins.contains(&expected.to_owned()), "{plugins:?}");
     }
-    assert!(catalog["builtins"].as_array().unwrap().contains(&json!("approval")), "{catalog}");
+    // Built-ins are described like plugin kinds: schemas and ports.
+    let builtins = catalog["builtins"].as_array().unwrap();
+    let names: Vec<&str> = builtins.iter().filter_map(|b| b["name"].as_str()).collect();
+    assert_eq!(names, ["branch", "switch", "map", "delay", "approval", "subworkflow", "respond"]);
+    let approval = builtins.iter().find(|b| b["name"] == "approval").unwrap();
+    assert_eq!(approval["ports"], json!(["approved", "rejected"]));
+    assert_eq!(approval["output_schema"]["required"], json!(["decision", "input"]));
+    let delay = builtins.iter().find(|b| b["name"] == "delay").unwrap();
+    assert_eq!(delay["config_schema"]["required"], json!(["ms"]), "{delay}");
     let (_, listed) = s.call(Method::GET, "/v1/marketplace/plugins?publisher=trellis", None, None).await;
     assert_eq!(listed["plugins"].as_array().unwrap().len(), 2, "{listed}");
 

@@ -212,3 +212,26 @@ async fn invalid_triggers_are_refused_with_their_path() {
         "{paths:?}"
     );
 }
+
+/// A webhook naming a signing secret the tenant does not have is refused at
+/// validation and at save, naming the trigger, until the secret exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_naming_a_missing_secret_is_a_problem_at_save() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let doc = hooked(json!({"webhook": {"secret": "HOOK_KEY"}}));
+    let (status, checked) = s.call(Method::POST, "/v1/workflows/validate", Some(key), Some(doc.clone())).await;
+    assert_eq!((status, &checked["valid"]), (StatusCode::OK, &json!(false)), "{checked}");
+    let problem = &checked["problems"][0];
+    assert_eq!((&problem["path"], &problem["code"]), (&json!("$.triggers[0].webhook.secret"), &json!("invalid_trigger")));
+    assert!(problem["message"].as_str().unwrap().contains("secret `HOOK_KEY` does not exist"), "{problem}");
+    let (status, refused) = s.call(Method::POST, "/v1/workflows", Some(key), Some(doc.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(s.call(Method::GET, "/v1/workflows/hooked", Some(key), None).await.0, StatusCode::NOT_FOUND);
+
+    let (status, _) = s.call(Method::PUT, "/v1/secrets/HOOK_KEY", Some(key), Some(json!({"value": "whsec"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(doc)).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+}

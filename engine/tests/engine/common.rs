@@ -62,6 +62,13 @@ pub fn workflow(yaml: &str) -> Workflow {
     Workflow::parse(yaml).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The sample input beside an example (`examples/NAME.input.json`).
+pub fn sample_input(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(format!("{name}.input.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn example(name: &str) -> Workflow {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
     workflow(&std::fs::read_to_string(path).unwrap())

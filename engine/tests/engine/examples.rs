@@ -11,12 +11,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use trellis_engine::store::{NodeStatus, RunStatus};
 
-use crate::common::{example, harness, node};
+use crate::common::{example, harness, node, sample_input};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn linear_chain() {
     let h = harness().await;
-    let (run, nodes) = h.run(&example("linear-chain.yaml"), json!({"name": "ada lovelace", "n": 21})).await;
+    let (run, nodes) = h.run(&example("linear-chain.yaml"), sample_input("linear-chain")).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.output, Some(json!("Hello Ada Lovelace, your number doubled is 42.")));
     assert!(nodes.iter().all(|n| n.status == NodeStatus::Succeeded && n.attempt == 1));
@@ -33,7 +33,8 @@ async fn linear_chain() {
 async fn branch_and_join_take_one_path_and_skip_the_other() {
     let h = harness().await;
     let workflow = example("branch-join.yaml");
-    let (run, nodes) = h.run(&workflow, json!({"score": 55})).await;
+    let (run, nodes) = h.run(&workflow, sample_input("branch-join")).await;
+    assert_eq!(sample_input("branch-join"), json!({"score": 55}));
     assert_eq!(run.output, Some(json!("fix (score 55)")), "{:?}", run.error);
     assert_eq!(node(&nodes, "accept").status, NodeStatus::Skipped);
     assert_eq!(node(&nodes, "fix").status, NodeStatus::Succeeded);
@@ -46,8 +47,7 @@ async fn branch_and_join_take_one_path_and_skip_the_other() {
 #[tokio::test(flavor = "multi_thread")]
 async fn map_runs_the_sub_graph_per_item_in_order() {
     let h = harness().await;
-    let items = json!([{"sku": "a", "qty": 2, "unit": 5}, {"sku": "b", "qty": 1, "unit": 7}, {"sku": "c", "qty": 3, "unit": 1}]);
-    let (run, nodes) = h.run(&example("map-items.yaml"), json!({ "items": items })).await;
+    let (run, nodes) = h.run(&example("map-items.yaml"), sample_input("map-items")).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(
         node(&nodes, "each").output(),
@@ -92,6 +92,13 @@ async fn retry_then_error_port() {
     let h = harness().await;
     let workflow = example("retry-error-port.yaml");
 
+    // The sample input's URL refuses connections: three attempts, then
+    // the fallback.
+    let (run, nodes) = h.run(&workflow, sample_input("retry-error-port")).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(node(&nodes, "call").attempt, 3);
+    assert_eq!(node(&nodes, "fallback").output()["source"], "fallback");
+
     // Always failing: three attempts, then the fallback gets the failure.
     let (url, hits) = flaky_api(u32::MAX).await;
     let (run, nodes) = h.run(&workflow, json!({ "url": url })).await;
@@ -119,7 +126,7 @@ async fn retry_then_error_port() {
 async fn approval_decided(approved: bool) -> (Value, Vec<trellis_engine::store::NodeRecord>) {
     let h = harness().await;
     let workflow = example("approval.yaml");
-    let run = h.engine.start(&h.store, &workflow, None, json!({"title": "Q3 report"})).await.unwrap();
+    let run = h.engine.start(&h.store, &workflow, None, sample_input("approval")).await.unwrap();
     let engine = h.engine.clone();
     let store = h.store.clone();
     let run_id = run.id.clone();
@@ -151,11 +158,25 @@ fn every_example_is_tested() {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".yaml") || n.ends_with(".json"))
+        .filter(|n| n.ends_with(".yaml") || (n.ends_with(".json") && !n.ends_with(".input.json")))
         .collect();
     names.sort();
+    assert!(names.len() >= 5, "{names:?}");
     let source = include_str!("examples.rs");
     for name in names {
         assert!(source.contains(&format!("example(\"{name}\")")), "examples/{name} has no test");
+        let stem = name.trim_end_matches(".yaml").trim_end_matches(".json");
+        assert!(
+            source.contains(&format!("sample_input(\"{stem}\")")),
+            "examples/{stem}.input.json is not used by its test"
+        );
+        let input = sample_input(stem);
+        let workflow = example(&name);
+        if let Some(schema) = &workflow.input_schema {
+            let validator = jsonschema::validator_for(schema).unwrap();
+            assert!(validator.is_valid(&input), "examples/{stem}.input.json does not fit its input_schema");
+        } else {
+            panic!("examples/{name} has no input_schema");
+        }
     }
 }
