@@ -807,11 +807,36 @@ fn serve_resumes_a_waiting_approval_and_a_delay_after_sigkill() {
     assert!(approved_at.elapsed() >= std::time::Duration::from_millis(1500), "the delay was cut short");
     // Its whole time, from when it started before the kill.
     let finished_pause = pause(&finished);
-    let took = finished_pause["finished_at"].as_i64().unwrap() - finished_pause["started_at"].as_i64().unwrap();
+    let ms = |at: &Value| chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap().timestamp_millis();
+    let took = ms(&finished_pause["finished_at"]) - ms(&finished_pause["started_at"]);
     assert!(took >= 1500, "{finished_pause}");
     let done = finished["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == "done").unwrap();
     assert_eq!(done["attempt"], 1, "{finished}");
     assert_eq!(finished["run"]["output"], "done", "{finished}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `trellis run` prints each node's progress in the order it happened: a
+/// node's success before the start of the node after it.
+#[test]
+fn run_prints_progress_in_the_order_it_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let chain = examples_dir().join("linear-chain.yaml");
+    let input = format!("@{}", examples_dir().join("linear-chain.input.json").display());
+    let output = trellis(
+        &["run", chain.to_str().unwrap(), "--input", &input, "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = |prefix: &str| {
+        stderr.lines().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line: {stderr}"))
+    };
+    for (before, after) in [("normalize", "double"), ("double", "greet")] {
+        assert!(line(&format!("✓ {before} succeeded")) < line(&format!("▸ {after} running")), "{stderr}");
+    }
+    let finished = stderr.lines().position(|l| l.starts_with("run ") && l.ends_with(" succeeded")).unwrap();
+    assert!(line("✓ greet succeeded") < finished, "{stderr}");
 }

@@ -1,6 +1,6 @@
 //! `/v1/api-keys` and `/v1/members` (admin and owner), and `/v1/audit`.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! `POST /v1/auth/login`, `POST /v1/auth/refresh`, `GET /v1/me`,
 //! `POST /v1/me/password`.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 #[openapi(
     info(
         title = "Trellis",
-        description = "Multi-tenant workflow engine. Authenticate with `Authorization: Bearer <JWT access token or API key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`. `x-required-role` is the lowest role a route allows."
+        description = "Multi-tenant workflow engine. Authenticate with `Authorization: Bearer <JWT access token or API key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`. `x-required-role` is the lowest role a route allows. Times in answers (`created_at`, `updated_at`, `started_at`, `finished_at`, `wake_at`, `expires_at`, `revoked_at`, `next_fire_at`, `installed_at`, an audit entry's `at`) are RFC 3339 strings in UTC with milliseconds (schema `Timestamp`). Workflow documents may be sent as YAML with `Content-Type: application/yaml`."
     ),
     modifiers(&BearerAuth),
     components(schemas(super::error::ErrorBody))
@@ -26,6 +26,12 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        let timestamp = utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
+            .description(Some("RFC 3339, UTC, milliseconds: `2026-12-07T03:04:05.123Z`"))
+            .build();
+        components.schemas.insert("Timestamp".to_owned(), RefOr::T(utoipa::openapi::Schema::Object(timestamp)));
     }
 }
 

@@ -16,6 +16,7 @@ mod docs;
 mod error;
 mod events;
 mod hooks;
+pub mod json;
 mod params;
 mod plugins;
 mod principal;

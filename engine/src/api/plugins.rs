@@ -2,7 +2,7 @@
 //! Installing, upgrading and uninstalling need admin; reading is open to
 //! viewers. Grants are written through `/v1/plugins/{…}/grants`.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

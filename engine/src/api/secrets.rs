@@ -2,7 +2,7 @@
 //! `/v1/plugins/{publisher}/{plugin}/grants` (which secrets a plugin's nodes
 //! may read).
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -33,7 +33,7 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 pub async fn catalog(
     axum::extract::State(state): axum::extract::State<AppState>,
     principal: Principal,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<super::json::Json<serde_json::Value>, ApiError> {
     let catalog = state.engine.catalog(&principal.store(&state)).await?;
     let plugins: Vec<serde_json::Value> = catalog
         .plugins()
@@ -42,7 +42,7 @@ pub async fn catalog(
         .collect();
     let builtins: Vec<serde_json::Value> =
         crate::workflow::Builtin::ALL.into_iter().map(crate::workflow::builtin_kinds::describe).collect();
-    Ok(axum::Json(serde_json::json!({ "plugins": plugins, "builtins": builtins })))
+    Ok(super::json::Json(serde_json::json!({ "plugins": plugins, "builtins": builtins })))
 }
 
 /// Prometheus exposition (unauthenticated, like most exporters: bind the

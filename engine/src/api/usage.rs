@@ -1,7 +1,7 @@
 //! `/v1/plan` (the tenant's quotas with today's use) and `/v1/usage`
 //! (metered use per UTC day, for billing).
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};

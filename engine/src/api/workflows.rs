@@ -1,6 +1,6 @@
 //! `/v1/workflows`: create, list, get, new versions, validate.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use trellis_engine::executor::{Engine, EngineError};
+use trellis_engine::executor::{Engine, EngineError, LiveEvent};
 use trellis_engine::store::{NodeStatus, RunRecord, RunStatus, TenantStore};
 use trellis_engine::workflow::{MAX_DOCUMENT_BYTES, Workflow};
 
@@ -141,6 +141,8 @@ fn spawn_progress(
                     }
                 }
             };
+            // Run events: the final record is printed by the caller.
+            let LiveEvent::Node(event) = event else { continue };
             if event.run_id != run_id {
                 continue;
             }

@@ -107,6 +107,31 @@ pub struct NodeEvent {
     pub error: Option<String>,
 }
 
+/// A run changed status (it started running, or finished).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEvent {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+}
+
+/// What a run's driver tells listeners, in the order it wrote it to the
+/// store.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    Node(NodeEvent),
+    Run(RunEvent),
+}
+
+impl LiveEvent {
+    pub fn run_id(&self) -> &str {
+        match self {
+            LiveEvent::Node(event) => &event.run_id,
+            LiveEvent::Run(event) => &event.run_id,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -118,7 +143,7 @@ struct Inner {
     store: Store,
     config: EngineConfig,
     permits: Arc<FairSlots>,
-    events: broadcast::Sender<NodeEvent>,
+    events: broadcast::Sender<LiveEvent>,
     /// Wakes drivers after an in-process approval or cancellation.
     signals: Notify,
     plans: Plans,
@@ -210,7 +235,7 @@ impl Engine {
         self.inner.permits.queue_depths()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.inner.events.subscribe()
     }
 

@@ -27,6 +27,9 @@ async fn openapi_document_and_docs_page_are_served() {
         start["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap().ends_with("StartRun")
     );
     assert!(api["components"]["schemas"]["StartRun"]["properties"]["input"].is_object(), "{}", api["components"]);
+    // Times are documented as RFC 3339 strings.
+    assert_eq!(api["components"]["schemas"]["Timestamp"]["format"], "date-time");
+    assert!(api["info"]["description"].as_str().unwrap().contains("RFC 3339"));
     // Every operation documents the error envelope.
     for (path, item) in api["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

@@ -98,8 +98,58 @@ async fn run_events_stream_a_snapshot_then_live_node_changes() {
         .call(Method::POST, &format!("/v1/runs/{run_id}/approvals/wait"), Some(key), Some(json!({"approved": true})))
         .await;
     assert_eq!(status, StatusCode::OK);
-    while !(seen.contains("\"node_id\":\"ok\"") && seen.contains("\"status\":\"succeeded\"")) {
-        seen.push_str(&next().await);
+    // Everything up to the run's end, then the stream closes.
+    let events = read_to_end(body).await;
+    let (wait_done, ok_running, ok_done, run_done) = (
+        position(&events, "node", "\"node_id\":\"wait\",\"status\":\"succeeded\""),
+        position(&events, "node", "\"node_id\":\"ok\",\"status\":\"running\""),
+        position(&events, "node", "\"node_id\":\"ok\",\"status\":\"succeeded\""),
+        position(&events, "run", "\"status\":\"succeeded\""),
+    );
+    assert!(wait_done < ok_running && ok_running < ok_done && ok_done < run_done, "{events:#?}");
+    assert_eq!(run_done, events.len() - 1, "the run's final event is the last: {events:#?}");
+
+    // A finished run's stream is its snapshot, then the end.
+    let request = Request::builder()
+        .uri(format!("/v1/runs/{run_id}/events"))
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let events = read_to_end(app(s.state.clone()).oneshot(request).await.unwrap().into_body()).await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(events[0].0 == "snapshot" && events[0].1.contains("\"succeeded\""), "{events:#?}");
+    // Times in the snapshot are RFC 3339, as in every answer.
+    let snapshot: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert!(snapshot["run"]["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{snapshot}");
+}
+
+/// The (event, data) pairs of an SSE body, read until it ends.
+async fn read_to_end(mut body: Body) -> Vec<(String, String)> {
+    use http_body_util::BodyExt;
+    let mut text = String::new();
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("the stream did not end: {text}"));
+        match frame {
+            Some(frame) => {
+                text.push_str(&String::from_utf8(frame.unwrap().into_data().unwrap_or_default().to_vec()).unwrap())
+            }
+            None => break,
+        }
     }
-    assert!(seen.contains("event: node"), "{seen}");
+    text.split("\n\n")
+        .filter_map(|block| {
+            let event = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((event.to_owned(), data.to_owned()))
+        })
+        .collect()
+}
+
+fn position(events: &[(String, String)], kind: &str, needle: &str) -> usize {
+    events
+        .iter()
+        .position(|(event, data)| event == kind && data.contains(needle))
+        .unwrap_or_else(|| panic!("no {kind} event with {needle}: {events:#?}"))
 }

@@ -155,7 +155,13 @@ async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
     let (status, _) = s.call(Method::POST, "/v1/workflows", Some(key), Some(every_minute.clone())).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
-    let first = triggers["schedules"][0]["next_fire_at"].as_i64().unwrap();
+    // Times are RFC 3339 in answers; the scheduler counts milliseconds.
+    let next_fire = |triggers: &Value| {
+        chrono::DateTime::parse_from_rfc3339(triggers["schedules"][0]["next_fire_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let first = next_fire(&triggers);
     assert_eq!(first % 60_000, 0, "fires on the minute");
 
     let scheduler = CronScheduler::new(s.state.engine.clone());
@@ -169,7 +175,7 @@ async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
     // Saving a new version with the same expression keeps the schedule.
     s.call(Method::PUT, "/v1/workflows/hooked", Some(key), Some(every_minute)).await;
     let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
-    assert_eq!(triggers["schedules"][0]["next_fire_at"], first + 60_000);
+    assert_eq!(next_fire(&triggers), first + 60_000);
 
     // Down for five fires; a fresh scheduler (a restarted server) fires
     // once for all of them and then continues from the present.
@@ -179,7 +185,7 @@ async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
     assert_eq!(caught_up.len(), 1);
     assert!(restarted.tick(later).await.unwrap().is_empty());
     let (_, triggers) = s.call(Method::GET, "/v1/workflows/hooked/triggers", Some(key), None).await;
-    assert_eq!(triggers["schedules"][0]["next_fire_at"], first + 6 * 60_000);
+    assert_eq!(next_fire(&triggers), first + 6 * 60_000);
 
     // A crash after a run started but before the schedule moved: the
     // retried fire finds its run and does not start another.
@@ -224,7 +230,10 @@ async fn a_webhook_naming_a_missing_secret_is_a_problem_at_save() {
     let (status, checked) = s.call(Method::POST, "/v1/workflows/validate", Some(key), Some(doc.clone())).await;
     assert_eq!((status, &checked["valid"]), (StatusCode::OK, &json!(false)), "{checked}");
     let problem = &checked["problems"][0];
-    assert_eq!((&problem["path"], &problem["code"]), (&json!("$.triggers[0].webhook.secret"), &json!("invalid_trigger")));
+    assert_eq!(
+        (&problem["path"], &problem["code"]),
+        (&json!("$.triggers[0].webhook.secret"), &json!("invalid_trigger"))
+    );
     assert!(problem["message"].as_str().unwrap().contains("secret `HOOK_KEY` does not exist"), "{problem}");
     let (status, refused) = s.call(Method::POST, "/v1/workflows", Some(key), Some(doc.clone())).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");

@@ -426,7 +426,7 @@ impl WasiHttpHooks for OutboundHttp {
             let result = perform(&policy, &target, request, options).await;
             let call = match &result {
                 Ok((response, bytes)) => target.record(Some(response.status().as_u16()), started, *bytes, None),
-                Err(e) => target.record(None, started, 0, Some(e.to_string())),
+                Err(e) => target.record(None, started, 0, Some(e.sentence(&target.host))),
             };
             lock(&calls).push(call);
             match result {
@@ -447,12 +447,43 @@ enum Failure {
     Transport(HttpError),
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Failure {
+    /// What the run's record says about the call: a refusal's reason, or a
+    /// short sentence naming the host and what went wrong.
+    fn sentence(&self, host: &str) -> String {
         match self {
-            Failure::Denied(reason) => f.write_str(reason),
-            Failure::Transport(e) => write!(f, "{e}"),
+            Failure::Denied(reason) => reason.clone(),
+            Failure::Transport(code) => transport_sentence(code, host),
         }
+    }
+}
+
+/// A transport failure as a person reads it ("api.example.com refused the
+/// connection"), never the error type's debug form.
+pub fn transport_sentence(code: &HttpError, host: &str) -> String {
+    match code {
+        HttpError::DnsError { rcode, .. } => match rcode.as_deref() {
+            Some(cause) => format!(
+                "could not resolve {host}: {}",
+                cause.trim_start_matches("failed to lookup address information: ")
+            ),
+            None => format!("could not resolve {host}"),
+        },
+        HttpError::DestinationNotFound => format!("{host} has no address"),
+        HttpError::DestinationUnavailable | HttpError::DestinationIpUnroutable => format!("{host} cannot be reached"),
+        HttpError::ConnectionRefused => format!("{host} refused the connection"),
+        HttpError::ConnectionTerminated => format!("{host} closed the connection"),
+        HttpError::ConnectionTimeout => format!("timed out connecting to {host}"),
+        HttpError::ConnectionReadTimeout | HttpError::HttpResponseTimeout => format!("{host} did not answer in time"),
+        HttpError::TlsCertificateError => format!("{host}'s TLS certificate is not trusted"),
+        HttpError::TlsProtocolError | HttpError::TlsAlertReceived { .. } | HttpError::Tls(_) => {
+            format!("the TLS handshake with {host} failed")
+        }
+        HttpError::DnsTimeout => format!("timed out resolving {host}"),
+        HttpError::Connect(_) => format!("could not connect to {host}"),
+        HttpError::HttpRequestBodySize(Some(limit)) => format!("the request body is over the {limit}-byte limit"),
+        HttpError::InternalError(Some(message)) => message.clone(),
+        other => format!("the request to {host} failed: {other}"),
     }
 }
 
@@ -476,13 +507,33 @@ async fn resolve(policy: &HttpPolicy, target: &Target) -> Result<(Vec<SocketAddr
     Ok((addrs, is_literal))
 }
 
+/// The code a failed exchange is reported with. reqwest says only whether
+/// connecting or waiting failed; the cause below it tells a refused
+/// connection from a TLS failure.
 fn transport(e: reqwest::Error) -> Failure {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string().to_ascii_lowercase());
+        source = cause.source();
+    }
+    let said = |words: &[&str]| causes.iter().any(|cause| words.iter().any(|word| cause.contains(word)));
     let error = if e.is_timeout() {
-        HttpError::ConnectionTimeout
+        if e.is_connect() { HttpError::ConnectionTimeout } else { HttpError::HttpResponseTimeout }
+    } else if said(&["certificate", "unknownissuer", "notvalidforname"]) {
+        HttpError::TlsCertificateError
+    } else if said(&["tls", "handshake", "corrupt message", "invalidcontenttype", "peer misbehaved"]) {
+        HttpError::TlsProtocolError
+    } else if said(&["connection refused"]) {
+        HttpError::ConnectionRefused
+    } else if said(&["connection reset", "connection closed", "broken pipe", "unexpected eof", "incomplete message"]) {
+        HttpError::ConnectionTerminated
     } else if e.is_connect() {
         HttpError::ConnectionRefused
     } else {
-        HttpError::InternalError(Some(format!("request failed: {e}")))
+        // The innermost cause, without reqwest's wrapper (which repeats the
+        // URL, query string included).
+        HttpError::InternalError(Some(causes.last().cloned().unwrap_or_else(|| "the exchange failed".to_owned())))
     };
     Failure::Transport(error)
 }

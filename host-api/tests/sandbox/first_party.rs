@@ -287,3 +287,40 @@ async fn http_request_auth_sends_granted_secrets_and_records_none() {
     assert!(failure.message.contains("config.auth.token: secret `OTHER`"), "{}", failure.message);
     assert!(targets.lock().unwrap().is_empty(), "a request went out without its credentials");
 }
+
+/// Failed exchanges read as short sentences naming the host and the cause,
+/// in the node's failure and in the recorded call alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn transport_failures_are_sentences_naming_the_host() {
+    let plain = serve(Arc::new(|_, target, _| {
+        let reply = Reply::new(200, "ok");
+        if target.contains("slow") { reply.delayed(Duration::from_secs(10)) } else { reply }
+    }))
+    .await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let runtime = runtime();
+    let plugin = load(&runtime, HTTP_REQUEST);
+    let policy = HttpPolicy {
+        allow_private_network: true,
+        request_timeout: Duration::from_millis(500),
+        ..HttpPolicy::allowing(["*"])
+    };
+    let cases = [
+        (format!("http://127.0.0.1:{closed}/"), "127.0.0.1 refused the connection"),
+        ("http://no-such-host.invalid/".to_owned(), "could not resolve no-such-host.invalid"),
+        (format!("https://127.0.0.1:{}/", plain.port()), "the TLS handshake with 127.0.0.1 failed"),
+        (format!("http://{plain}/slow"), "127.0.0.1 did not answer in time"),
+    ];
+    for (url, expected) in cases {
+        let execution =
+            run(&runtime, &plugin, "request", json!({"url": url}), &Limits::default(), caps(policy.clone())).await;
+        let failure = execution.failure().unwrap_or_else(|| panic!("{url} succeeded"));
+        assert!(failure.message.starts_with(expected), "{url}: {}", failure.message);
+        assert!(!failure.message.contains("ErrorCode") && !failure.message.contains("Payload"), "{}", failure.message);
+        let recorded = execution.report.http_calls[0].error.as_deref().unwrap_or_default();
+        assert!(recorded.starts_with(expected), "{url}: recorded {recorded}");
+    }
+}

@@ -123,7 +123,7 @@ impl fmt::Display for HttpError {
             HttpError::Denied(reason) if reason.starts_with("denied") => write!(f, "{reason}"),
             HttpError::Denied(reason) => write!(f, "denied: {reason}"),
             HttpError::InvalidRequest(m) => write!(f, "invalid request: {m}"),
-            HttpError::Transport(m) => write!(f, "transport error: {m}"),
+            HttpError::Transport(m) => write!(f, "{m}"),
             HttpError::InvalidResponse(m) => write!(f, "invalid response: {m}"),
             HttpError::ResponseTooLarge(m) => write!(f, "response too large: {m}"),
         }
@@ -134,7 +134,7 @@ impl std::error::Error for HttpError {}
 
 /// The host reports policy refusals as `internal-error("denied: …")` so the
 /// reason reaches the plugin (`http-request-denied` carries no text).
-fn from_error_code(code: ErrorCode) -> HttpError {
+fn from_error_code(code: ErrorCode, host: &str) -> HttpError {
     match code {
         ErrorCode::InternalError(Some(msg)) if msg.starts_with("denied") => HttpError::Denied(msg),
         ErrorCode::HttpRequestDenied => HttpError::Denied("denied: request refused by the host".to_owned()),
@@ -148,7 +148,30 @@ fn from_error_code(code: ErrorCode) -> HttpError {
             HttpError::ResponseTooLarge("body is over the host's limit".to_owned())
         }
         ErrorCode::InternalError(Some(msg)) => HttpError::Transport(msg),
-        other => HttpError::Transport(format!("{other:?}")),
+        other => HttpError::Transport(sentence(&other, host)),
+    }
+}
+
+/// A transport failure as a person reads it, naming the host.
+fn sentence(code: &ErrorCode, host: &str) -> String {
+    match code {
+        ErrorCode::DnsError(payload) => match payload.rcode.as_deref() {
+            Some(cause) => {
+                format!("could not resolve {host}: {}", cause.trim_start_matches("failed to lookup address information: "))
+            }
+            None => format!("could not resolve {host}"),
+        },
+        ErrorCode::DnsTimeout => format!("timed out resolving {host}"),
+        ErrorCode::DestinationNotFound => format!("{host} has no address"),
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpUnroutable => format!("{host} cannot be reached"),
+        ErrorCode::ConnectionRefused => format!("{host} refused the connection"),
+        ErrorCode::ConnectionTerminated => format!("{host} closed the connection"),
+        ErrorCode::ConnectionTimeout => format!("timed out connecting to {host}"),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => format!("{host} did not answer in time"),
+        ErrorCode::TlsCertificateError => format!("{host}'s TLS certificate is not trusted"),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => format!("the TLS handshake with {host} failed"),
+        ErrorCode::HttpRequestBodySize(Some(limit)) => format!("the request body is over the {limit}-byte limit"),
+        other => format!("the request to {host} failed ({other:?})"),
     }
 }
 
@@ -217,7 +240,9 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         let _ = options.set_between_bytes_timeout(Some(nanos));
         options
     });
-    let pending = outgoing_handler::handle(outgoing, options).map_err(from_error_code)?;
+    let host = target.authority.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(target.authority, |(host, _)| host);
+    let failed = |code: ErrorCode| from_error_code(code, host);
+    let pending = outgoing_handler::handle(outgoing, options).map_err(failed)?;
 
     if let Some(bytes) = &request.body {
         let stream = body.write().map_err(|()| invalid("body stream"))?;
@@ -228,11 +253,11 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         }
         drop(stream);
     }
-    OutgoingBody::finish(body, None).map_err(from_error_code)?;
+    OutgoingBody::finish(body, None).map_err(failed)?;
 
     let incoming = loop {
         match pending.get() {
-            Some(Ok(result)) => break result.map_err(from_error_code)?,
+            Some(Ok(result)) => break result.map_err(failed)?,
             Some(Err(())) => return Err(HttpError::Transport("response already taken".to_owned())),
             None => pending.subscribe().block(),
         }
@@ -251,7 +276,7 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
                     return Err(match crate::bindings::wasi::http::types::http_error_code(&e) {
-                        Some(code) => from_error_code(code),
+                        Some(code) => failed(code),
                         None => HttpError::Transport(format!("reading response body: {}", e.to_debug_string())),
                     });
                 }

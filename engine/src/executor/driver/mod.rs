@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use trellis_host_api::{Emit, Execution, Failure, FailureCode};
 
 use super::builtins;
-use super::{Engine, EngineError, NodeEvent};
+use super::{Engine, EngineError, LiveEvent, NodeEvent, RunEvent};
 use crate::catalog::Catalog;
 use crate::quota::{Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
@@ -58,8 +58,9 @@ pub(super) struct Driver {
     approvals: BTreeSet<String>,
     /// Set when a node failed with no `error` edge: the run fails.
     failure: Option<String>,
-    /// Nodes changed in memory and not yet written.
-    dirty: BTreeSet<String>,
+    /// Nodes changed since the last write, in the order they changed (the
+    /// order they are written and announced in).
+    dirty: Vec<String>,
     /// Pending nodes whose readiness may have changed (indices into the
     /// document's nodes): all at first, then the successors of each node
     /// that finishes. Keeps a long chain linear instead of quadratic.
@@ -126,7 +127,7 @@ impl Driver {
             active: BTreeSet::new(),
             approvals: BTreeSet::new(),
             failure: None,
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             candidates: (0..workflow_len).collect(),
             positions,
             deferred: Vec::new(),
@@ -156,6 +157,7 @@ impl Driver {
         for node_id in changed {
             self.announce(&node_id);
         }
+        self.announce_run();
         if self.run.parent.is_none() {
             engine_metrics(&self.engine).run_finished(self.run.status.as_str());
         }
@@ -170,6 +172,7 @@ impl Driver {
             self.run.status = RunStatus::Running;
             self.run.updated_at = now_ms();
             self.store.update_run(&self.run).await?;
+            self.announce_run();
         }
         match self.engine.inner.plugins.for_tenant(&self.store).await {
             Ok(catalog) => self.catalog = catalog,
@@ -383,20 +386,33 @@ impl Driver {
     /// Tells listeners (progress bars, live views) a node's written state.
     fn announce(&self, node_id: &str) {
         let node = &self.nodes[node_id];
-        let _ = self.engine.inner.events.send(NodeEvent {
+        let _ = self.engine.inner.events.send(LiveEvent::Node(NodeEvent {
             run_id: self.run.id.clone(),
             node_id: node_id.to_owned(),
             status: node.status,
             attempt: node.attempt,
             wall_time_us: node.wall_time_us,
             error: node.error.as_ref().map(|f| f.to_string()),
-        });
+        }));
+    }
+
+    /// Tells listeners the run's written status.
+    fn announce_run(&self) {
+        let _ = self.engine.inner.events.send(LiveEvent::Run(RunEvent {
+            run_id: self.run.id.clone(),
+            status: self.run.status,
+            error: self.run.error.clone(),
+        }));
     }
 
     /// Marks a node record for the next [`Driver::flush`]; a finished node
     /// makes its successors candidates for readiness.
     async fn save(&mut self, node_id: &str) -> Result<(), EngineError> {
-        self.dirty.insert(node_id.to_owned());
+        // A node changed twice before a write is announced at its first
+        // place, with its last state.
+        if !self.dirty.iter().any(|dirty| dirty == node_id) {
+            self.dirty.push(node_id.to_owned());
+        }
         if self.nodes[node_id].status.is_finished() {
             for edge in self.graph.outgoing(node_id) {
                 if let Some(&position) = self.positions.get(&edge.to) {
