@@ -825,10 +825,8 @@ fn run_prints_progress_in_the_order_it_happened() {
     let data = dir.path().join("data");
     let chain = examples_dir().join("linear-chain.yaml");
     let input = format!("@{}", examples_dir().join("linear-chain.input.json").display());
-    let output = trellis(
-        &["run", chain.to_str().unwrap(), "--input", &input, "--data-dir", data.to_str().unwrap()],
-        dir.path(),
-    );
+    let output =
+        trellis(&["run", chain.to_str().unwrap(), "--input", &input, "--data-dir", data.to_str().unwrap()], dir.path());
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = |prefix: &str| {

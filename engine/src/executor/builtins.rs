@@ -188,6 +188,7 @@ pub(super) async fn run_children(
                 triggers: Vec::new(),
                 nodes,
                 edges,
+                on_error: None,
                 ui: None,
             };
             let items = config["items"].as_array().cloned().unwrap_or_default();

@@ -28,6 +28,12 @@ pub struct Workflow {
     pub nodes: Vec<NodeSpec>,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// A saved workflow started when a run of this one fails, with the
+    /// failure as its input (`run_id`, `workflow_id`, `workflow_version`,
+    /// `error`, `failed_node`, `failed_at`). A run it starts never starts
+    /// another, whatever becomes of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<String>,
     /// Editor layout, kept verbatim and ignored by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui: Option<Value>,

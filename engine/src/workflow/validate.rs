@@ -47,6 +47,8 @@ pub enum ProblemCode {
     InvalidSchema,
     InvalidRetry,
     InvalidTrigger,
+    /// `on_error` names a workflow the tenant has not saved.
+    UnknownWorkflow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

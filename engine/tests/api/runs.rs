@@ -153,3 +153,55 @@ fn position(events: &[(String, String)], kind: &str, needle: &str) -> usize {
         .position(|(event, data)| event == kind && data.contains(needle))
         .unwrap_or_else(|| panic!("no {kind} event with {needle}: {events:#?}"))
 }
+
+/// A failed run starts its `on_error` workflow once, with the failure as
+/// input; a run so started never starts another, even failing itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_starts_its_error_workflow_once() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    // Plugins may not reach loopback here: the call is refused, and fails its node.
+    let boom = json!({"id": "boom", "uses": "trellis/http-request@^0.1", "kind": "request",
+        "config": {"url": "http://127.0.0.1:1/"}});
+    let fragile = json!({"id": "fragile", "on_error": "alert", "nodes": [boom]});
+    let (status, refused) = s.call(Method::POST, "/v1/workflows", Some(key), Some(fragile.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the handler must exist first: {refused}");
+    let problem = &refused["error"]["details"]["problems"][0];
+    assert_eq!((&problem["path"], &problem["code"]), (&json!("$.on_error"), &json!("unknown_workflow")), "{refused}");
+
+    let alert = json!({"id": "alert", "on_error": "alert", "nodes": [
+        {"id": "note", "uses": "trellis/transform@^0.1", "kind": "render",
+         "config": {"template": "{{ input.workflow_id }} failed at {{ input.failed_node.id }}"}},
+        boom], "edges": [{"from": "note", "to": "boom"}]});
+    assert_eq!(s.call(Method::POST, "/v1/workflows", Some(key), Some(alert)).await.0, StatusCode::CREATED);
+    assert_eq!(s.call(Method::POST, "/v1/workflows", Some(key), Some(fragile)).await.0, StatusCode::CREATED);
+
+    let (_, failed) = s.call(Method::POST, "/v1/workflows/fragile/runs?wait=30", Some(key), Some(json!({}))).await;
+    assert_eq!(failed["run"]["status"], "failed", "{failed}");
+    let failed_id = failed["run"]["id"].as_str().unwrap();
+    let handler = loop {
+        let (_, runs) = s.call(Method::GET, "/v1/runs?limit=10", Some(key), None).await;
+        let found = runs["runs"].as_array().unwrap().iter().find(|r| r["workflow_id"] == "alert").cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let handler_id = handler["id"].as_str().unwrap();
+    let handled = s.wait_run(key, handler_id, |r| r["run"]["status"] == "failed").await;
+    let input = &handled["run"]["input"];
+    assert_eq!((&input["run_id"], &input["workflow_id"]), (&json!(failed_id), &json!("fragile")), "{input}");
+    assert_eq!(input["failed_node"]["id"], "boom", "{input}");
+    assert!(input["error"].as_str().is_some_and(|e| !e.is_empty()), "{input}");
+    let note = handled["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == "note").unwrap();
+    assert_eq!(note["emits"][0]["data"], "fragile failed at boom", "{note}");
+    assert_eq!(handled["run"]["started_by"], "on_error");
+
+    // The handler failed too, and started nothing: one run of each.
+    let (_, runs) = s.call(Method::GET, "/v1/runs?limit=10", Some(key), None).await;
+    let mut workflows: Vec<&str> =
+        runs["runs"].as_array().unwrap().iter().filter_map(|r| r["workflow_id"].as_str()).collect();
+    workflows.sort();
+    assert_eq!(workflows, ["alert", "fragile"], "{runs}");
+}

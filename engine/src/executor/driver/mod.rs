@@ -719,6 +719,17 @@ impl Driver {
         self.run.error = reason;
         self.run.updated_at = now;
         self.run.finished_at = Some(now);
+        if status == RunStatus::Failed
+            && let Some(handler) = self.workflow.on_error.clone()
+        {
+            let failed_node = self
+                .nodes
+                .values()
+                .filter(|n| n.status == NodeStatus::Failed)
+                .min_by_key(|n| n.finished_at)
+                .map(|n| json!({"id": n.node_id, "error": n.error, "attempts": n.attempt}));
+            self.engine.start_error_workflow(&self.store, &self.run, &handler, failed_node).await;
+        }
         self.close(changed).await?;
         Ok(self.run)
     }
