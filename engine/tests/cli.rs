@@ -838,3 +838,33 @@ fn run_prints_progress_in_the_order_it_happened() {
     let finished = stderr.lines().position(|l| l.starts_with("run ") && l.ends_with(" succeeded")).unwrap();
     assert!(line("✓ greet succeeded") < finished, "{stderr}");
 }
+
+/// `trellis node test` runs one node of a file alone and prints its record.
+#[test]
+fn node_test_runs_one_node_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let chain = examples_dir().join("linear-chain.yaml");
+    let output = trellis(
+        &[
+            "node",
+            "test",
+            chain.to_str().unwrap(),
+            "double",
+            "--input",
+            r#"{"who": "Ada", "n": 21}"#,
+            "--outputs",
+            r#"{"normalize": {"who": "Ada", "n": 21}}"#,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let record = stdout_json(&output);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["emits"][0]["data"], json!({"who": "Ada", "doubled": 42}), "{record}");
+    let output =
+        trellis(&["node", "test", chain.to_str().unwrap(), "nope", "--data-dir", data.to_str().unwrap()], dir.path());
+    assert_eq!(output.status.code(), Some(2), "an unknown node is a usage error");
+}

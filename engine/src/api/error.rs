@@ -109,6 +109,9 @@ impl From<crate::executor::EngineError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_node", error.to_string())
             }
             EngineError::NotWaiting { .. } => ApiError::new(StatusCode::CONFLICT, "not_waiting", error.to_string()),
+            EngineError::NotTestable { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_testable", error.to_string())
+            }
             EngineError::Invalid(problems) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", "the workflow is invalid")
                     .with_details(json!({ "problems": problems }))

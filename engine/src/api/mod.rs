@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod hooks;
 pub mod json;
+mod node_tests;
 mod params;
 mod plugins;
 mod principal;
@@ -182,6 +183,7 @@ fn routes_for(role: Role) -> OpenApiRouter<AppState> {
             .routes(routes!(workflows::create))
             .routes(routes!(workflows::update))
             .routes(routes!(workflows::delete))
+            .routes(routes!(node_tests::test))
             .routes(routes!(secrets::list))
             .routes(routes!(secrets::put))
             .routes(routes!(secrets::delete))

@@ -12,6 +12,7 @@ mod keygen;
 mod local;
 mod marketplace;
 mod node_run;
+mod node_test;
 mod plugin_build;
 mod plugin_inspect;
 mod plugin_new;
@@ -83,6 +84,8 @@ enum SchemaCommand {
 enum NodeCommand {
     /// Run one node kind of a plugin on one input and print the execution as JSON.
     Run(node_run::NodeRunArgs),
+    /// Runs one node of a workflow file alone, on a given input; prints its record.
+    Test(node_test::NodeTestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node(NodeCommand::Run(args)) => node_run::run(args).await,
+        Command::Node(NodeCommand::Test(args)) => node_test::run(args).await,
         Command::Plugin(PluginCommand::New(args)) => plugin_new::run(args).await,
         Command::Plugin(PluginCommand::Build(args)) => plugin_build::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect::run(args).await,

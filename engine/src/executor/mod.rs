@@ -5,7 +5,9 @@
 mod builtins;
 mod driver;
 mod fair;
+mod node_test;
 mod offload;
+mod prepare;
 mod retry;
 
 use std::collections::BTreeSet;
@@ -31,6 +33,7 @@ use crate::store::{
 use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
 
 pub use fair::FairSlots;
+pub use node_test::NodeTestInput;
 pub use retry::delay as retry_delay;
 
 /// Engine-wide settings. Per-node limits are the tightest of these and the
@@ -94,6 +97,8 @@ pub enum EngineError {
     Corrupt { run: String, message: String },
     #[error(transparent)]
     Plugins(#[from] crate::catalog::CatalogError),
+    #[error("node `{node}` cannot be tested alone: {reason}")]
+    NotTestable { node: String, reason: String },
 }
 
 /// A node changed state; for progress displays and live views.

@@ -472,6 +472,10 @@ impl TenantStore {
         self.backend.set_member_role(&self.tenant, id, role, self.audit_entry()).await
     }
 
+    pub async fn add_usage(&self, day: &str, usage: &crate::quota::Usage) -> Result<(), StoreError> {
+        self.backend.add_usage(&self.tenant, day, usage).await
+    }
+
     pub async fn password_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
         self.backend.password_hash(&self.tenant, id).await
     }

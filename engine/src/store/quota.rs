@@ -43,4 +43,6 @@ pub trait QuotaBackend: Send + Sync {
     /// days without use are left out.
     async fn usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError>;
     async fn workflow_count(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+    /// Adds to `day`'s metered use (work done outside a run: node tests).
+    async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &crate::quota::Usage) -> Result<(), StoreError>;
 }

@@ -144,7 +144,7 @@ impl World {
             .replace("{name}", "ACME_TOKEN")
             .replace("{publisher}", "local")
             .replace("{plugin}", "hostile")
-            .replace("{node}", "wait")
+            .replace("{node}", if route.path.contains("/nodes/") { "hi" } else { "wait" })
             .replace("{token}", &self.hook_token)
     }
 
@@ -193,6 +193,7 @@ fn sample_body(route: &Route) -> Option<Value> {
         }
         ("POST", "/v1/auth/login") => json!({"email": "owner@acme.test", "password": "wrong"}),
         ("POST", "/v1/auth/refresh") => json!({"refresh_token": "not-a-token"}),
+        ("POST", "/v1/workflows/{id}/nodes/{node}/test") => json!({"input": {"name": "ada"}}),
         ("POST", "/v1/me/password") => json!({"current_password": "not it", "new_password": "a long new passphrase"}),
         (method, path) => panic!("no sample body for {method} {path}: add one here"),
     })

@@ -119,3 +119,70 @@ async fn documents_may_be_yaml_when_the_content_type_says_so() {
     let (status, refused) = send_yaml(&s, Method::POST, "/v1/workflows/validate", key, "application/json", yaml).await;
     assert_eq!((status, &refused["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_body")), "{refused}");
 }
+
+/// One node runs alone, on a given input or on what a run recorded; its
+/// record comes back, no run is created, and its use is metered.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_is_tested_alone_without_a_run() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let chain = json!({"id": "chain", "nodes": [
+        {"id": "normalize", "uses": "trellis/transform@^0.1", "kind": "reshape",
+         "config": {"template": {"who": "{{ input.name | title }}"}}},
+        {"id": "greet", "uses": "trellis/transform@^0.1", "kind": "render",
+         "config": {"template": "Hello {{ nodes.normalize.output.who }} ({{ input.name }})"}},
+        {"id": "pause", "builtin": "delay", "config": {"ms": 10}},
+        {"id": "big", "builtin": "branch", "config": {"condition": "input.n > 10"}}],
+        "edges": [{"from": "normalize", "to": "greet"}, {"from": "greet", "to": "pause"}]});
+    assert_eq!(s.call(Method::POST, "/v1/workflows", Some(key), Some(chain)).await.0, StatusCode::CREATED);
+    let test = |node: &str, body: Value| {
+        let s = &s;
+        let path = format!("/v1/workflows/chain/nodes/{node}/test");
+        async move { s.call(Method::POST, &path, Some(key), Some(body)).await }
+    };
+
+    let body = json!({"input": {"who": "x"}, "run_input": {"name": "ada"}, "outputs": {"normalize": {"who": "Ada"}}});
+    let (status, tested) = test("greet", body).await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    let node = &tested["node"];
+    assert_eq!(
+        (&node["status"], &node["emits"][0]["data"]),
+        (&json!("succeeded"), &json!("Hello Ada (ada)")),
+        "{node}"
+    );
+    assert!(node["fuel_used"].as_u64().unwrap() > 0 && node["finished_at"].is_string(), "{node}");
+    assert_eq!(node["config"]["template"], "Hello Ada (ada)");
+
+    // A built-in that decides at once can be tested; one that waits cannot.
+    let (status, tested) = test("big", json!({"input": {"n": 11}})).await;
+    assert_eq!((status, &tested["node"]["emits"][0]["port"]), (StatusCode::OK, &json!("true")), "{tested}");
+    let (status, refused) = test("pause", json!({"input": {}})).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("not_testable")));
+    let (status, _) = test("nope", json!({"input": {}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // On what an earlier run recorded.
+    let (_, run) = s
+        .call(
+            Method::POST,
+            "/v1/workflows/chain/runs?wait=30",
+            Some(key),
+            Some(json!({"input": {"name": "grace hopper"}})),
+        )
+        .await;
+    assert_eq!(run["run"]["status"], "succeeded", "{run}");
+    let run_id = run["run"]["id"].as_str().unwrap();
+    let (status, tested) = test("greet", json!({"from_run": run_id})).await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["node"]["emits"][0]["data"], "Hello Grace Hopper (grace hopper)");
+    let (status, _) = test("greet", json!({"from_run": run_id, "input": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "from_run and input are exclusive");
+
+    // Tests are no runs: the history holds the one run; their use is metered.
+    let (_, runs) = s.call(Method::GET, "/v1/runs", Some(key), None).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let (_, usage) = s.call(Method::GET, "/v1/usage", Some(key), None).await;
+    let executions = usage["days"][0]["usage"]["node_executions"].as_u64().unwrap();
+    assert_eq!(executions, 2 + 2, "the run's two plugin nodes and the two plugin tests: {usage}");
+}

@@ -2,17 +2,13 @@
 //! sandbox's limits and capabilities prepared once from the plan, grants
 //! and the run's shared HTTP budget, then the execution started.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde_json::Value;
-use trellis_host_api::capabilities::{Capabilities, DisabledLlm};
 use trellis_host_api::{Failure, FailureCode, Invocation};
 
 use super::{Driver, Event};
 use crate::executor::EngineError;
+use crate::executor::prepare::{Prepared, Refused};
 use crate::expr;
-use crate::quota::QuotaExceeded;
 use crate::store::{NodeStatus, now_ms};
 use crate::workflow::{NodeSpec, PluginRef};
 
@@ -78,42 +74,20 @@ impl Driver {
         // from then on re-runs it with attempt + 1.
         self.save(&spec.id).await?;
 
-        let engine = &self.engine.inner;
-        let (plan, today) = engine.plans.plan_and_today(&self.store).await?;
-        if let Err(exceeded) = QuotaExceeded::check("llm_tokens_per_day", plan.llm_tokens_per_day, today.llm_tokens) {
-            return self.fail(&spec.id, Failure::new(FailureCode::Fatal, exceeded.to_string()), false).await;
-        }
-        let mut limits = engine.config.limits.tightest(&plan.node_limits());
-        limits.max_output_bytes =
-            limits.max_output_bytes.min(usize::try_from(payload_limit - carried).unwrap_or(usize::MAX));
-        if let Some(ms) = spec.timeout_ms {
-            limits.timeout = limits.timeout.min(Duration::from_millis(ms));
-        }
         // Requests come out of one budget for the whole run tree.
+        let plan = self.engine.inner.plans.plan(&self.store).await?;
         let http_budget = self.http_budget.get_or_insert_with(|| {
             let left = plan.http_requests_per_run.saturating_sub(self.http_used);
             self.engine.http_budget(&self.run.id, plan.http_requests_per_run, left)
         });
-        let http_budget = Some(http_budget.clone());
-        let mut http = engine.config.http.clone();
-        let (secrets, granted_secrets) = match engine.config.secrets.for_node(&self.store, &plugin.name).await {
-            Ok(found) => found,
-            Err(error) => {
-                tracing::error!(%error, "reading the plugin's secret grants failed");
-                let failure = Failure::new(FailureCode::Retryable, "secret storage is unavailable right now");
-                return self.fail(&spec.id, failure, true).await;
-            }
+        let http_budget = http_budget.clone();
+        let prepared =
+            self.engine.prepare_execution(&self.store, &plugin, spec, payload_limit, carried, http_budget).await?;
+        let Prepared { limits, capabilities } = match prepared {
+            Ok(prepared) => prepared,
+            Err(Refused { failure, may_retry }) => return self.fail(&spec.id, failure, may_retry).await,
         };
-        // An installed plugin reaches only the hosts its tenant granted, and
-        // has kv only if granted.
-        let kv: Arc<dyn trellis_host_api::capabilities::KvStore> = match &plugin.grants {
-            Some(grants) if !grants.kv => Arc::new(crate::installs::UngrantedKv),
-            _ => Arc::new(self.store.kv(&plugin.name, engine.config.kv_quota_bytes.min(plan.kv_bytes))),
-        };
-        if let Some(grants) = &plugin.grants {
-            http.granted_hosts = Some(grants.hosts.iter().cloned().collect());
-        }
-        let capabilities = Capabilities { http, http_budget, secrets, granted_secrets, kv, llm: Arc::new(DisabledLlm) };
+        let engine = &self.engine.inner;
         let runtime = engine.runtime.clone();
         let permits = engine.permits.clone();
         let tenant = self.store.tenant().clone();

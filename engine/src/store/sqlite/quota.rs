@@ -177,6 +177,11 @@ impl QuotaBackend for SqliteBackend {
             .collect())
     }
 
+    async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError> {
+        let (tenant, day, usage) = (tenant.as_str().to_owned(), day.to_owned(), *usage);
+        self.writes.write(move |connection| add_usage(connection, &tenant, &day, &usage)).await
+    }
+
     async fn workflow_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(DISTINCT workflow_id) FROM workflow_versions WHERE tenant_id = ?")
             .bind(tenant.as_str())
