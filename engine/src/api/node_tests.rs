@@ -50,8 +50,14 @@ pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
     PathParams((id, node)): PathParams<(String, String)>,
-    JsonBody(body): JsonBody<NodeTest>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
+    // Read as an object first: serde would take a struct from an array too
+    // (`[1, 2]` as `input` and `run_input`).
+    let body: NodeTest = serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::bad_request("invalid_body", e.inner().to_string()).with_details(json!({ "path": path }))
+    })?;
     super::workflows::check_workflow_id(&id)?;
     super::workflows::check_workflow_id(&node)?;
     let store = principal.store(&state);

@@ -132,9 +132,7 @@ async fn read_to_end(mut body: Body) -> Vec<(String, String)> {
             .await
             .unwrap_or_else(|_| panic!("the stream did not end: {text}"));
         match frame {
-            Some(frame) => {
-                text.push_str(&String::from_utf8(frame.unwrap().into_data().unwrap_or_default().to_vec()).unwrap())
-            }
+            Some(frame) => text.push_str(std::str::from_utf8(&frame.unwrap().into_data().unwrap_or_default()).unwrap()),
             None => break,
         }
     }
