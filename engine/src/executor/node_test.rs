@@ -143,12 +143,7 @@ impl Engine {
             llm_tokens: report.llm_tokens,
         };
         store.add_usage(&crate::quota::day_of(now_ms()), &usage).await?;
-        record.fuel_used = report.fuel_used;
-        record.peak_memory_bytes = report.peak_memory_bytes;
-        record.wall_time_us = report.wall_time_us;
-        record.http_calls = report.http_calls.clone();
-        record.logs = report.logs.clone();
-        record.logs_truncated = report.logs_truncated;
+        record.record_report(report);
         let outcome = match execution.report.failure.clone() {
             Some(failure) => Err(failure),
             None => Ok((record.config.clone().unwrap_or(Value::Null), execution.emits)),

@@ -274,6 +274,16 @@ impl NodeRecord {
         self.emits.first().map(|e| e.data.clone()).unwrap_or(Value::Null)
     }
 
+    /// Takes what an execution's report measured and logged.
+    pub fn record_report(&mut self, report: &trellis_host_api::Report) {
+        self.fuel_used = report.fuel_used;
+        self.peak_memory_bytes = report.peak_memory_bytes;
+        self.wall_time_us = report.wall_time_us;
+        self.http_calls = report.http_calls.clone();
+        self.logs = report.logs.clone();
+        self.logs_truncated = report.logs_truncated;
+    }
+
     pub fn emitted_on(&self, port: &str) -> Option<&Value> {
         self.emits.iter().find(|e| e.port == port).map(|e| &e.data)
     }

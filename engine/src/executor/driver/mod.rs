@@ -536,13 +536,7 @@ impl Driver {
                     http_calls: calls,
                     llm_tokens: report.llm_tokens,
                 });
-                let node = self.node_mut(&node_id);
-                node.fuel_used = report.fuel_used;
-                node.peak_memory_bytes = report.peak_memory_bytes;
-                node.wall_time_us = report.wall_time_us;
-                node.http_calls = report.http_calls.clone();
-                node.logs = report.logs.clone();
-                node.logs_truncated = report.logs_truncated;
+                self.node_mut(&node_id).record_report(report);
                 match execution.report.failure.clone() {
                     None => {
                         let emits = execution.emits;
