@@ -18,6 +18,7 @@ pub mod registry;
 pub mod remote;
 pub mod signing;
 pub mod source;
+mod times;
 pub mod upload_auth;
 
 pub use blobs::{BlobError, BlobStore};

@@ -12,7 +12,11 @@ pub struct Publisher {
     pub name: String,
     /// `ed25519:<base64>`.
     pub public_key: String,
+    #[serde(with = "crate::times::required")]
+    #[schema(value_type = String, format = DateTime)]
     pub registered_at: i64,
+    #[serde(with = "crate::times::optional", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub approved_at: Option<i64>,
 }
 
@@ -33,6 +37,8 @@ pub struct PluginSummary {
     pub license: String,
     #[schema(value_type = String)]
     pub latest_version: semver::Version,
+    #[serde(with = "crate::times::required")]
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: i64,
 }
 
@@ -42,8 +48,12 @@ pub struct VersionSummary {
     #[schema(value_type = String)]
     pub version: semver::Version,
     pub digest: String,
+    #[serde(with = "crate::times::required")]
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: i64,
     /// Set once yanked: no new installs, existing ones keep working.
+    #[serde(with = "crate::times::optional", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub yanked_at: Option<i64>,
 }
 
@@ -73,7 +83,11 @@ pub struct VersionDetail {
     /// The node kinds `describe` returned in the sandbox at publish.
     #[schema(value_type = Vec<Object>)]
     pub kinds: Vec<NodeKind>,
+    #[serde(with = "crate::times::required")]
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: i64,
+    #[serde(with = "crate::times::optional", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub yanked_at: Option<i64>,
 }
 
