@@ -41,11 +41,7 @@ impl MemberBackend for SqliteBackend {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = ? AND member_id = ?")
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        revoke_refresh_tokens(&mut tx, tenant, id).await?;
         revoke_key_lineage(&mut tx, tenant, Lineage::Member(id), crate::store::now_ms()).await?;
         if result.rows_affected() == 1 {
             super::write_audit(&mut tx, tenant, audit).await?;
@@ -82,11 +78,7 @@ impl MemberBackend for SqliteBackend {
         .await?;
         let changed = result.rows_affected() == 1;
         if changed {
-            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = ? AND member_id = ?")
-                .bind(tenant.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            revoke_refresh_tokens(&mut tx, tenant, id).await?;
             super::write_audit(&mut tx, tenant, audit).await?;
         }
         tx.commit().await?;
@@ -100,6 +92,20 @@ impl MemberBackend for SqliteBackend {
             .await?;
         Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))
     }
+}
+
+/// Signs a member out of every session: their refresh tokens stop working.
+async fn revoke_refresh_tokens(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    member_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = ? AND member_id = ?")
+        .bind(tenant.as_str())
+        .bind(member_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Where a revocation starts: one key, or every key a member created.
