@@ -4,11 +4,13 @@
 
 mod builtins;
 mod driver;
+mod error_workflow;
 mod fair;
 mod node_test;
 mod offload;
 mod prepare;
 mod retry;
+mod tenant_checks;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use crate::store::{
 };
 use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
 
+pub use error_workflow::ON_ERROR;
 pub use fair::FairSlots;
 pub use node_test::NodeTestInput;
 pub use retry::delay as retry_delay;
@@ -254,8 +257,8 @@ impl Engine {
         let mut problems = validate(workflow, &catalog, &limits);
         problems.extend(cron_problems(workflow, &plan));
         problems.extend(self.call_cycle(store, workflow).await?);
-        problems.extend(missing_webhook_secrets(store, workflow).await?);
-        problems.extend(missing_error_workflow(store, workflow).await?);
+        problems.extend(tenant_checks::missing_webhook_secrets(store, workflow).await?);
+        problems.extend(tenant_checks::missing_error_workflow(store, workflow).await?);
         Ok(problems)
     }
 
@@ -711,101 +714,4 @@ pub(crate) fn json_len(value: &Value) -> u64 {
     // Writing into a counter cannot fail, and a `Value` always serialises.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
-}
-
-/// A webhook trigger that names a secret the tenant does not have would
-/// refuse every delivery: a problem at save rather than at the first call.
-/// Local runs (no tenant) have no triggers to serve.
-async fn missing_webhook_secrets(store: &TenantStore, workflow: &Workflow) -> Result<Vec<Problem>, EngineError> {
-    use crate::workflow::{ProblemCode, Trigger};
-    if *store.tenant() == crate::store::TenantId::local() {
-        return Ok(Vec::new());
-    }
-    let mut problems = Vec::new();
-    let mut names: Option<std::collections::BTreeSet<String>> = None;
-    for (index, trigger) in workflow.triggers.iter().enumerate() {
-        let Trigger::Webhook { webhook } = trigger else { continue };
-        let Some(secret) = &webhook.secret else { continue };
-        if names.is_none() {
-            names = Some(store.secret_names().await?.into_iter().map(|s| s.name).collect());
-        }
-        if !names.as_ref().is_some_and(|names| names.contains(secret)) {
-            problems.push(Problem {
-                path: format!("$.triggers[{index}].webhook.secret"),
-                code: ProblemCode::InvalidTrigger,
-                message: format!(
-                    "secret `{secret}` does not exist in this tenant: create it first (PUT /v1/secrets/{secret})"
-                ),
-            });
-        }
-    }
-    Ok(problems)
-}
-
-/// `on_error` must name a workflow the tenant saved (or the document
-/// itself). Local runs have no saved workflows to start.
-async fn missing_error_workflow(store: &TenantStore, workflow: &Workflow) -> Result<Option<Problem>, EngineError> {
-    let Some(handler) = &workflow.on_error else { return Ok(None) };
-    if *store.tenant() == crate::store::TenantId::local()
-        || *handler == workflow.id
-        || store.get_workflow(handler, None).await?.is_some()
-    {
-        return Ok(None);
-    }
-    Ok(Some(Problem {
-        path: "$.on_error".to_owned(),
-        code: crate::workflow::ProblemCode::UnknownWorkflow,
-        message: format!("workflow `{handler}` does not exist in this tenant: save it first"),
-    }))
-}
-
-/// Who a run started by `on_error` is started by; such a run never starts
-/// another.
-pub const ON_ERROR: &str = "on_error";
-
-impl Engine {
-    /// Starts the `on_error` workflow of a failed top-level run, once: its
-    /// id is derived from the failed run's, so a driver that fails the run
-    /// again after a crash finds it started. Called before the failure is
-    /// written, so a crash in between cannot lose it.
-    pub(crate) async fn start_error_workflow(
-        &self,
-        store: &TenantStore,
-        failed: &RunRecord,
-        handler: &str,
-        failed_node: Option<Value>,
-    ) {
-        if failed.parent.is_some() || failed.started_by.as_deref() == Some(ON_ERROR) {
-            return;
-        }
-        let failed_at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms())
-            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        let input = serde_json::json!({
-            "run_id": failed.id,
-            "workflow_id": failed.workflow_id,
-            "workflow_version": failed.workflow_version,
-            "error": failed.error,
-            "failed_node": failed_node,
-            "failed_at": failed_at,
-        });
-        let run_id = derived_run_id(&failed.id, ON_ERROR, failed.created_at);
-        match self.start_saved_as(store, handler, input, &run_id, ON_ERROR).await {
-            Ok(Some((run, workflow))) => {
-                self.launch(store.clone(), run, workflow);
-            }
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(%error, run = %failed.id, workflow = %handler, "the on_error workflow could not start");
-            }
-        }
-    }
-}
-
-/// A time-ordered run id that is the same for the same (run, purpose).
-fn derived_run_id(from: &str, purpose: &str, at_ms: i64) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::new().chain_update(from).chain_update([0]).chain_update(purpose).finalize();
-    let mut random = [0u8; 10];
-    random.copy_from_slice(&digest[..10]);
-    uuid::Builder::from_unix_timestamp_millis(u64::try_from(at_ms).unwrap_or(0), &random).into_uuid().to_string()
 }
