@@ -29,6 +29,21 @@ pub struct InstalledPlugin {
     pub grants: Option<PluginGrants>,
 }
 
+/// The output ports of a node of `kind` with this `config`. A declared port
+/// `{config.FIELD}` stands for one port per string in the node's config
+/// field FIELD (a classifier's labels, say): the graph branches on them.
+pub fn ports_of(kind: &NodeKind, config: &serde_json::Value) -> Vec<String> {
+    let mut ports = Vec::new();
+    for port in &kind.ports {
+        match port.strip_prefix("{config.").and_then(|rest| rest.strip_suffix('}')) {
+            Some(field) => ports
+                .extend(config[field].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned))),
+            None => ports.push(port.clone()),
+        }
+    }
+    ports
+}
+
 /// Where a tenant's catalog comes from.
 #[async_trait]
 pub trait Plugins: Send + Sync {

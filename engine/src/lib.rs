@@ -9,6 +9,7 @@ pub mod executor;
 pub mod expr;
 pub mod first_party;
 pub mod installs;
+pub mod llm;
 pub mod metrics;
 pub mod private_file;
 pub mod quota;

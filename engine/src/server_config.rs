@@ -14,6 +14,8 @@ use thiserror::Error;
 use trellis_host_api::Limits;
 use trellis_host_api::capabilities::HttpPolicy;
 
+use crate::llm::settings::check_name as check_provider_name;
+use crate::llm::{KeyInput, ProviderInput, SharedProvider};
 use crate::quota::Plan;
 
 /// A configuration file larger than this is refused before it is parsed.
@@ -34,6 +36,46 @@ pub struct ServerConfig {
     /// The plan of every tenant without one of its own; each key left out
     /// keeps the built-in default.
     pub plan: Plan,
+    pub llm: LlmSection,
+}
+
+/// LLM providers every tenant may use, besides its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSection {
+    /// A provider call's whole exchange, tenant or operator provider.
+    pub request_timeout_ms: u64,
+    /// Shared providers by name; each key comes from `api_key_env`.
+    pub providers: std::collections::BTreeMap<String, ProviderInput>,
+}
+
+impl Default for LlmSection {
+    fn default() -> Self {
+        LlmSection { request_timeout_ms: 120_000, providers: Default::default() }
+    }
+}
+
+impl LlmSection {
+    /// The shared providers with their keys read from the environment.
+    pub fn shared(&self) -> Result<Vec<SharedProvider>, (String, String)> {
+        let mut shared = Vec::new();
+        for (name, input) in &self.providers {
+            let (setting, key) = input.clone().split();
+            let api_key = match key {
+                KeyInput::None => None,
+                // `check` refuses keys written in the file.
+                KeyInput::Value(_) => None,
+                KeyInput::Env(variable) => Some(std::env::var(&variable).map_err(|_| {
+                    (
+                        format!("llm.providers.{name}.api_key_env"),
+                        format!("environment variable `{variable}` is not set"),
+                    )
+                })?),
+            };
+            shared.push(SharedProvider { name: name.clone(), setting, api_key });
+        }
+        Ok(shared)
+    }
 }
 
 /// Outbound HTTP of every plugin: a grant narrows it per plugin, never
@@ -189,6 +231,20 @@ impl ServerConfig {
         for pattern in &self.http.allowed_hosts {
             if pattern.trim().is_empty() || pattern.contains('/') {
                 return Err(("http.allowed_hosts".to_owned(), format!("`{pattern}` is not a host pattern")));
+            }
+        }
+        for (name, input) in &self.llm.providers {
+            let at = |field: &str| format!("llm.providers.{name}{field}");
+            check_provider_name(name).map_err(|message| (at(""), message))?;
+            if input.api_key.is_some() {
+                return Err((
+                    at(".api_key"),
+                    "keys stay out of files: name an environment variable in `api_key_env`".to_owned(),
+                ));
+            }
+            let (setting, _) = input.clone().split();
+            if let Some((field, message)) = setting.problems().into_iter().next() {
+                return Err((at(&format!(".{field}")), message));
             }
         }
         Ok(())

@@ -14,13 +14,12 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::capabilities::Capabilities;
 use crate::capabilities::log::LogSink;
 use crate::config::RuntimeConfig;
-use crate::runtime::{Invocation, build_linker, engine_config};
+use crate::runtime::{Invocation, Pre, build_linker, engine_config};
 use crate::state::{HostState, MemoryLimiter};
-use crate::v0_1_0;
 
 pub struct BareRunner {
     engine: Engine,
-    pre: v0_1_0::NodePre<HostState>,
+    pre: Pre,
 }
 
 impl BareRunner {
@@ -29,8 +28,7 @@ impl BareRunner {
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
         let component = Component::new(&engine, component).map_err(|e| format!("{e:#}"))?;
         let linker = build_linker(&engine).map_err(|e| format!("{e:#}"))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| format!("{e:#}"))?;
-        let pre = v0_1_0::NodePre::new(pre).map_err(|e| format!("{e:#}"))?;
+        let (pre, _) = Pre::link(&engine, &linker, &component).map_err(|e| e.to_string())?;
         Ok(BareRunner { engine, pre })
     }
 
@@ -45,9 +43,7 @@ impl BareRunner {
             LogSink::new(Instant::now(), usize::MAX, usize::MAX),
         );
         let mut store = Store::new(&self.engine, state);
-        let wit = invocation.to_wit();
-        let node = self.pre.instantiate_async(&mut store).await.map_err(|e| format!("{e:#}"))?;
-        let result = node.call_run(&mut store, &wit).await.map_err(|e| format!("{e:#}"))?;
+        let result = self.pre.run(&mut store, invocation).await.map_err(|e| format!("{e:#}"))?;
         Ok(result.is_ok())
     }
 }

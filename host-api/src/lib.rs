@@ -18,12 +18,14 @@ pub mod capabilities;
 mod config;
 mod error;
 pub mod floor;
+mod glue;
 mod report;
 mod runtime;
 mod state;
 mod stdio;
 mod ticker;
 mod v0_1_0;
+mod v0_2_0;
 mod world;
 
 pub use capabilities::Capabilities;

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::capabilities::llm::LlmCall;
+
 /// `text` cut to at most `max` bytes (on a character boundary) and marked
 /// with `…` when cut: what a plugin chooses is bounded in every record.
 pub(crate) fn clipped(mut text: String, max: usize) -> String {
@@ -57,6 +59,9 @@ pub struct Report {
     pub wall_time_us: u64,
     pub http_calls: Vec<OutboundCall>,
     pub llm_tokens: u64,
+    /// Chat calls made through the `llm` capability, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm_calls: Vec<LlmCall>,
     pub logs: Vec<LogLine>,
     /// Log lines were dropped after `max_log_bytes`.
     pub logs_truncated: bool,
@@ -100,6 +105,8 @@ pub enum FailureCode {
     InvalidOutput,
     /// No sandbox slot was free; try again later.
     Capacity,
+    /// A tenant quota the node needed (LLM tokens) is used up.
+    QuotaExceeded,
 }
 
 impl FailureCode {
@@ -115,6 +122,7 @@ impl FailureCode {
             FailureCode::Trap => "trap",
             FailureCode::InvalidOutput => "invalid_output",
             FailureCode::Capacity => "capacity",
+            FailureCode::QuotaExceeded => "quota_exceeded",
         }
     }
 

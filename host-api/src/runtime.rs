@@ -16,12 +16,13 @@ use crate::capabilities::Capabilities;
 use crate::capabilities::log::LogSink;
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::{DescribeError, LoadError, RuntimeError};
+use crate::glue::{WitEmit, WitError, WitKind};
 use crate::report::{Emit, Execution, Failure, FailureCode, LogLevel, Report, Status};
 use crate::state::{HostState, MemoryLimiter};
 use crate::stdio::CapturedOutput;
 use crate::ticker::EpochTicker;
-use crate::v0_1_0;
 use crate::world;
+use crate::{v0_1_0, v0_2_0};
 
 /// Longest message kept from a plugin's own error text.
 const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
@@ -43,18 +44,6 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub(crate) fn to_wit(&self) -> v0_1_0::trellis::plugin::types::Invocation {
-        v0_1_0::trellis::plugin::types::Invocation {
-            kind: self.kind.clone(),
-            config: self.config.to_string(),
-            input: self.input.to_string(),
-            run_id: self.run_id.clone(),
-            node_id: self.node_id.clone(),
-            attempt: self.attempt,
-            idempotency_key: self.idempotency_key.clone(),
-        }
-    }
-
     /// An invocation outside any run (CLI, tests, benchmarks).
     pub fn standalone(kind: impl Into<String>, config: Value, input: Value) -> Self {
         Invocation {
@@ -100,7 +89,7 @@ pub struct Plugin {
 struct PluginInner {
     digest: String,
     wit_version: String,
-    pre: v0_1_0::NodePre<HostState>,
+    pre: Pre,
     loaded_from: LoadedFrom,
     load_time: Duration,
 }
@@ -133,6 +122,68 @@ impl std::fmt::Debug for Plugin {
             .field("wit_version", &self.inner.wit_version)
             .field("loaded_from", &self.inner.loaded_from)
             .finish()
+    }
+}
+
+/// A component linked against the `node` world of its WIT version.
+pub(crate) enum Pre {
+    V0_1_0(v0_1_0::NodePre<HostState>),
+    V0_2_0(v0_2_0::NodePre<HostState>),
+}
+
+impl Pre {
+    /// Checks the imports against the world of the version they name and
+    /// links the component for it; returns the version too.
+    pub(crate) fn link(
+        engine: &Engine,
+        linker: &Linker<HostState>,
+        component: &Component,
+    ) -> Result<(Pre, String), LoadError> {
+        let wit_version = world::check_imports(component.component_type().imports(engine).map(|(name, _)| name))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld(format!("{e:#}"));
+        let pre = if wit_version == v0_1_0::VERSION {
+            Pre::V0_1_0(v0_1_0::NodePre::new(pre).map_err(wrong_world)?)
+        } else {
+            Pre::V0_2_0(v0_2_0::NodePre::new(pre).map_err(wrong_world)?)
+        };
+        Ok((pre, wit_version))
+    }
+
+    async fn describe(&self, store: &mut Store<HostState>) -> wasmtime::Result<Vec<WitKind>> {
+        Ok(match self {
+            Pre::V0_1_0(pre) => {
+                let node = pre.instantiate_async(&mut *store).await?;
+                node.call_describe(store).await?.into_iter().map(v0_1_0::kind).collect()
+            }
+            Pre::V0_2_0(pre) => {
+                let node = pre.instantiate_async(&mut *store).await?;
+                node.call_describe(store).await?.into_iter().map(v0_2_0::kind).collect()
+            }
+        })
+    }
+
+    pub(crate) async fn run(
+        &self,
+        store: &mut Store<HostState>,
+        invocation: &Invocation,
+    ) -> wasmtime::Result<Result<Vec<WitEmit>, WitError>> {
+        Ok(match self {
+            Pre::V0_1_0(pre) => {
+                let node = pre.instantiate_async(&mut *store).await?;
+                node.call_run(store, &v0_1_0::invocation(invocation))
+                    .await?
+                    .map(|emits| emits.into_iter().map(v0_1_0::emit).collect())
+                    .map_err(v0_1_0::error)
+            }
+            Pre::V0_2_0(pre) => {
+                let node = pre.instantiate_async(&mut *store).await?;
+                node.call_run(store, &v0_2_0::invocation(invocation))
+                    .await?
+                    .map(|emits| emits.into_iter().map(v0_2_0::emit).collect())
+                    .map_err(v0_2_0::error)
+            }
+        })
     }
 }
 
@@ -208,11 +259,20 @@ pub(crate) fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState
     random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
 
-    use v0_1_0::trellis::plugin::{kv, llm, log, secrets};
-    secrets::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
-    kv::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
-    llm::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
-    log::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+    {
+        use v0_1_0::trellis::plugin::{kv, llm, log, secrets};
+        secrets::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        kv::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        llm::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        log::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+    }
+    {
+        use v0_2_0::trellis::plugin::{kv, llm, log, secrets};
+        secrets::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        kv::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        llm::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+        log::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
+    }
     Ok(linker)
 }
 
@@ -295,10 +355,7 @@ impl Runtime {
             }
         };
 
-        let wit_version =
-            world::check_imports(component.component_type().imports(&inner.engine).map(|(name, _)| name))?;
-        let pre = inner.linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let pre = v0_1_0::NodePre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let (pre, wit_version) = Pre::link(&inner.engine, &inner.linker, &component)?;
 
         // Only cache what passed every check, so the cache never holds a
         // component that would be refused.
@@ -357,10 +414,7 @@ impl Runtime {
         let stdout = CapturedOutput::new(limits.max_log_bytes);
         let stderr = CapturedOutput::new(limits.max_log_bytes);
         let mut store = self.new_store(&limits, Capabilities::default(), started, &stdout, &stderr);
-        let call = async {
-            let node = plugin.inner.pre.instantiate_async(&mut store).await?;
-            node.call_describe(&mut store).await
-        };
+        let call = plugin.inner.pre.describe(&mut store);
         let kinds = match tokio::time::timeout(limits.timeout, call).await {
             Ok(Ok(kinds)) => kinds,
             Ok(Err(error)) => {
@@ -413,23 +467,24 @@ impl Runtime {
         let stdout = CapturedOutput::new(limits.max_log_bytes);
         let stderr = CapturedOutput::new(limits.max_log_bytes);
         let mut store = self.new_store(limits, capabilities, started, &stdout, &stderr);
-        let wit_invocation = invocation.to_wit();
-        let call = async {
-            let node = plugin.inner.pre.instantiate_async(&mut store).await?;
-            node.call_run(&mut store, &wit_invocation).await
-        };
+        let call = plugin.inner.pre.run(&mut store, invocation);
         // The epoch deadline stops wasm code; this timeout also covers time
         // spent awaiting host calls (a slow HTTP response, say).
         let outcome = tokio::time::timeout(limits.timeout, call).await;
         let fuel_left = store.get_fuel().unwrap_or(0);
 
         let stderr_text = stderr.text();
-        let result: Result<Vec<Emit>, Failure> = match outcome {
+        let mut result: Result<Vec<Emit>, Failure> = match outcome {
             Err(_) => Err(timeout_failure(limits)),
             Ok(Err(error)) => Err(classify(&error, &store.data().limiter, limits, &stderr_text)),
             Ok(Ok(Err(node_error))) => Err(plugin_failure(node_error)),
             Ok(Ok(Ok(emits))) => check_output(emits, limits),
         };
+        // A node that failed after the tenant's tokens ran out failed
+        // because of the quota, whatever the plugin made of the refusal.
+        if let (Err(failure), Some(refusal)) = (&mut result, &store.data().llm.quota_refusal) {
+            *failure = Failure::new(FailureCode::QuotaExceeded, refusal.clone());
+        }
 
         let state = store.into_data();
         let mut log = state.log;
@@ -454,6 +509,12 @@ impl Runtime {
                 redactor.text(error);
             }
         }
+        let mut llm_calls = state.llm.calls;
+        for call in &mut llm_calls {
+            if let Some(error) = &mut call.error {
+                redactor.text(&mut error.message);
+            }
+        }
         let (emits, status, failure) = match result {
             Ok(mut emits) => {
                 for emit in &mut emits {
@@ -476,6 +537,7 @@ impl Runtime {
                 wall_time_us: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
                 http_calls,
                 llm_tokens: state.llm.tokens_used,
+                llm_calls,
                 logs,
                 logs_truncated,
             },
@@ -491,13 +553,12 @@ fn truncate(text: String) -> String {
     crate::report::clipped(text, MAX_ERROR_MESSAGE_BYTES)
 }
 
-fn plugin_failure(error: v0_1_0::trellis::plugin::types::NodeError) -> Failure {
-    use v0_1_0::trellis::plugin::types::NodeError;
+fn plugin_failure(error: WitError) -> Failure {
     let (code, message) = match error {
-        NodeError::InvalidConfig(m) => (FailureCode::InvalidConfig, m),
-        NodeError::InvalidInput(m) => (FailureCode::InvalidInput, m),
-        NodeError::Retryable(m) => (FailureCode::Retryable, m),
-        NodeError::Fatal(m) => (FailureCode::Fatal, m),
+        WitError::InvalidConfig(m) => (FailureCode::InvalidConfig, m),
+        WitError::InvalidInput(m) => (FailureCode::InvalidInput, m),
+        WitError::Retryable(m) => (FailureCode::Retryable, m),
+        WitError::Fatal(m) => (FailureCode::Fatal, m),
     };
     Failure::new(code, truncate(message))
 }
@@ -541,7 +602,7 @@ fn with_guest_stderr(message: String, stderr: &str) -> String {
     format!("{message}; guest stderr: {}", tail[start..].join(" | "))
 }
 
-fn check_output(emits: Vec<v0_1_0::trellis::plugin::types::Emit>, limits: &Limits) -> Result<Vec<Emit>, Failure> {
+fn check_output(emits: Vec<WitEmit>, limits: &Limits) -> Result<Vec<Emit>, Failure> {
     let invalid = |m: String| Failure::new(FailureCode::InvalidOutput, m);
     let total: usize = emits.iter().map(|e| e.port.len() + e.data.len()).sum();
     if total > limits.max_output_bytes {
@@ -581,7 +642,6 @@ mod tests {
 
     #[test]
     fn output_checks_size_port_and_json() {
-        use v0_1_0::trellis::plugin::types::Emit as WitEmit;
         let limits = Limits { max_output_bytes: 32, ..Limits::default() };
         let ok = check_output(vec![WitEmit { port: "out".into(), data: "{\"a\":1}".into() }], &limits).unwrap();
         assert_eq!(ok[0].data, serde_json::json!({"a": 1}));

@@ -17,3 +17,5 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) const VERSION: &str = "0.1.0";
+
+crate::glue::conversions!();

@@ -5,7 +5,7 @@
 use crate::error::LoadError;
 
 /// `trellis:plugin` versions this host runs, oldest first.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &[crate::v0_1_0::VERSION];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &[crate::v0_1_0::VERSION, crate::v0_2_0::VERSION];
 
 /// WASI 0.2 interfaces in the world: HTTP out plus what language runtimes
 /// link (io, clocks, random, stdio, empty environment, exit, terminals).
@@ -76,7 +76,7 @@ pub(crate) fn check_imports<'a>(names: impl Iterator<Item = &'a str>) -> Result<
     }
     // A node's exports mention trellis:plugin/types, so a component without
     // that import cannot be a node; the export check gives the detail.
-    Ok(version.unwrap_or_else(|| crate::v0_1_0::VERSION.to_owned()))
+    Ok(version.unwrap_or_else(|| crate::v0_2_0::VERSION.to_owned()))
 }
 
 #[cfg(test)]
@@ -88,6 +88,8 @@ mod tests {
         assert!(allowed_import("wasi:http/outgoing-handler@0.2.12"));
         assert!(allowed_import("wasi:cli/environment@0.2.0"));
         assert!(allowed_import("trellis:plugin/kv@0.1.0"));
+        assert!(allowed_import("trellis:plugin/llm@0.2.0"));
+        assert!(!allowed_import("trellis:plugin/llm@0.3.0"));
         assert!(!allowed_import("wasi:filesystem/types@0.2.6"));
         assert!(!allowed_import("wasi:sockets/tcp@0.2.0"));
         assert!(!allowed_import("wasi:http/outgoing-handler@0.3.0"));

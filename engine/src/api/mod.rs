@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod hooks;
 pub mod json;
+mod llm_providers;
 mod node_tests;
 mod params;
 mod plugins;
@@ -187,8 +188,11 @@ fn routes_for(role: Role) -> OpenApiRouter<AppState> {
             .routes(routes!(secrets::list))
             .routes(routes!(secrets::put))
             .routes(routes!(secrets::delete))
-            .routes(routes!(secrets::get_grants)),
+            .routes(routes!(secrets::get_grants))
+            .routes(routes!(llm_providers::list)),
         Role::Admin => router
+            .routes(routes!(llm_providers::put))
+            .routes(routes!(llm_providers::delete))
             .routes(routes!(access::list_keys))
             .routes(routes!(access::create_key))
             .routes(routes!(access::revoke_key))

@@ -1,5 +1,6 @@
 //! `/v1/plan` (the tenant's quotas with today's use) and `/v1/usage`
-//! (metered use per UTC day, for billing).
+//! (metered use per UTC day, LLM tokens by provider and model, for
+//! billing).
 
 use super::json::Json;
 use axum::extract::State;
@@ -57,8 +58,26 @@ pub async fn usage(
             format!("`from` must be on or before `to`, at most {MAX_DAYS} days apart"),
         ));
     }
-    let days = principal.store(&state).usage(&from.to_string(), &to.to_string()).await?;
-    let items: Vec<Value> = days.into_iter().map(|(day, usage)| json!({"day": day, "usage": usage})).collect();
+    let store = principal.store(&state);
+    let (from_day, to_day) = (from.to_string(), to.to_string());
+    let days = store.usage(&from_day, &to_day).await?;
+    let mut models = store.llm_usage(&from_day, &to_day).await?;
+    // Each day lists its LLM tokens by provider and model.
+    let items: Vec<Value> = days
+        .into_iter()
+        .map(|(day, usage)| {
+            let mine: Vec<Value> = models
+                .iter()
+                .filter(|m| m.day == day)
+                .map(|m| {
+                    json!({"provider": m.provider, "model": m.model, "calls": m.calls,
+                           "prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens})
+                })
+                .collect();
+            models.retain(|m| m.day != day);
+            json!({"day": day, "usage": usage, "llm_models": mine})
+        })
+        .collect();
     Ok(Json(json!({"from": from.to_string(), "to": to.to_string(), "days": items})))
 }
 

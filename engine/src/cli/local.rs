@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Args;
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::llm::LlmGateway;
 use trellis_engine::secrets::FixedSecrets;
+use trellis_engine::server_config::ServerConfig;
 use trellis_engine::store::{Store, TenantId, TenantStore};
 use trellis_host_api::{Runtime, RuntimeConfig};
 
@@ -23,6 +25,10 @@ pub struct LocalArgs {
     /// Folder of extra plugin components; `NAME.wasm` is `local/NAME`.
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
+    /// A server config file whose `[llm]` providers (keys from the
+    /// environment) the nodes' model calls go to.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Plugins may call any public host unless `--allow-host` narrows it.
     #[command(flatten)]
     sandbox: SandboxArgs,
@@ -50,8 +56,26 @@ impl LocalArgs {
             Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
         let catalog = Catalog::local(&runtime, self.plugins.as_deref()).await?;
         let (secrets, granted_secrets) = self.sandbox.secrets()?;
+        let http = self.sandbox.http_policy(&["*"]);
+        let llm = match &self.config {
+            Some(path) => {
+                let file = ServerConfig::load(path)?;
+                let shared = file
+                    .llm
+                    .shared()
+                    .map_err(|(at, message)| anyhow::anyhow!("{}: at `{at}`: {message}", path.display()))?;
+                LlmGateway::new(
+                    shared,
+                    http.clone(),
+                    std::time::Duration::from_millis(file.llm.request_timeout_ms),
+                    None,
+                )
+            }
+            None => LlmGateway::none(),
+        };
         let config = EngineConfig {
-            http: self.sandbox.http_policy(&["*"]),
+            llm: std::sync::Arc::new(llm),
+            http,
             secrets: std::sync::Arc::new(FixedSecrets::new(secrets, granted_secrets)),
             ..EngineConfig::default()
         };

@@ -42,19 +42,19 @@ const COPIES: &[(&str, &str)] = &[
     ("sdk/src/log.rs", include_str!("../../../plugins/sdk/src/log.rs")),
     ("sdk/src/node.rs", include_str!("../../../plugins/sdk/src/node.rs")),
     ("sdk/src/secrets.rs", include_str!("../../../plugins/sdk/src/secrets.rs")),
-    ("sdk/wit/plugin.wit", include_str!("../../../wit/0.1.0/plugin.wit")),
-    ("sdk/wit/deps/cli.wit", include_str!("../../../wit/0.1.0/deps/cli.wit")),
-    ("sdk/wit/deps/clocks.wit", include_str!("../../../wit/0.1.0/deps/clocks.wit")),
-    ("sdk/wit/deps/filesystem.wit", include_str!("../../../wit/0.1.0/deps/filesystem.wit")),
-    ("sdk/wit/deps/http.wit", include_str!("../../../wit/0.1.0/deps/http.wit")),
-    ("sdk/wit/deps/io.wit", include_str!("../../../wit/0.1.0/deps/io.wit")),
-    ("sdk/wit/deps/random.wit", include_str!("../../../wit/0.1.0/deps/random.wit")),
-    ("sdk/wit/deps/sockets.wit", include_str!("../../../wit/0.1.0/deps/sockets.wit")),
+    ("sdk/wit/plugin.wit", include_str!("../../../wit/0.2.0/plugin.wit")),
+    ("sdk/wit/deps/cli.wit", include_str!("../../../wit/0.2.0/deps/cli.wit")),
+    ("sdk/wit/deps/clocks.wit", include_str!("../../../wit/0.2.0/deps/clocks.wit")),
+    ("sdk/wit/deps/filesystem.wit", include_str!("../../../wit/0.2.0/deps/filesystem.wit")),
+    ("sdk/wit/deps/http.wit", include_str!("../../../wit/0.2.0/deps/http.wit")),
+    ("sdk/wit/deps/io.wit", include_str!("../../../wit/0.2.0/deps/io.wit")),
+    ("sdk/wit/deps/random.wit", include_str!("../../../wit/0.2.0/deps/random.wit")),
+    ("sdk/wit/deps/sockets.wit", include_str!("../../../wit/0.2.0/deps/sockets.wit")),
 ];
 
 /// In the repository the SDK reaches the WIT two folders up; in a project
 /// it sits next to it.
-const SDK_WIT_PATH: (&str, &str) = (r#"path: "../../wit/0.1.0""#, r#"path: "wit""#);
+const SDK_WIT_PATH: (&str, &str) = (r#"path: "../../wit/0.2.0""#, r#"path: "wit""#);
 
 /// The files of a new project for `publisher/plugin`, by relative path.
 fn project_files(name: &str) -> anyhow::Result<Vec<(&'static str, String)>> {

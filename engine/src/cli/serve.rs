@@ -10,6 +10,7 @@ use clap::Args;
 use trellis_engine::api::{AppState, Marketplace, app};
 use trellis_engine::auth::TokenService;
 use trellis_engine::executor::{Engine, EngineConfig};
+use trellis_engine::llm::LlmGateway;
 use trellis_engine::secrets::{MasterKey, Vault};
 use trellis_engine::server_config::ServerConfig;
 use trellis_engine::store::Store;
@@ -62,7 +63,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the marketplace")?;
     let vault = Vault::new(MasterKey::load_or_create(&data_dir)?);
+    let shared = file.llm.shared().map_err(|(at, message)| anyhow::anyhow!("configuration: at `{at}`: {message}"))?;
+    let llm = LlmGateway::new(
+        shared,
+        file.http.policy(),
+        std::time::Duration::from_millis(file.llm.request_timeout_ms),
+        Some(vault.clone()),
+    );
     let config = EngineConfig {
+        llm: Arc::new(llm),
         secrets: Arc::new(vault.clone()),
         max_concurrency: file.execution.slots,
         http: file.http.policy(),

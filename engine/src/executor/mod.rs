@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// The plan of tenants that have none of their own.
     pub default_plan: Plan,
+    /// LLM providers and the rules their calls follow.
+    pub llm: Arc<crate::llm::LlmGateway>,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +74,7 @@ impl Default for EngineConfig {
             // Embedded and local use serve one user, with nothing to share
             // by rate; `trellis serve` takes the operator's plan instead.
             default_plan: Plan { runs_per_second: u64::MAX, requests_per_second: u64::MAX, ..Plan::default() },
+            llm: Arc::new(crate::llm::LlmGateway::none()),
         }
     }
 }
@@ -221,6 +224,11 @@ impl Engine {
     /// The tenant's installs changed in this process: its next run sees them.
     pub fn forget_plugins(&self, tenant: &crate::store::TenantId) {
         self.inner.plugins.forget(tenant);
+    }
+
+    /// The LLM gateway plugins and agent nodes call through.
+    pub fn llm(&self) -> &Arc<crate::llm::LlmGateway> {
+        &self.inner.config.llm
     }
 
     pub fn runtime(&self) -> &Runtime {

@@ -140,7 +140,8 @@ impl Engine {
             node_executions: 1,
             fuel: report.fuel_used,
             http_calls: report.http_calls.len() as u64,
-            llm_tokens: report.llm_tokens,
+            // Metered by the gateway as each call is answered.
+            llm_tokens: 0,
         };
         store.add_usage(&crate::quota::day_of(now_ms()), &usage).await?;
         record.record_report(report);

@@ -2,18 +2,17 @@
 //! (the engine's ceilings, the tenant's plan, the node's time-out and what
 //! the payload leaves for output) and the node's capabilities (the
 //! operator's HTTP policy narrowed by the tenant's grant, the run's request
-//! budget, the granted secrets, kv if granted). A run's attempts and a node
+//! budget, the granted secrets, kv and the LLM if granted). A run's attempts and a node
 //! test share it, so both run under the same bounds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_host_api::capabilities::{Capabilities, DisabledLlm, KvStore, RequestBudget};
+use trellis_host_api::capabilities::{Capabilities, DisabledLlm, KvStore, LlmProvider, RequestBudget};
 use trellis_host_api::{Failure, FailureCode, Limits};
 
 use super::{Engine, EngineError};
 use crate::catalog::InstalledPlugin;
-use crate::quota::QuotaExceeded;
 use crate::store::TenantStore;
 use crate::workflow::NodeSpec;
 
@@ -42,11 +41,7 @@ impl Engine {
         http_budget: Arc<RequestBudget>,
     ) -> Result<Result<Prepared, Refused>, EngineError> {
         let engine = &self.inner;
-        let (plan, today) = engine.plans.plan_and_today(store).await?;
-        if let Err(exceeded) = QuotaExceeded::check("llm_tokens_per_day", plan.llm_tokens_per_day, today.llm_tokens) {
-            let failure = Failure::new(FailureCode::Fatal, exceeded.to_string());
-            return Ok(Err(Refused { failure, may_retry: false }));
-        }
+        let plan = engine.plans.plan(store).await?;
         let mut limits = engine.config.limits.tightest(&plan.node_limits());
         limits.max_output_bytes =
             limits.max_output_bytes.min(usize::try_from(payload_limit.saturating_sub(carried)).unwrap_or(usize::MAX));
@@ -71,14 +66,13 @@ impl Engine {
         if let Some(grants) = &plugin.grants {
             http.granted_hosts = Some(grants.hosts.iter().cloned().collect());
         }
-        let capabilities = Capabilities {
-            http,
-            http_budget: Some(http_budget),
-            secrets,
-            granted_secrets,
-            kv,
-            llm: Arc::new(DisabledLlm),
+        // The LLM only with the tenant's grant (a plugin outside any
+        // install, in local use, has what its manifest asks for).
+        let llm: Arc<dyn LlmProvider> = match &plugin.grants {
+            Some(grants) if !grants.llm => Arc::new(DisabledLlm),
+            _ => Arc::new(engine.config.llm.for_tenant(store.clone(), engine.plans.clone())),
         };
+        let capabilities = Capabilities { http, http_budget: Some(http_budget), secrets, granted_secrets, kv, llm };
         Ok(Ok(Prepared { limits, capabilities }))
     }
 }

@@ -35,6 +35,10 @@ fn secret_context(tenant: &TenantId, name: &str) -> Vec<u8> {
     format!("trellis secret\0{}\0{name}", tenant.as_str()).into_bytes()
 }
 
+fn llm_key_context(tenant: &TenantId, provider: &str) -> Vec<u8> {
+    format!("trellis llm key\0{}\0{provider}", tenant.as_str()).into_bytes()
+}
+
 impl Vault {
     pub fn new(master: MasterKey) -> Self {
         Vault { master, grants: TtlCache::new(GRANTS_TTL) }
@@ -69,6 +73,26 @@ impl Vault {
         let undecryptable = || SecretError::Undecryptable(format!("secret `{name}`"));
         let bytes = seal::open(&key, &secret_context(store.tenant(), name), &sealed).ok_or_else(undecryptable)?;
         String::from_utf8(bytes).map(Some).map_err(|_| undecryptable())
+    }
+
+    /// An LLM provider's API key sealed with the tenant's data key, bound
+    /// to the provider's name so a sealed key cannot be moved to another.
+    pub async fn seal_llm_key(&self, store: &TenantStore, provider: &str, key: &str) -> Result<Vec<u8>, SecretError> {
+        let data_key = self.data_key(store).await?;
+        Ok(seal::seal(&data_key, &llm_key_context(store.tenant(), provider), key.as_bytes()))
+    }
+
+    pub async fn open_llm_key(
+        &self,
+        store: &TenantStore,
+        provider: &str,
+        sealed: &[u8],
+    ) -> Result<String, SecretError> {
+        let data_key = self.data_key(store).await?;
+        let undecryptable = || SecretError::Undecryptable(format!("the API key of LLM provider `{provider}`"));
+        let bytes =
+            seal::open(&data_key, &llm_key_context(store.tenant(), provider), sealed).ok_or_else(undecryptable)?;
+        String::from_utf8(bytes).map_err(|_| undecryptable())
     }
 
     /// Grants were rewritten in this process (a grant, an install, an

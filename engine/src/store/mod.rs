@@ -7,6 +7,7 @@
 
 mod installs;
 mod kv;
+mod llm;
 mod members;
 mod quota;
 mod records;
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 pub use installs::{InstallBackend, PluginInstall};
 pub use kv::StoreKv;
+pub use llm::{LlmBackend, LlmProviderRow, ModelUsage};
 pub use members::MemberBackend;
 pub use quota::{Admission, QuotaBackend, RunQuotas};
 pub use records::{AttemptRecord, Document, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
@@ -213,11 +215,14 @@ pub trait StoreBackend: Send + Sync {
 
 /// Everything a database behind the store implements, one trait per area.
 pub trait Backend:
-    StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend
+    StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend + LlmBackend
 {
 }
 
-impl<T: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend> Backend for T {}
+impl<T> Backend for T where
+    T: StoreBackend + MemberBackend + SecretBackend + TriggerBackend + QuotaBackend + InstallBackend + LlmBackend
+{
+}
 
 /// What a new tenant is created with, in one transaction.
 pub struct TenantSeed<'a> {
@@ -586,6 +591,26 @@ impl TenantStore {
 
     pub async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, crate::quota::Usage)>, StoreError> {
         self.backend.usage(&self.tenant, from, to).await
+    }
+
+    pub async fn llm_providers(&self) -> Result<Vec<LlmProviderRow>, StoreError> {
+        self.backend.llm_providers(&self.tenant).await
+    }
+
+    pub async fn put_llm_provider(&self, row: &LlmProviderRow, keep_key: bool) -> Result<(), StoreError> {
+        self.backend.put_llm_provider(&self.tenant, row, keep_key, self.audit_entry()).await
+    }
+
+    pub async fn delete_llm_provider(&self, name: &str) -> Result<bool, StoreError> {
+        self.backend.delete_llm_provider(&self.tenant, name, self.audit_entry()).await
+    }
+
+    pub async fn add_llm_usage(&self, day: &str, call: &ModelUsage) -> Result<(), StoreError> {
+        self.backend.add_llm_usage(&self.tenant, day, call).await
+    }
+
+    pub async fn llm_usage(&self, from: &str, to: &str) -> Result<Vec<ModelUsage>, StoreError> {
+        self.backend.llm_usage(&self.tenant, from, to).await
     }
 
     pub async fn workflow_count(&self) -> Result<u64, StoreError> {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use trellis_host_api::capabilities::llm::LlmCall;
 use trellis_host_api::{Emit, Failure, LogLine, OutboundCall};
 
 pub fn now_ms() -> i64 {
@@ -225,6 +226,9 @@ pub struct NodeRecord {
     pub wall_time_us: u64,
     #[serde(default)]
     pub http_calls: Vec<OutboundCall>,
+    /// LLM calls: provider, model, tokens, duration, finish reason or error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm_calls: Vec<LlmCall>,
     #[serde(default)]
     pub logs: Vec<LogLine>,
     /// Lines past the sandbox's caps (count or bytes) were dropped.
@@ -259,6 +263,7 @@ impl NodeRecord {
             peak_memory_bytes: 0,
             wall_time_us: 0,
             http_calls: Vec::new(),
+            llm_calls: Vec::new(),
             logs: Vec::new(),
             logs_truncated: false,
             wake_at: None,
@@ -280,6 +285,7 @@ impl NodeRecord {
         self.peak_memory_bytes = report.peak_memory_bytes;
         self.wall_time_us = report.wall_time_us;
         self.http_calls = report.http_calls.clone();
+        self.llm_calls = report.llm_calls.clone();
         self.logs = report.logs.clone();
         self.logs_truncated = report.logs_truncated;
     }

@@ -156,7 +156,7 @@ fn node_ports(node: &NodeSpec, catalog: &Catalog) -> Option<Vec<String>> {
     }
     let reference = PluginRef::parse(node.uses.as_deref()?).ok()?;
     let plugin = catalog.resolve(&reference).ok()?;
-    Some(plugin.kind(node.kind.as_deref()?)?.ports.clone())
+    Some(crate::catalog::ports_of(plugin.kind(node.kind.as_deref()?)?, &node.config))
 }
 
 fn check_graph(checker: &mut Checker<'_>, prefix: &str, nodes: &[NodeSpec], edges: &[Edge], depth: usize) {

@@ -87,6 +87,9 @@ impl World {
             .await;
         let (status, _) = s.call(Method::PUT, "/v1/secrets/ACME_TOKEN", Some(key), Some(json!({"value": "v"}))).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "the secret the leak checks look for is set");
+        let provider = json!({"kind": "openai", "default_model": "acme-model", "api_key": "sk-acme-llm-key"});
+        let (status, body) = s.call(Method::PUT, "/v1/llm/providers/acme-llm", Some(key), Some(provider)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
         let (_, triggers) = s.call(Method::GET, "/v1/workflows/greet/triggers", Some(key), None).await;
         World {
             tenant: acme.tenant_id.clone(),
@@ -141,7 +144,7 @@ impl World {
             .path
             .replace("{id}", id)
             .replace("{version}", "1")
-            .replace("{name}", "ACME_TOKEN")
+            .replace("{name}", if route.path.starts_with("/v1/llm/") { "acme-llm" } else { "ACME_TOKEN" })
             .replace("{publisher}", "local")
             .replace("{plugin}", "hostile")
             .replace("{node}", if route.path.contains("/nodes/") { "hi" } else { "wait" })
@@ -158,6 +161,8 @@ impl World {
             self.member_id.clone(),
             self.member_email.clone(),
             "ACME_TOKEN".into(),
+            "acme-llm".into(),
+            "acme-model".into(),
             "\"greet\"".into(),
         ]
     }
@@ -182,6 +187,7 @@ fn sample_body(route: &Route) -> Option<Value> {
         ("POST", "/v1/api-keys") => json!({"name": format!("k{n}"), "role": "viewer"}),
         ("POST", "/v1/members") => json!({"email": format!("m{n}@acme.test"), "role": "viewer"}),
         ("PUT", "/v1/secrets/{name}") => json!({"value": "v"}),
+        ("PUT", "/v1/llm/providers/{name}") => json!({"kind": "anthropic", "default_model": "claude"}),
         ("PATCH", "/v1/members/{id}") => json!({"role": "viewer"}),
         ("PUT", "/v1/plugins/{publisher}/{plugin}/grants") => json!({"secrets": ["ACME_TOKEN"]}),
         ("POST", "/v1/plugins") => json!({"name": "local/hostile", "version": "^0.1"}),
@@ -357,6 +363,7 @@ async fn fingerprint(s: &Server, key: &str) -> Vec<Value> {
         "/v1/secrets",
         "/v1/usage",
         "/v1/plugins",
+        "/v1/llm/providers",
     ];
     for path in paths {
         let (_, body) = s.call(Method::GET, path, Some(key), None).await;

@@ -40,7 +40,11 @@ pub async fn server_with(engine_config: EngineConfig) -> Server {
     let marketplace = Marketplace::open(dir.path(), &runtime, Blobs::Local, None).await.unwrap();
     publish_testing_guests(&marketplace.registry).await;
     let vault = Vault::new(MasterKey::random());
-    let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..engine_config };
+    let config = EngineConfig {
+        secrets: std::sync::Arc::new(vault.clone()),
+        llm: std::sync::Arc::new(engine_config.llm.with_vault(vault.clone())),
+        ..engine_config
+    };
     let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
     let tokens = TokenService::new(b"test secret that is long enough to sign");
     let state = AppState::new(engine, store.clone(), tokens, vault, marketplace).unwrap();

@@ -5,6 +5,7 @@ mod access_control;
 mod auth;
 mod common;
 mod hostile;
+mod llm;
 mod members;
 mod observability;
 mod plugins;

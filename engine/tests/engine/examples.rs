@@ -180,3 +180,76 @@ fn every_example_is_tested() {
         }
     }
 }
+
+/// An engine whose operator shares one LLM provider: the fake on loopback.
+async fn llm_harness(fake: &trellis_fake_llm::FakeLlm) -> crate::common::Harness {
+    use trellis_engine::llm::{LlmGateway, ProviderSetting, SharedProvider};
+    use trellis_host_api::capabilities::llm::endpoint::ProviderKind;
+    let shared = SharedProvider {
+        name: "operator-openai".to_owned(),
+        setting: ProviderSetting {
+            kind: ProviderKind::Openai,
+            base_url: Some(fake.openai_base()),
+            default_model: "gpt-4o-mini".to_owned(),
+            allowed_models: Vec::new(),
+            max_tokens: 1024,
+            default: true,
+        },
+        api_key: Some("sk-operator".to_owned()),
+    };
+    let config = crate::common::test_config();
+    let llm = LlmGateway::new(vec![shared], config.http.clone(), std::time::Duration::from_secs(10), None);
+    crate::common::harness_with(trellis_engine::executor::EngineConfig { llm: Arc::new(llm), ..config }).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ai_triage_extracts_with_one_repair_then_branches_on_the_label() {
+    use trellis_fake_llm::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    // The first extraction breaks the schema (an impact outside the enum);
+    // the repair fits; the classifier picks `urgent`.
+    fake.push(Reply::openai_text(
+        r#"{"product": "Storefront", "customer_impact": "down", "summary": "Checkout down"}"#,
+    ));
+    fake.push(Reply::openai_text(
+        "```json\n{\"product\": \"Storefront\", \"customer_impact\": \"blocked\", \"summary\": \"EU checkout down since 9am\"}\n```",
+    ));
+    fake.push(Reply::openai_text(r#"{"label": "urgent"}"#));
+    let h = llm_harness(&fake).await;
+    let (run, nodes) = h.run(&example("ai-triage.yaml"), sample_input("ai-triage")).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(node(&nodes, "fields").output()["customer_impact"], "blocked");
+    assert_eq!(node(&nodes, "fields").llm_calls.len(), 2);
+    assert_eq!(node(&nodes, "route").emits[0].port, "urgent");
+    assert_eq!(node(&nodes, "backlog").status, NodeStatus::Skipped);
+    assert_eq!(
+        node(&nodes, "page-on-call").output(),
+        json!({"queue": "on-call", "product": "Storefront", "summary": "EU checkout down since 9am"})
+    );
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3);
+    // The extraction asks for the schema as structured output, and the
+    // repair shows the model its answer and what was wrong with it.
+    assert_eq!(requests[0].body["response_format"]["type"], "json_schema");
+    assert_eq!(requests[0].body["temperature"], 0.0);
+    let repair = requests[1].messages();
+    assert_eq!(repair.len(), 4);
+    assert!(repair[3]["content"].as_str().unwrap().contains("does not validate"), "{:?}", repair[3]);
+    assert_eq!(
+        requests[2].body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"],
+        json!(["urgent", "routine"])
+    );
+    assert!(requests[2].messages()[1]["content"].as_str().unwrap().starts_with("EU checkout down since 9am"));
+    assert_eq!(requests[0].headers["authorization"], "Bearer sk-operator");
+
+    // A model that answers in prose still picks a branch when it names
+    // exactly one label.
+    fake.push(Reply::openai_text(r#"{"product": "Docs", "customer_impact": "none", "summary": "Typo on a page"}"#));
+    fake.push(Reply::openai_text("Routine: nothing is blocked."));
+    let (run, nodes) = h.run(&example("ai-triage.yaml"), json!({"ticket": "There is a typo in the docs."})).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(node(&nodes, "route").emits[0].port, "routine");
+    assert_eq!(node(&nodes, "backlog").output()["queue"], "backlog");
+    assert_eq!(node(&nodes, "page-on-call").status, NodeStatus::Skipped);
+}

@@ -114,3 +114,48 @@ async fn admission_counts_runs_atomically_at_a_quotas_edge() {
     }
     assert_eq!(outcomes.iter().filter(|a| matches!(a, Admission::Admitted)).count(), 2, "{outcomes:?}");
 }
+
+/// LLM provider rows keep their sealed key across a change that sends none,
+/// and token use adds up per model and in the day's total, per tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_settings_and_token_use_are_kept_per_tenant() {
+    use trellis_engine::store::{LlmProviderRow, ModelUsage};
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Store::open_sqlite(dir.path()).await.unwrap();
+    let (acme, other) = (shared.tenant(TenantId::new("acme")), shared.tenant(TenantId::new("other")));
+    let row = |setting: &str, key: Option<&[u8]>| LlmProviderRow {
+        name: "openai".into(),
+        setting: setting.into(),
+        api_key_sealed: key.map(<[u8]>::to_vec),
+        updated_at: 1,
+    };
+    acme.put_llm_provider(&row("{\"v\":1}", Some(b"sealed")), true).await.unwrap();
+    acme.put_llm_provider(&row("{\"v\":2}", None), true).await.unwrap();
+    let rows = acme.llm_providers().await.unwrap();
+    assert_eq!((rows[0].setting.as_str(), rows[0].api_key_sealed.as_deref()), ("{\"v\":2}", Some(&b"sealed"[..])));
+    acme.put_llm_provider(&row("{\"v\":3}", None), false).await.unwrap();
+    assert_eq!(acme.llm_providers().await.unwrap()[0].api_key_sealed, None, "an explicit removal clears the key");
+    assert!(other.llm_providers().await.unwrap().is_empty());
+
+    let call = |model: &str, prompt, completion| ModelUsage {
+        day: "2026-12-07".into(),
+        provider: "openai".into(),
+        model: model.into(),
+        calls: 1,
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+    };
+    let calls = [call("gpt-4o", 10, 5), call("gpt-4o", 1, 2), call("gpt-4o-mini", 7, 0)];
+    let writes = calls.iter().map(|c| acme.add_llm_usage("2026-12-07", c));
+    for result in futures::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let models = acme.llm_usage("2026-12-01", "2026-12-31").await.unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!((models[0].calls, models[0].prompt_tokens, models[0].completion_tokens), (2, 11, 7));
+    let day = acme.usage("2026-12-07", "2026-12-07").await.unwrap();
+    assert_eq!(day[0].1.llm_tokens, 25);
+    assert!(other.llm_usage("2026-12-01", "2026-12-31").await.unwrap().is_empty());
+    assert!(acme.delete_llm_provider("openai").await.unwrap());
+    assert!(!acme.delete_llm_provider("openai").await.unwrap());
+}

@@ -488,21 +488,51 @@ pub fn transport_sentence(code: &HttpError, host: &str) -> String {
 }
 
 async fn resolve(policy: &HttpPolicy, target: &Target) -> Result<(Vec<SocketAddr>, bool), Failure> {
-    let literal = target.host.trim_start_matches('[').trim_end_matches(']');
+    resolve_checked(policy, &target.host, target.port).await.map_err(|e| match e {
+        Refusal::Denied(reason) => Failure::Denied(reason),
+        Refusal::NotFound(code) => Failure::Transport(code),
+    })
+}
+
+/// Why [`resolve_checked`] gave no address.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An address the policy refuses; the text says which and why.
+    Denied(String),
+    /// The name did not resolve.
+    NotFound(HttpError),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Denied(reason) => f.write_str(reason),
+            Refusal::NotFound(code) => write!(f, "{code}"),
+        }
+    }
+}
+
+/// The addresses `host:port` resolves to, every one checked against the
+/// policy's address rules (private, loopback, link-local, metadata and the
+/// operator's denied ranges), and whether `host` was an IP literal. A
+/// connection must then go to these addresses only, so a second DNS answer
+/// cannot point it elsewhere.
+pub async fn resolve_checked(policy: &HttpPolicy, host: &str, port: u16) -> Result<(Vec<SocketAddr>, bool), Refusal> {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
     let (addrs, is_literal) = if let Ok(ip) = literal.parse::<IpAddr>() {
-        (vec![SocketAddr::new(ip, target.port)], true)
+        (vec![SocketAddr::new(ip, port)], true)
     } else {
-        let found = tokio::net::lookup_host((target.host.as_str(), target.port))
+        let found = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| Failure::Transport(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None }))?;
+            .map_err(|e| Refusal::NotFound(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None }))?;
         (found.collect::<Vec<_>>(), false)
     };
     if addrs.is_empty() {
-        return Err(Failure::Transport(HttpError::DestinationNotFound));
+        return Err(Refusal::NotFound(HttpError::DestinationNotFound));
     }
     // Every answer must pass: the connector may try any of them.
     for addr in &addrs {
-        check_address(policy, &target.host, addr.ip()).map_err(Failure::Denied)?;
+        check_address(policy, host, addr.ip()).map_err(Refusal::Denied)?;
     }
     Ok((addrs, is_literal))
 }

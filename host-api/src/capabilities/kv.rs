@@ -108,6 +108,20 @@ impl kv::Host for HostState {
     }
 }
 
+impl crate::v0_2_0::trellis::plugin::kv::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        kv::Host::get(self, key).await
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        kv::Host::set(self, key, value).await
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), String> {
+        kv::Host::delete(self, key).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,19 @@ impl log::Host for HostState {
     }
 }
 
+impl crate::v0_2_0::trellis::plugin::log::Host for HostState {
+    async fn log(&mut self, level: crate::v0_2_0::trellis::plugin::log::Level, message: String) {
+        use crate::v0_2_0::trellis::plugin::log::Level;
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.log.push(level, &message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use http::{HttpPolicy, RequestBudget};
 pub use kv::{KvStore, MemoryKv};
-pub use llm::{ChatMessage, ChatRequest, ChatResponse, DisabledLlm, LlmProvider};
+pub use llm::{ChatMessage, ChatRequest, ChatResponse, DisabledLlm, LlmError, LlmProvider, Role};
 pub use secrets::{MemorySecrets, SecretStore};
 
 /// What one execution may reach. The default grants nothing: no hosts, no

@@ -133,6 +133,12 @@ impl secrets::Host for HostState {
     }
 }
 
+impl crate::v0_2_0::trellis::plugin::secrets::Host for HostState {
+    async fn get(&mut self, name: String) -> Result<String, String> {
+        self.secrets.get(&name).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

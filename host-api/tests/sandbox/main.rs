@@ -7,10 +7,12 @@ mod capabilities;
 mod common;
 mod first_party;
 mod hostile;
+mod llm;
 
 // Every guest in plugins/testing must have a test named after it.
 use capabilities::*;
 use hostile::*;
+use llm::*;
 
 macro_rules! require_test {
     ($name:ident) => {

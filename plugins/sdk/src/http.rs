@@ -157,7 +157,10 @@ fn sentence(code: &ErrorCode, host: &str) -> String {
     match code {
         ErrorCode::DnsError(payload) => match payload.rcode.as_deref() {
             Some(cause) => {
-                format!("could not resolve {host}: {}", cause.trim_start_matches("failed to lookup address information: "))
+                format!(
+                    "could not resolve {host}: {}",
+                    cause.trim_start_matches("failed to lookup address information: ")
+                )
             }
             None => format!("could not resolve {host}"),
         },
@@ -240,7 +243,11 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         let _ = options.set_between_bytes_timeout(Some(nanos));
         options
     });
-    let host = target.authority.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(target.authority, |(host, _)| host);
+    let host = target
+        .authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(target.authority, |(host, _)| host);
     let failed = |code: ErrorCode| from_error_code(code, host);
     let pending = outgoing_handler::handle(outgoing, options).map_err(failed)?;
 

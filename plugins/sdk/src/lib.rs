@@ -41,14 +41,14 @@ pub use node::{describe_node, run_node};
 pub use schemars;
 pub use serde_json;
 
-/// The raw `wit-bindgen` bindings of `trellis:plugin@0.1.0`. Plugin authors
+/// The raw `wit-bindgen` bindings of `trellis:plugin@0.2.0`. Plugin authors
 /// should not need them; they are public for [`plugin!`] and for the rare
 /// plugin that wants to drive `wasi:http` streaming by hand.
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.2.0",
         world: "trellis:plugin/node",
         generate_all,
         pub_export_macro: true,

@@ -534,7 +534,8 @@ impl Driver {
                     node_executions: 1,
                     fuel: report.fuel_used,
                     http_calls: calls,
-                    llm_tokens: report.llm_tokens,
+                    // Metered by the gateway as each call is answered.
+                    llm_tokens: 0,
                 });
                 self.node_mut(&node_id).record_report(report);
                 match execution.report.failure.clone() {
@@ -579,7 +580,8 @@ impl Driver {
         let spec = self.workflow.node(node_id)?;
         let plugin = self.catalog.resolve(&PluginRef::parse(spec.uses.as_deref()?).ok()?).ok()?;
         let kind = plugin.kind(spec.kind.as_deref()?)?;
-        let bad = emits.iter().find(|e| !kind.ports.contains(&e.port))?;
+        let ports = crate::catalog::ports_of(kind, &spec.config);
+        let bad = emits.iter().find(|e| !ports.contains(&e.port))?;
         Some(Failure::new(
             FailureCode::InvalidOutput,
             format!("emitted on port `{}`, which kind `{}` does not declare", bad.port, kind.name),

@@ -17,6 +17,7 @@ use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection, Transactio
 mod audit;
 mod group_writer;
 mod installs;
+mod llm;
 mod members;
 mod quota;
 mod secrets;

@@ -52,12 +52,57 @@ impl Node for LlmAsk {
     type Output = Value;
 
     fn run(_cx: &Context, config: AskConfig, _input: Value) -> Result<Emits<Value>, NodeError> {
-        let request = llm::request(vec![llm::message("system", "Be brief."), llm::message("user", config.question)]);
-        let response = llm::chat(&request).map_err(NodeError::Fatal)?;
+        let request = llm::request(vec![llm::system("Be brief."), llm::user(config.question)]);
+        let response = llm::chat(&request)?;
         Ok(Emits::out(json!({
             "answer": response.content,
-            "tokens": response.prompt_tokens + response.completion_tokens,
+            "tokens": response.usage.prompt_tokens + response.usage.completion_tokens,
         })))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct LookupArgs {
+    key: String,
+}
+
+/// One tool round through `llm@0.2.0`: offers a `lookup` tool, answers
+/// each call the model makes, and emits the final answer.
+struct LlmToolRound;
+
+impl Node for LlmToolRound {
+    const KIND: &'static str = "llm-tool-round";
+    const TITLE: &'static str = "LLM tool round";
+    const DESCRIPTION: &'static str = "Offers a lookup tool, answers its calls, emits the final answer";
+    type Config = AskConfig;
+    type Input = Value;
+    type Output = Value;
+
+    fn run(_cx: &Context, config: AskConfig, _input: Value) -> Result<Emits<Value>, NodeError> {
+        let mut request = llm::request(vec![llm::user(config.question)]);
+        request.tools.push(llm::tool::<LookupArgs>("lookup", "Looks a key up"));
+        let mut calls = Vec::new();
+        for _ in 0..4 {
+            let response = llm::chat(&request)?;
+            if response.tool_calls.is_empty() {
+                return Ok(Emits::out(json!({
+                    "answer": response.content,
+                    "finish_reason": response.finish_reason,
+                    "model": response.model,
+                    "calls": calls,
+                })));
+            }
+            request.messages.push(llm::assistant(&response));
+            for call in &response.tool_calls {
+                let answer = match llm::arguments::<LookupArgs>(call) {
+                    Ok(args) => format!("{} is 42", args.key),
+                    Err(problem) => problem,
+                };
+                calls.push(json!({"id": call.id, "arguments": serde_json::from_str::<Value>(&call.arguments).ok()}));
+                request.messages.push(llm::tool_result(call, answer));
+            }
+        }
+        Err(NodeError::Fatal("the model kept calling tools".to_owned()))
     }
 }
 
@@ -156,4 +201,4 @@ impl Node for Flaky {
     }
 }
 
-plugin!(KvCounter, LlmAsk, LogLines, Slow, Flaky);
+plugin!(KvCounter, LlmAsk, LlmToolRound, LogLines, Slow, Flaky);
