@@ -183,3 +183,77 @@ async fn sigkill_during_a_retry_back_off_then_resume_retries_once() {
     assert_eq!(flaky.attempt, 2, "{flaky:?}");
     assert_eq!(kv_json(&store, "first").await, json!(1), "the finished node ran again");
 }
+
+const AGENT: &str = r#"
+id: agent-crash
+nodes:
+  - id: assistant
+    builtin: agent
+    config:
+      prompt: Count once, then say done.
+      tools:
+        - name: count
+          uses: local/capabilities
+          kind: kv-counter
+          parameters: { type: object, properties: { key: { type: string } }, required: [key] }
+          config: { key: "{{ input.key }}" }
+"#;
+
+/// An agent killed while its second model turn is in flight resumes from
+/// its written steps: the first turn is not asked again, the finished tool
+/// call does not run again (the plugin's own count stays 1), and only the
+/// unfinished turn is asked again.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_agent_turn_then_resume_repeats_no_finished_turn_or_tool_call() {
+    use trellis_engine::store::{AgentStep, ToolStatus};
+    use trellis_fake_llm::{FakeLlm, Reply};
+
+    let setup = setup();
+    std::fs::write(&setup.workflow, AGENT).unwrap();
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::openai_tool_calls(&[("call_1", "count", json!({"key": "tool"}))]));
+    fake.push(Reply::Hang);
+    let config = setup.data.path().join("trellis.toml");
+    let provider = format!(
+        "[llm.providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"m\"\ndefault = true\n",
+        fake.openai_base()
+    );
+    std::fs::write(&config, provider).unwrap();
+    let config = config.to_str().unwrap();
+
+    let workflow = setup.workflow.to_str().unwrap();
+    let mut child = trellis(&setup, &["run", workflow, "--json", "--config", config]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while fake.request_count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the second turn was never asked");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("trellis exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, while the model's second turn is awaited
+    child.wait().unwrap();
+
+    let store = store(setup.data.path()).await;
+    let db = Store::open_sqlite(setup.data.path()).await.unwrap();
+    let (_, run_id) = db.unfinished_runs().await.unwrap().into_iter().next().expect("the run is unfinished");
+    let written = store.nodes(&run_id).await.unwrap().into_iter().find(|n| n.node_id == "assistant").unwrap();
+    let steps = written.agent.as_ref().unwrap().steps.clone();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(matches!(&steps[1], AgentStep::Tool(t) if t.status == ToolStatus::Succeeded));
+    assert_eq!(kv_json(&store, "tool").await, json!(1));
+
+    fake.push(Reply::openai_text("done"));
+    let output = trellis(&setup, &["resume", "--json", "--config", config]).output().unwrap();
+    assert!(output.status.success(), "resume failed: {}", String::from_utf8_lossy(&output.stderr));
+    let run = store.get_run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.output, Some(json!({"answer": "done", "turns": 2, "tool_calls": 1})));
+    // Execution counts: the tool ran once in all; the model was asked for
+    // turn 1 once and for turn 2 twice (the killed ask, then the resumed one).
+    assert_eq!(kv_json(&store, "tool").await, json!(1));
+    assert_eq!(fake.request_count(), 3);
+    let resumed = &fake.requests()[2];
+    assert_eq!(resumed.messages().len(), 3, "task, turn 1 and the tool's result");
+    assert_eq!(resumed.messages()[2]["tool_call_id"], "call_1");
+}

@@ -30,6 +30,8 @@ pub(super) enum Started {
     AwaitDecision { config: Value },
     /// Runs child runs (map, subworkflow).
     Children { config: Value },
+    /// Runs the agent loop (agent); its tools' configs are rendered per call.
+    Agent { config: Value },
 }
 
 fn invalid(message: impl Into<String>) -> Failure {
@@ -41,7 +43,7 @@ fn out(data: Value) -> Vec<Emit> {
 }
 
 /// Renders the config's templates; a map's sub-graph is left for its
-/// child runs to evaluate.
+/// child runs to evaluate, an agent's tools for each call.
 fn render_config(builtin: Builtin, spec: &NodeSpec, context: &Value, limit: u64) -> Result<Value, Failure> {
     let mut config = spec.config.clone();
     let mut kept = serde_json::Map::new();
@@ -55,6 +57,12 @@ fn render_config(builtin: Builtin, spec: &NodeSpec, context: &Value, limit: u64)
             for key in ["nodes", "edges"] {
                 fields.remove(key);
             }
+        }
+        // A tool's config reads the model's arguments as `input`, per call.
+        if builtin == Builtin::Agent
+            && let Some(tools) = fields.remove("tools")
+        {
+            kept.insert("tools".to_owned(), tools);
         }
     }
     let mut rendered = expr::render("config", &config, context, limit).map_err(|e| invalid(e.to_string()))?;
@@ -116,6 +124,7 @@ pub(super) fn start(
             Ok(Started::Children { config })
         }
         Builtin::Subworkflow => Ok(Started::Children { config }),
+        Builtin::Agent => Ok(Started::Agent { config }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! state change is written to the store before the engine acts on it, so a
 //! restarted engine resumes every unfinished run where it stopped.
 
+pub mod agent;
 mod builtins;
 mod driver;
 mod error_workflow;
@@ -610,7 +611,10 @@ impl Engine {
             .document
             .parse()
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
-        let is_approval = document.node(node_id).is_some_and(|n| n.builtin == Some(crate::workflow::Builtin::Approval));
+        // An approval node, or an agent whose tool call waits for a person.
+        let is_approval = document.node(node_id).is_some_and(|n| {
+            matches!(n.builtin, Some(crate::workflow::Builtin::Approval | crate::workflow::Builtin::Agent))
+        });
         let mut node = store
             .nodes(run_id)
             .await?

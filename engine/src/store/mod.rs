@@ -5,6 +5,7 @@
 //! [`TenantStore`] from [`Store::tenant`], which binds every query to one
 //! tenant — tenant scoping lives there and nowhere else.
 
+mod agent;
 mod installs;
 mod kv;
 mod llm;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use agent::{AgentRecord, AgentStep, ModelTurn, ToolStatus, ToolStep};
 pub use installs::{InstallBackend, PluginInstall};
 pub use kv::StoreKv;
 pub use llm::{LlmBackend, LlmProviderRow, ModelUsage};

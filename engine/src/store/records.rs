@@ -240,6 +240,9 @@ pub struct NodeRecord {
     /// An approval's decision.
     #[serde(default)]
     pub signal: Option<Value>,
+    /// An agent node's model turns and tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<super::AgentRecord>,
     #[serde(default)]
     pub history: Vec<AttemptRecord>,
     #[serde(default)]
@@ -268,6 +271,7 @@ impl NodeRecord {
             logs_truncated: false,
             wake_at: None,
             signal: None,
+            agent: None,
             history: Vec::new(),
             started_at: None,
             finished_at: None,

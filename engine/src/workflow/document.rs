@@ -109,10 +109,13 @@ pub enum Builtin {
     Subworkflow,
     /// Sets the webhook reply (status, body) and passes its input on.
     Respond,
+    /// An LLM loop whose tools are installed node kinds, each call a
+    /// sandboxed execution; a tool may need a person's approval first.
+    Agent,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 7] = [
+    pub const ALL: [Builtin; 8] = [
         Builtin::Branch,
         Builtin::Switch,
         Builtin::Map,
@@ -120,6 +123,7 @@ impl Builtin {
         Builtin::Approval,
         Builtin::Subworkflow,
         Builtin::Respond,
+        Builtin::Agent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,6 +135,7 @@ impl Builtin {
             Builtin::Approval => "approval",
             Builtin::Subworkflow => "subworkflow",
             Builtin::Respond => "respond",
+            Builtin::Agent => "agent",
         }
     }
 }

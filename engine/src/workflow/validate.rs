@@ -291,9 +291,15 @@ fn check_builtin_node(checker: &mut Checker<'_>, path: &str, node: &NodeSpec, bu
             fields.remove("nodes");
             fields.remove("edges");
         }
+        if builtin == Builtin::Agent {
+            fields.remove("tools");
+        }
     }
     for error in expr::check_templates(&config_path, &own) {
         checker.report(error.path.clone(), ProblemCode::ExpressionSyntax, error.to_string());
+    }
+    if builtin == Builtin::Agent {
+        check_agent_tools(checker, &config_path, &node.config);
     }
     if builtin == Builtin::Map {
         if depth + 1 > MAX_DEPTH {
@@ -307,6 +313,41 @@ fn check_builtin_node(checker: &mut Checker<'_>, path: &str, node: &NodeSpec, bu
             Ok((nodes, edges)) => check_graph(checker, &config_path, &nodes, &edges, depth + 1),
             Err((at, message)) => checker.report(format!("{config_path}{at}"), ProblemCode::InvalidConfig, message),
         }
+    }
+}
+
+/// Each of an agent's tools is checked as a plugin node would be (plugin
+/// installed, kind known, config against the kind's schema, expressions),
+/// its name is unique and its `parameters` a usable schema.
+fn check_agent_tools(checker: &mut Checker<'_>, config_path: &str, config: &Value) {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, tool) in config["tools"].as_array().into_iter().flatten().enumerate() {
+        let path = format!("{config_path}.tools[{i}]");
+        let (Some(uses), Some(kind)) = (tool["uses"].as_str(), tool["kind"].as_str()) else { continue };
+        let name = tool["name"].as_str().unwrap_or(kind);
+        if !names.insert(name.to_owned()) {
+            checker.report(format!("{path}.name"), ProblemCode::InvalidConfig, format!("two tools are named `{name}`"));
+        }
+        if let Some(parameters) = tool.get("parameters")
+            && let Err(e) = jsonschema::validator_for(parameters)
+        {
+            checker.report(
+                format!("{path}.parameters"),
+                ProblemCode::InvalidConfig,
+                format!("not a usable JSON Schema: {e}"),
+            );
+        }
+        let as_node = NodeSpec {
+            id: name.to_owned(),
+            uses: Some(uses.to_owned()),
+            kind: Some(kind.to_owned()),
+            builtin: None,
+            config: tool.get("config").cloned().unwrap_or_else(|| json!({})),
+            retry: None,
+            timeout_ms: None,
+            join: Default::default(),
+        };
+        check_plugin_node(checker, &path, &as_node, uses);
     }
 }
 

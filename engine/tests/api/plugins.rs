@@ -72,7 +72,7 @@ async fn plugins_are_installed_with_grants_pinned_upgraded_explicitly_and_uninst
     // Built-ins are described like plugin kinds: schemas and ports.
     let builtins = catalog["builtins"].as_array().unwrap();
     let names: Vec<&str> = builtins.iter().filter_map(|b| b["name"].as_str()).collect();
-    assert_eq!(names, ["branch", "switch", "map", "delay", "approval", "subworkflow", "respond"]);
+    assert_eq!(names, ["branch", "switch", "map", "delay", "approval", "subworkflow", "respond", "agent"]);
     let approval = builtins.iter().find(|b| b["name"] == "approval").unwrap();
     assert_eq!(approval["ports"], json!(["approved", "rejected"]));
     assert_eq!(approval["output_schema"]["required"], json!(["decision", "input"]));

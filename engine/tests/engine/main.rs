@@ -2,6 +2,7 @@
 //! built-ins and the examples, on a real SQLite store with real plugins.
 //! One test binary so wasmtime is linked once.
 
+mod agent;
 mod common;
 mod examples;
 mod fairness;

@@ -82,3 +82,51 @@ nodes:
             .all(|p| p.code != ProblemCode::TooManyNodes)
     );
 }
+
+/// An agent's tools are checked at save time like plugin nodes, each
+/// problem at its path; a classifier's labels are its ports.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_tools_and_label_ports_are_checked_at_save() {
+    let h = harness().await;
+    let doc = workflow(
+        r#"
+id: agentic
+nodes:
+  - id: a
+    builtin: agent
+    config:
+      max_iterations: 99
+      tools:
+        - { uses: nobody/nothing, kind: x }
+        - { uses: trellis/http-request, kind: request, config: { url: 5 } }
+        - { name: twice, uses: trellis/transform, kind: render, config: { template: "x" } }
+        - { name: twice, uses: trellis/transform, kind: nope, parameters: { type: 12 } }
+  - id: c
+    uses: trellis/ai
+    kind: classify
+    config: { labels: [urgent, routine] }
+  - { id: u, uses: trellis/transform, kind: render, config: { template: "u" } }
+  - { id: z, uses: trellis/transform, kind: render, config: { template: "z" } }
+edges:
+  - { from: c, port: urgent, to: u }
+  - { from: c, port: whenever, to: z }
+"#,
+    );
+    let problems = h.engine.validate(&h.store, &doc).await.unwrap();
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let at = |code| codes_at(&problems, code);
+    assert_eq!(at(ProblemCode::UnknownPlugin), ["$.nodes[0].config.tools[0].uses"], "{text:#?}");
+    assert_eq!(at(ProblemCode::UnknownKind), ["$.nodes[0].config.tools[3].kind"], "{text:#?}");
+    let invalid = at(ProblemCode::InvalidConfig);
+    for path in [
+        "$.nodes[0].config.max_iterations",
+        "$.nodes[0].config.tools[1].config.url",
+        "$.nodes[0].config.tools[3].name",
+        "$.nodes[0].config.tools[3].parameters",
+    ] {
+        assert!(invalid.iter().any(|p| p == path), "{path} missing in {text:#?}");
+    }
+    let ports: Vec<&String> = problems.iter().filter(|p| p.message.contains("whenever")).map(|p| &p.path).collect();
+    assert_eq!(ports.len(), 1, "{text:#?}");
+    assert!(!text.iter().any(|t| t.contains("port `urgent`")), "{text:#?}");
+}

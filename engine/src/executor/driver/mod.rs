@@ -5,6 +5,7 @@
 //! approval decision is the one exception: it writes `signal` on a waiting
 //! node, which the driver reads and never overwrites).
 
+mod agent_launch;
 mod plugin_attempt;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,9 @@ pub(super) enum Event {
     Children { node_id: String, result: Result<Value, Failure> },
     /// A retry backoff or a delay is over.
     Wake { node_id: String },
+    /// An agent node's launch ended: answered, waiting for an approval, or
+    /// failed.
+    Agent { node_id: String, finished: Box<super::agent::Finished> },
 }
 
 enum Readiness {
@@ -286,6 +290,11 @@ impl Driver {
                     let config = node.config.clone().unwrap_or(Value::Null);
                     self.spawn_children(&spec, config);
                 }
+                // An agent goes on from its last written step.
+                (NodeStatus::Running, Some(Builtin::Agent)) => self.spawn_agent(&node_id).await?,
+                (NodeStatus::Waiting, Some(Builtin::Agent)) => {
+                    self.approvals.insert(node_id);
+                }
                 // A built-in that finishes inline never stays running; redo it.
                 (_, Some(_)) => {
                     let input = node.input.clone().unwrap_or(Value::Null);
@@ -477,6 +486,13 @@ impl Driver {
                         self.spawn_children(spec, config);
                         Ok(())
                     }
+                    Ok(builtins::Started::Agent { config }) => {
+                        let node = self.node_mut(&spec.id);
+                        node.config = Some(config);
+                        node.status = NodeStatus::Running;
+                        self.save(&spec.id).await?;
+                        self.spawn_agent(&spec.id).await
+                    }
                 }
             }
         }
@@ -546,7 +562,11 @@ impl Driver {
                         }
                         self.succeed(&node_id, emits).await
                     }
-                    Some(failure) => self.fail(&node_id, failure, true).await,
+                    Some(failure) => {
+                        // A rate-limited LLM call asked when to come back.
+                        let retry_after = report.llm_calls.last().and_then(|c| c.error.as_ref()?.retry_after);
+                        self.fail_after(&node_id, failure, true, retry_after).await
+                    }
                 }
             }
             Event::Children { node_id, result } => {
@@ -556,12 +576,24 @@ impl Driver {
                     Err(failure) => self.fail(&node_id, failure, false).await,
                 }
             }
+            Event::Agent { node_id, finished } => {
+                self.active.remove(&node_id);
+                self.agent_finished(&node_id, *finished).await
+            }
             Event::Wake { node_id } => {
                 self.active.remove(&node_id);
                 let node = &self.nodes[&node_id];
                 let input = node.input.clone().unwrap_or(Value::Null);
                 let spec = self.spec(&node_id)?;
                 match node.status {
+                    NodeStatus::Retrying if spec.builtin == Some(Builtin::Agent) => {
+                        let node = self.node_mut(&node_id);
+                        node.attempt += 1;
+                        node.status = NodeStatus::Running;
+                        node.wake_at = None;
+                        self.save(&node_id).await?;
+                        self.spawn_agent(&node_id).await
+                    }
                     NodeStatus::Retrying => {
                         let attempt = node.attempt + 1;
                         self.launch_plugin(&spec, input, attempt).await
@@ -601,6 +633,18 @@ impl Driver {
     /// Retries when the policy allows, else fails the node: onto its
     /// `error` edge if it has one, otherwise failing the run.
     async fn fail(&mut self, node_id: &str, failure: Failure, may_retry: bool) -> Result<(), EngineError> {
+        self.fail_after(node_id, failure, may_retry, None).await
+    }
+
+    /// [`Driver::fail`], where a retry waits at least `at_least` (what a
+    /// provider's `retry-after` asked for).
+    async fn fail_after(
+        &mut self,
+        node_id: &str,
+        failure: Failure,
+        may_retry: bool,
+        at_least: Option<Duration>,
+    ) -> Result<(), EngineError> {
         let policy = self.spec(node_id)?.retry.unwrap_or_default();
         let has_error_edge = self.graph.has_error_edge(node_id);
         let node = self.node_mut(node_id);
@@ -613,7 +657,7 @@ impl Driver {
             finished_at: now_ms(),
         });
         if may_retry && failure.code.is_retryable() && attempt < policy.max_attempts {
-            let delay = super::retry::delay(&policy, attempt, &mut rand::rng());
+            let delay = super::retry::delay(&policy, attempt, &mut rand::rng()).max(at_least.unwrap_or_default());
             let wake_at = now_ms() + delay.as_millis() as i64;
             node.status = NodeStatus::Retrying;
             node.error = Some(failure);
@@ -651,6 +695,10 @@ impl Driver {
                     && let Some(decision) = record.signal
                 {
                     self.approvals.remove(&record.node_id);
+                    if self.spec(&record.node_id)?.builtin == Some(Builtin::Agent) {
+                        self.agent_decided(&record.node_id, decision).await?;
+                        continue;
+                    }
                     let input = self.nodes[&record.node_id].input.clone().unwrap_or(Value::Null);
                     let emits = builtins::decided(&decision, input);
                     self.node_mut(&record.node_id).signal = Some(decision);
