@@ -3,6 +3,7 @@
 mod admin;
 mod approve;
 mod bench;
+mod bench_agent;
 mod bench_api;
 mod bench_engine;
 mod bench_hostile;
@@ -115,6 +116,8 @@ enum BenchCommand {
     /// Each hostile-tenant attack against a live server: its memory and
     /// the other tenant's latency.
     Hostile(bench_hostile::BenchHostileArgs),
+    /// An agent node with one tool call, model exchanges taken out, vs a plain node of the same tool.
+    Agent(bench_agent::BenchAgentArgs),
 }
 
 /// Where compiled components are cached.
@@ -170,5 +173,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
         Command::Bench(BenchCommand::Hostile(args)) => bench_hostile::hostile(args).await,
+        Command::Bench(BenchCommand::Agent(args)) => bench_agent::agent(args).await,
     }
 }

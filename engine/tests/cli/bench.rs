@@ -23,11 +23,12 @@ fn bench_api_reports_runs_per_second_for_each_way_in() {
 #[test]
 fn every_benchmark_runs_and_its_check_follows_its_verdict() {
     let cache = tempfile::tempdir().unwrap();
-    let benches: [&[&str]; 4] = [
+    let benches: [&[&str]; 5] = [
         &["bench", "node", "--iterations", "3", "--check"],
         &["bench", "engine", "--runs", "2", "--check"],
         &["bench", "api", "--runs", "5", "--check"],
         &["bench", "hostile", "--samples", "2", "--only", "expression-string", "--check"],
+        &["bench", "agent", "--runs", "2", "--check"],
     ];
     for args in benches {
         let output = trellis(args, cache.path());
