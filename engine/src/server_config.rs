@@ -313,4 +313,30 @@ min_cron_interval_secs = 300
         let (_, message) = ServerConfig::parse("[http]\nalowed_hosts = []").unwrap_err();
         assert!(message.contains("alowed_hosts"), "{message}");
     }
+
+    #[test]
+    fn shared_llm_providers_take_their_keys_from_the_environment_only() {
+        let provider = |extra: &str| {
+            format!("[llm.providers.openai]\nkind = \"openai\"\ndefault_model = \"gpt-4o-mini\"\n{extra}")
+        };
+        let inline = ServerConfig::parse(&provider("api_key = \"sk-in-a-file\"")).unwrap_err();
+        assert_eq!(inline.0, "llm.providers.openai.api_key");
+        let typo = ServerConfig::parse(&provider("defualt = true")).unwrap_err();
+        assert!(typo.1.contains("defualt"), "{typo:?}");
+        let azure = ServerConfig::parse("[llm.providers.az]\nkind = \"azure_openai\"\ndefault_model = \"m\"");
+        assert_eq!(azure.unwrap_err().0, "llm.providers.az.base_url");
+        let bad_name = ServerConfig::parse("[llm.providers.\"Open AI\"]\nkind = \"openai\"\ndefault_model = \"m\"");
+        assert_eq!(bad_name.unwrap_err().0, "llm.providers.Open AI");
+
+        let variable = "TRELLIS_TEST_SHARED_LLM_KEY";
+        let config = ServerConfig::parse(&provider(&format!("api_key_env = \"{variable}\""))).unwrap();
+        let (at, message) = config.llm.shared().unwrap_err();
+        assert_eq!(at, "llm.providers.openai.api_key_env");
+        assert!(message.contains(variable), "{message}");
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::set_var(variable, "sk-from-env") };
+        let shared = config.llm.shared().unwrap();
+        assert_eq!((shared[0].name.as_str(), shared[0].api_key.as_deref()), ("openai", Some("sk-from-env")));
+        assert!(!format!("{config:?}").contains("sk-"), "the key stays out of Debug output");
+    }
 }

@@ -34,6 +34,17 @@ pub struct SharedProvider {
     pub api_key: Option<String>,
 }
 
+/// Never shows the key.
+impl std::fmt::Debug for SharedProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedProvider")
+            .field("name", &self.name)
+            .field("setting", &self.setting)
+            .field("has_api_key", &self.api_key.is_some())
+            .finish()
+    }
+}
+
 /// The server's providers and the rules tenant providers are held to.
 #[derive(Clone)]
 pub struct LlmGateway {

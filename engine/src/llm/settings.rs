@@ -128,20 +128,11 @@ pub fn check_api_key(key: &str) -> Result<(), String> {
 /// A provider setting as it arrives: through the API (with `api_key`) or
 /// in the operator's config file (with `api_key_env`). The key is split
 /// off at once and never stored with the setting.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInput {
-    #[schema(value_type = String, example = "openai")]
-    pub kind: ProviderKind,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    pub default_model: String,
-    #[serde(default)]
-    pub allowed_models: Vec<String>,
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub default: bool,
+    #[serde(flatten)]
+    pub setting: ProviderSetting,
     /// Through the API: the key, sealed in the tenant's vault, never
     /// returned. Left out on a change, the stored key is kept.
     #[serde(default)]
@@ -150,6 +141,17 @@ pub struct ProviderInput {
     #[serde(default)]
     #[schema(ignore)]
     pub api_key_env: Option<String>,
+}
+
+/// Never shows the key.
+impl std::fmt::Debug for ProviderInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderInput")
+            .field("setting", &self.setting)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[hidden]"))
+            .field("api_key_env", &self.api_key_env)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for KeyInput {
@@ -176,15 +178,7 @@ impl ProviderInput {
             (None, Some(env)) => KeyInput::Env(env),
             (None, None) => KeyInput::None,
         };
-        let setting = ProviderSetting {
-            kind: self.kind,
-            base_url: self.base_url,
-            default_model: self.default_model,
-            allowed_models: self.allowed_models,
-            max_tokens: self.max_tokens,
-            default: self.default,
-        };
-        (setting, key)
+        (self.setting, key)
     }
 }
 

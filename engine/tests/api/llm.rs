@@ -224,3 +224,39 @@ async fn without_the_llm_grant_a_plugin_reaches_no_model() {
     assert!(run["nodes"][0]["error"]["message"].as_str().unwrap().contains("llm is not enabled"), "{run}");
     assert_eq!(fake.request_count(), 0);
 }
+
+/// An agent's gated tool call is decided through the API, like an approval
+/// node; an operator may decide, a viewer may not.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_gated_tool_is_decided_through_the_approvals_route() {
+    let s = loopback_server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let fake = FakeLlm::start().await;
+    put_provider(&s, key, "openai", openai(&fake)).await;
+    fake.push(Reply::openai_tool_calls(&[("call_1", "bump", json!({"key": "gated"}))]));
+    fake.push(Reply::openai_text("Bumped."));
+    let agent = json!({"id": "gated", "nodes": [{"id": "assistant", "builtin": "agent", "config": {
+        "prompt": "bump it", "tools": [{"name": "bump", "uses": "local/capabilities", "kind": "kv-counter",
+        "approval": true, "parameters": {"type": "object", "required": ["key"]}, "config": {"key": "{{ input.key }}"}}]}}]});
+    let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(agent)).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (_, started) = s.call(Method::POST, "/v1/workflows/gated/runs", Some(key), Some(json!({}))).await;
+    let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+    let waiting = s.wait_run(key, &run_id, |r| r["nodes"][0]["status"] == "waiting").await;
+    assert_eq!(waiting["nodes"][0]["agent"]["steps"][1]["status"], "awaiting_approval", "{waiting}");
+
+    let path = format!("/v1/runs/{run_id}/approvals/assistant");
+    let viewer = s.key(&acme.tenant_id, Role::Viewer).await;
+    let (status, _) = s.call(Method::POST, &path, Some(&viewer), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let operator = s.key(&acme.tenant_id, Role::Operator).await;
+    let (status, body) = s.call(Method::POST, &path, Some(&operator), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = s.wait_run(key, &run_id, |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(done["run"]["output"]["answer"], "Bumped.");
+    assert_eq!(done["nodes"][0]["agent"]["steps"][1]["output"], json!({"count": 1}));
+    // Decided once: a second decision finds nothing waiting.
+    let (status, _) = s.call(Method::POST, &path, Some(&operator), Some(json!({"approved": true}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}

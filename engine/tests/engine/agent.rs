@@ -3,14 +3,9 @@
 //! agent, bad arguments go back to the model, `max_iterations` ends a loop,
 //! and an approval gate holds a tool until a person decides.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use trellis_engine::store::{AgentStep, NodeStatus, RunStatus, ToolStatus};
 use trellis_fake_llm::{FakeLlm, Reply};
@@ -21,31 +16,14 @@ use crate::common::{Harness, example, harness_with, node, sample_input, test_con
 /// A weather API on loopback: `GET /current?city=…` answers the city's
 /// weather as JSON; counts its requests.
 pub async fn weather_api() -> (String, Arc<AtomicU32>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicU32::new(0));
     let counter = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let query = request.uri().query().unwrap_or_default().to_owned();
-                    async move {
-                        let city = query.strip_prefix("city=").unwrap_or("?").to_owned();
-                        let body = json!({"city": city, "temp_c": 3, "rain": true}).to_string();
-                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-                        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
+    let url = crate::common::serve(move |target| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let city = target.split_once("city=").map_or("?", |(_, city)| city);
+        (200, json!({"city": city, "temp_c": 3, "rain": true}).to_string())
+    })
+    .await;
     (url, hits)
 }
 

@@ -97,3 +97,38 @@ impl Harness {
 pub fn node<'a>(nodes: &'a [NodeRecord], id: &str) -> &'a NodeRecord {
     nodes.iter().find(|n| n.node_id == id).unwrap_or_else(|| panic!("no node {id}"))
 }
+
+/// A real HTTP server on loopback answering every request with what
+/// `answer` makes of its path and query: a status and a body (sent as
+/// JSON when it is JSON).
+pub async fn serve(answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) -> String {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let target = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+                    let (status, body) = answer(&target);
+                    let json = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+                    async move {
+                        let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        if json {
+                            response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    url
+}

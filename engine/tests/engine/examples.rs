@@ -1,13 +1,8 @@
 //! Every workflow in examples/ runs and does what its comment says.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use trellis_engine::store::{NodeStatus, RunStatus};
 
@@ -61,30 +56,14 @@ async fn map_runs_the_sub_graph_per_item_in_order() {
 
 /// A real HTTP server on loopback answering 503 `failures` times, then 200.
 async fn flaky_api(failures: u32) -> (String, Arc<AtomicU32>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/status", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicU32::new(0));
     let counter = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_req| {
-                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                    async move {
-                        let (status, body) = if n <= failures { (503, "busy") } else { (200, "{\"ok\":true}") };
-                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    (url, hits)
+    let url = crate::common::serve(move |_| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= failures { (503, "busy".to_owned()) } else { (200, "{\"ok\":true}".to_owned()) }
+    })
+    .await;
+    (format!("{url}/status"), hits)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,4 +232,68 @@ async fn ai_triage_extracts_with_one_repair_then_branches_on_the_label() {
     assert_eq!(node(&nodes, "route").emits[0].port, "routine");
     assert_eq!(node(&nodes, "backlog").output()["queue"], "backlog");
     assert_eq!(node(&nodes, "page-on-call").status, NodeStatus::Skipped);
+}
+
+/// `summarize` asks for the word limit and the style, and `chat` sends the
+/// system prompt and the prompt its expressions filled.
+#[tokio::test(flavor = "multi_thread")]
+async fn summarize_and_chat_send_what_their_config_says() {
+    use trellis_fake_llm::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::openai_text("- EU checkout is down\n- orders are lost"));
+    fake.push(Reply::openai_text("Sorry about that!"));
+    let h = llm_harness(&fake).await;
+    let workflow = crate::common::workflow(
+        r#"
+id: sum
+nodes:
+  - { id: s, uses: trellis/ai, kind: summarize, config: { max_words: 12, style: bullets } }
+  - id: c
+    uses: trellis/ai
+    kind: chat
+    config: { system: "Be kind.", prompt: "Apologise for: {{ nodes.s.output.summary }}", model: gpt-4o-mini }
+edges: [{ from: s, to: c }]
+"#,
+    );
+    let (run, nodes) = h.run(&workflow, json!("Checkout has been down since 9am for EU customers.")).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(node(&nodes, "s").output()["summary"], "- EU checkout is down\n- orders are lost");
+    assert_eq!(run.output.as_ref().unwrap()["text"], "Sorry about that!");
+    let requests = fake.requests();
+    let system = requests[0].messages()[0]["content"].as_str().unwrap().to_owned();
+    assert!(system.contains("bullet points") && system.contains("at most 12 words"), "{system}");
+    assert_eq!(requests[0].messages()[1]["content"], "Checkout has been down since 9am for EU customers.");
+    assert_eq!(requests[1].messages()[0], json!({"role": "system", "content": "Be kind."}));
+    assert_eq!(requests[1].messages()[1]["content"], "Apologise for: - EU checkout is down\n- orders are lost");
+    assert_eq!(requests[1].body["model"], "gpt-4o-mini");
+}
+
+/// A plugin node whose model call was rate limited is retried by its
+/// policy, no sooner than the provider's `retry-after`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_ai_node_retries_after_what_the_provider_asked() {
+    use trellis_fake_llm::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::rate_limited(1));
+    fake.push(Reply::openai_text("Fine."));
+    let h = llm_harness(&fake).await;
+    let workflow = crate::common::workflow(
+        r#"
+id: patient
+nodes:
+  - id: c
+    uses: trellis/ai
+    kind: chat
+    config: { prompt: "hello" }
+    retry: { max_attempts: 2, initial_ms: 10 }
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (run, nodes) = h.run(&workflow, Value::Null).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    let chat = node(&nodes, "c");
+    assert_eq!(chat.attempt, 2);
+    assert_eq!(chat.history[0].failure.code.as_str(), "retryable");
+    assert!(chat.history[0].failure.message.contains("HTTP 429"), "{:?}", chat.history[0]);
 }

@@ -203,3 +203,50 @@ async fn a_loopback_provider_is_refused_unless_the_operator_allows_private_netwo
     let value: Value = serde_json::to_value(&refused.report.llm_calls[0]).unwrap();
     assert_eq!(value["error"]["kind"], "permanent");
 }
+
+/// Azure OpenAI: the deployment's URL, `api-key` and `api-version`.
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_openai_sends_its_key_header_and_api_version() {
+    let runtime = runtime();
+    let plugin = load(&runtime, CAPABILITIES);
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::openai_text("42"));
+    let deployment = format!("{}/openai/deployments/gpt4o", fake.url());
+    let provider: Arc<dyn LlmProvider> = Arc::new(EndpointProvider {
+        name: "azure".to_owned(),
+        endpoint: Endpoint { kind: ProviderKind::AzureOpenai, base_url: deployment, api_key: Some("azure-key".into()) },
+        policy: loopback_policy(),
+        default_model: "gpt-4o".to_owned(),
+    });
+    let done =
+        run(&runtime, &plugin, "llm-ask", json!({"question": "q"}), &Limits::default(), with_llm(provider)).await;
+    assert!(done.succeeded(), "{:?}", done.report.failure);
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/openai/deployments/gpt4o/chat/completions");
+    assert_eq!(sent.headers["api-key"], "azure-key");
+    assert!(!sent.headers.contains_key("authorization"));
+}
+
+/// `trellis/ai` describes config schemas an editor can build forms from:
+/// every field has a description, and the main ones a title and examples.
+#[tokio::test(flavor = "multi_thread")]
+async fn ai_kinds_describe_their_config_for_editors() {
+    let runtime = runtime();
+    let plugin = load(&runtime, trellis_plugin_artifacts::AI);
+    let kinds = runtime.describe(&plugin).await.unwrap();
+    let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["chat", "extract", "classify", "summarize"]);
+    for kind in &kinds {
+        let properties = kind.config_schema["properties"].as_object().expect("config properties");
+        for (field, schema) in properties {
+            assert!(schema["description"].is_string(), "{}.{field} has no description: {schema}", kind.name);
+        }
+        let titled = properties.values().filter(|s| s["title"].is_string()).count();
+        let examples = properties.values().filter(|s| s["examples"].is_array()).count();
+        assert!(titled >= 1 && examples >= 2, "{}: {titled} titled, {examples} with examples", kind.name);
+    }
+    let classify = kinds.iter().find(|k| k.name == "classify").unwrap();
+    assert_eq!(classify.ports, ["{config.labels}"]);
+    let extract = kinds.iter().find(|k| k.name == "extract").unwrap();
+    assert_eq!(extract.config_schema["required"], json!(["schema"]));
+}
