@@ -1,6 +1,8 @@
 //! Audit entries, written on the connection of the change they record.
 
-use sqlx::SqliteConnection;
+use sqlx::{Connection, SqliteConnection};
+
+use super::SqliteBackend;
 
 use crate::store::{AuditEntry, StoreError, TenantId};
 
@@ -45,4 +47,26 @@ pub(super) fn write_audit_now(
         entry.details.to_string()
     ])?;
     Ok(())
+}
+
+impl SqliteBackend {
+    /// Runs `delete` (bound to the tenant, then `key`) and, when it removed
+    /// a row, writes the audit entry in the same transaction.
+    pub(super) async fn delete_audited(
+        &self,
+        delete: &str,
+        tenant: &TenantId,
+        key: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let result = sqlx::query(delete).bind(tenant.as_str()).bind(key).execute(&mut *tx).await?;
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            write_audit(&mut tx, tenant, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
 }

@@ -71,19 +71,7 @@ impl LlmBackend for SqliteBackend {
         name: &str,
         audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let result = sqlx::query("DELETE FROM llm_providers WHERE tenant_id = ? AND name = ?")
-            .bind(tenant.as_str())
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = result.rows_affected() > 0;
-        if deleted {
-            super::write_audit(&mut tx, tenant, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(deleted)
+        self.delete_audited("DELETE FROM llm_providers WHERE tenant_id = ? AND name = ?", tenant, name, audit).await
     }
 
     async fn add_llm_usage(&self, tenant: &TenantId, day: &str, call: &ModelUsage) -> Result<(), StoreError> {
