@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use trellis_host_api::capabilities::RequestBudget;
-use trellis_host_api::capabilities::llm::{ChatRequest, LlmErrorKind, LlmProvider};
+use trellis_host_api::capabilities::llm::{ChatRequest, LlmErrorKind, LlmProvider, ToolCall};
 use trellis_host_api::{Emit, Failure, FailureCode};
 
 pub(crate) use config::AgentConfig;
@@ -128,192 +128,206 @@ impl Launch {
                 AgentStep::Tool(t) if !t.status.is_finished() => Some((i, t.clone())),
                 _ => None,
             });
-            if let Some((index, step)) = next {
-                let Some(tool) = tools.iter().find(|t| t.spec.name == step.tool) else {
-                    let problem = format!("there is no tool `{}`", step.tool);
-                    settle(record, index, ToolStatus::Invalid, None, Some(problem));
-                    if let Err(failure) = self.persist(record).await {
-                        return Outcome::Failed { failure, may_retry: true, retry_after: None };
-                    }
-                    continue;
-                };
-                if step.status == ToolStatus::AwaitingApproval {
-                    return Outcome::AwaitingApproval;
-                }
-                if let Err(problem) = tool.check_arguments(&step.arguments) {
-                    settle(record, index, ToolStatus::Invalid, None, Some(problem));
-                    if let Err(failure) = self.persist(record).await {
-                        return Outcome::Failed { failure, may_retry: true, retry_after: None };
-                    }
-                    continue;
-                }
-                if step.status == ToolStatus::Pending && tool.reference.approval {
-                    if let Some(step) = tool_at(record, index) {
-                        step.status = ToolStatus::AwaitingApproval;
-                    }
-                    return match self.persist(record).await {
-                        Ok(()) => Outcome::AwaitingApproval,
-                        Err(failure) => Outcome::Failed { failure, may_retry: true, retry_after: None },
-                    };
-                }
-                // Started is written before the execution starts.
-                let execution_number = match tool_at(record, index) {
-                    Some(step) => {
-                        step.status = ToolStatus::Running;
-                        step.executions += 1;
-                        step.executions
-                    }
-                    None => 1,
-                };
-                if let Err(failure) = self.persist(record).await {
-                    return Outcome::Failed { failure, may_retry: true, retry_after: None };
-                }
-                let site = tools::CallSite {
-                    engine: &self.engine,
-                    store: &self.store,
-                    run_id: &self.run_id,
-                    node_id: &record.node_id,
-                    call_id: &step.call_id,
-                    execution: execution_number,
-                    context: &self.context,
-                    payload_limit: self.payload_limit,
-                    http_budget: self.http_budget.clone(),
-                };
-                let result = tools::execute(tool, &step.arguments, site).await;
-                match result {
-                    Ok(execution) => {
-                        let report = &execution.report;
-                        usage.node_executions += 1;
-                        usage.fuel += report.fuel_used;
-                        usage.http_calls += report.http_calls.len() as u64;
-                        *http_calls += report.http_calls.len() as u64;
-                        if let Some(step) = tool_at(record, index) {
-                            step.fuel_used += report.fuel_used;
-                            step.wall_time_us += report.wall_time_us;
-                            step.http_calls.extend(report.http_calls.iter().cloned());
-                        }
-                        match execution.report.failure.clone() {
-                            None => {
-                                let output = execution.emits.first().map(|e| e.data.clone()).unwrap_or(Value::Null);
-                                let output = if output.to_string().len() > conversation::MAX_RESULT_CHARS {
-                                    Value::String(conversation::clip(output.to_string()))
-                                } else {
-                                    output
-                                };
-                                settle(record, index, ToolStatus::Succeeded, Some(output), None);
-                            }
-                            Some(failure) => {
-                                settle(record, index, ToolStatus::Failed, None, Some(failure.to_string()));
-                            }
-                        }
-                    }
-                    Err(failure) => settle(record, index, ToolStatus::Failed, None, Some(failure.to_string())),
-                }
-                if let Err(failure) = self.persist(record).await {
-                    return Outcome::Failed { failure, may_retry: true, retry_after: None };
-                }
-                continue;
-            }
-
-            // Every call is settled: a turn without calls is the answer.
-            let turns = steps(record).iter().filter(|s| matches!(s, AgentStep::Turn(_))).count() as u32;
-            let calls = steps(record).iter().filter(|s| matches!(s, AgentStep::Tool(_))).count();
-            if let Some(AgentStep::Turn(last)) = steps(record).last()
-                && last.tool_calls.is_empty()
-            {
-                let answer = json!({"answer": last.content, "turns": turns, "tool_calls": calls});
-                return Outcome::Answered(vec![Emit { port: "out".to_owned(), data: answer }]);
-            }
-            if turns >= config.max_iterations {
-                return fatal(format!(
-                    "the agent took max_iterations ({}) model turns without a final answer",
-                    config.max_iterations
-                ));
-            }
-
-            let request = ChatRequest {
-                model: config.model.clone(),
-                messages: conversation::messages(config.system.as_deref(), &task, steps(record)),
-                tools: tools.iter().map(|t| t.spec.clone()).collect(),
-                temperature: config.temperature,
-                max_tokens: config.max_tokens,
-                response_format: Default::default(),
+            let stop = match next {
+                Some((index, step)) => self.settle_call(record, &tools, index, step, usage, http_calls).await,
+                None => match finished(record, config.max_iterations) {
+                    Some(outcome) => Some(outcome),
+                    None => self.ask_model(record, &config, &tools, &task, &llm).await,
+                },
             };
-            let started = Instant::now();
-            let response = match llm.chat(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    let (code, may_retry) = match error.kind {
-                        LlmErrorKind::Retryable => (FailureCode::Retryable, true),
-                        LlmErrorKind::QuotaExceeded => (FailureCode::QuotaExceeded, false),
-                        LlmErrorKind::Permanent => (FailureCode::Fatal, false),
-                    };
-                    let failure = Failure::new(code, error.to_string());
-                    return Outcome::Failed { failure, may_retry, retry_after: error.retry_after };
-                }
-            };
-            let made = steps(record).iter().filter(|s| matches!(s, AgentStep::Tool(_))).count();
-            let calls: Vec<AgentStep> = response
-                .tool_calls
-                .iter()
-                .enumerate()
-                .map(|(i, call)| {
-                    // What the model asks for is bounded before it is kept.
-                    let size = call.arguments.to_string().len();
-                    let refusal = if size > MAX_ARGUMENT_BYTES {
-                        Some(format!("the arguments are {size} bytes, over the {MAX_ARGUMENT_BYTES}-byte limit"))
-                    } else if i >= MAX_CALLS_PER_TURN {
-                        Some(format!("at most {MAX_CALLS_PER_TURN} tool calls run per turn; call it again later"))
-                    } else if made + i >= MAX_CALLS {
-                        Some(format!("this agent has made its {MAX_CALLS} tool calls; answer with what you have"))
-                    } else {
-                        None
-                    };
-                    let arguments = if size > MAX_ARGUMENT_BYTES {
-                        Value::String(conversation::clip(call.arguments.to_string().chars().take(256).collect()))
-                    } else {
-                        call.arguments.clone()
-                    };
-                    AgentStep::Tool(ToolStep {
-                        call_id: call.id.clone(),
-                        tool: call.name.clone(),
-                        arguments,
-                        status: if refusal.is_some() { ToolStatus::Invalid } else { ToolStatus::Pending },
-                        output: None,
-                        error: refusal,
-                        decision: None,
-                        executions: 0,
-                        fuel_used: 0,
-                        wall_time_us: 0,
-                        http_calls: Vec::new(),
-                    })
-                })
-                .collect();
-            steps(record).push(AgentStep::Turn(ModelTurn {
-                turn: turns + 1,
-                tool_calls: response
-                    .tool_calls
-                    .into_iter()
-                    .map(|mut call| {
-                        if call.arguments.to_string().len() > MAX_ARGUMENT_BYTES {
-                            call.arguments = Value::String(call.arguments.to_string().chars().take(256).collect());
-                        }
-                        call
-                    })
-                    .collect(),
-                content: conversation::clip(response.content),
-                finish_reason: response.finish_reason,
-                provider: response.provider,
-                model: response.model,
-                prompt_tokens: response.usage.prompt_tokens,
-                completion_tokens: response.usage.completion_tokens,
-                duration_ms: started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64,
-            }));
-            steps(record).extend(calls);
+            if let Some(outcome) = stop {
+                return outcome;
+            }
             if let Err(failure) = self.persist(record).await {
                 return Outcome::Failed { failure, may_retry: true, retry_after: None };
             }
         }
+    }
+
+    /// Takes one unfinished call a step further: refuses it, stops for a
+    /// person, or runs it (its start written first). `Some` ends the launch;
+    /// `None` asks the caller to write the record and go on.
+    async fn settle_call(
+        &self,
+        record: &mut NodeRecord,
+        tools: &[tools::Tool],
+        index: usize,
+        step: ToolStep,
+        usage: &mut Usage,
+        http_calls: &mut u64,
+    ) -> Option<Outcome> {
+        let Some(tool) = tools.iter().find(|t| t.spec.name == step.tool) else {
+            settle(record, index, ToolStatus::Invalid, None, Some(format!("there is no tool `{}`", step.tool)));
+            return None;
+        };
+        if step.status == ToolStatus::AwaitingApproval {
+            return Some(Outcome::AwaitingApproval);
+        }
+        if let Err(problem) = tool.check_arguments(&step.arguments) {
+            settle(record, index, ToolStatus::Invalid, None, Some(problem));
+            return None;
+        }
+        if step.status == ToolStatus::Pending && tool.reference.approval {
+            if let Some(step) = tool_at(record, index) {
+                step.status = ToolStatus::AwaitingApproval;
+            }
+            return Some(match self.persist(record).await {
+                Ok(()) => Outcome::AwaitingApproval,
+                Err(failure) => Outcome::Failed { failure, may_retry: true, retry_after: None },
+            });
+        }
+        let execution = match tool_at(record, index) {
+            Some(step) => {
+                step.status = ToolStatus::Running;
+                step.executions += 1;
+                step.executions
+            }
+            None => 1,
+        };
+        if let Err(failure) = self.persist(record).await {
+            return Some(Outcome::Failed { failure, may_retry: true, retry_after: None });
+        }
+        let site = tools::CallSite {
+            engine: &self.engine,
+            store: &self.store,
+            run_id: &self.run_id,
+            node_id: &record.node_id,
+            call_id: &step.call_id,
+            execution,
+            context: &self.context,
+            payload_limit: self.payload_limit,
+            http_budget: self.http_budget.clone(),
+        };
+        match tools::execute(tool, &step.arguments, site).await {
+            Ok(execution) => {
+                let report = &execution.report;
+                usage.node_executions += 1;
+                usage.fuel += report.fuel_used;
+                usage.http_calls += report.http_calls.len() as u64;
+                *http_calls += report.http_calls.len() as u64;
+                if let Some(step) = tool_at(record, index) {
+                    step.fuel_used += report.fuel_used;
+                    step.wall_time_us += report.wall_time_us;
+                    step.http_calls.extend(report.http_calls.iter().cloned());
+                }
+                match &report.failure {
+                    None => {
+                        let output = execution.emits.first().map(|e| e.data.clone()).unwrap_or(Value::Null);
+                        let output = if output.to_string().len() > conversation::MAX_RESULT_CHARS {
+                            Value::String(conversation::clip(output.to_string()))
+                        } else {
+                            output
+                        };
+                        settle(record, index, ToolStatus::Succeeded, Some(output), None);
+                    }
+                    Some(failure) => settle(record, index, ToolStatus::Failed, None, Some(failure.to_string())),
+                }
+            }
+            Err(failure) => settle(record, index, ToolStatus::Failed, None, Some(failure.to_string())),
+        }
+        None
+    }
+
+    /// Asks the model for the next turn and adds it, with the calls it asks
+    /// for, to the record (bounded first). `Some` when the model failed.
+    async fn ask_model(
+        &self,
+        record: &mut NodeRecord,
+        config: &AgentConfig,
+        tools: &[tools::Tool],
+        task: &str,
+        llm: &crate::llm::TenantLlm,
+    ) -> Option<Outcome> {
+        let request = ChatRequest {
+            model: config.model.clone(),
+            messages: conversation::messages(config.system.as_deref(), task, steps(record)),
+            tools: tools.iter().map(|t| t.spec.clone()).collect(),
+            temperature: config.temperature,
+            max_tokens: config.max_tokens,
+            response_format: Default::default(),
+        };
+        let started = Instant::now();
+        let response = match llm.chat(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                let (code, may_retry) = match error.kind {
+                    LlmErrorKind::Retryable => (FailureCode::Retryable, true),
+                    LlmErrorKind::QuotaExceeded => (FailureCode::QuotaExceeded, false),
+                    LlmErrorKind::Permanent => (FailureCode::Fatal, false),
+                };
+                let failure = Failure::new(code, error.to_string());
+                return Some(Outcome::Failed { failure, may_retry, retry_after: error.retry_after });
+            }
+        };
+        let turns = steps(record).iter().filter(|s| matches!(s, AgentStep::Turn(_))).count() as u32;
+        let made = steps(record).iter().filter(|s| matches!(s, AgentStep::Tool(_))).count();
+        let calls: Vec<AgentStep> =
+            response.tool_calls.iter().enumerate().map(|(i, call)| AgentStep::Tool(new_call(call, i, made))).collect();
+        steps(record).push(AgentStep::Turn(ModelTurn {
+            turn: turns + 1,
+            tool_calls: response.tool_calls.into_iter().map(bounded).collect(),
+            content: conversation::clip(response.content),
+            finish_reason: response.finish_reason,
+            provider: response.provider,
+            model: response.model,
+            prompt_tokens: response.usage.prompt_tokens,
+            completion_tokens: response.usage.completion_tokens,
+            duration_ms: started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64,
+        }));
+        steps(record).extend(calls);
+        None
+    }
+}
+
+/// The answer, when the last turn asked for nothing; a failure, when the
+/// turns are used up; `None` while the model should be asked again.
+fn finished(record: &mut NodeRecord, max_iterations: u32) -> Option<Outcome> {
+    let turns = steps(record).iter().filter(|s| matches!(s, AgentStep::Turn(_))).count() as u32;
+    let calls = steps(record).iter().filter(|s| matches!(s, AgentStep::Tool(_))).count();
+    if let Some(AgentStep::Turn(last)) = steps(record).last()
+        && last.tool_calls.is_empty()
+    {
+        let answer = json!({"answer": last.content, "turns": turns, "tool_calls": calls});
+        return Some(Outcome::Answered(vec![Emit { port: "out".to_owned(), data: answer }]));
+    }
+    (turns >= max_iterations)
+        .then(|| fatal(format!("the agent took max_iterations ({max_iterations}) model turns without a final answer")))
+}
+
+/// A call's arguments as kept: over the limit, a short text of them.
+fn bounded(mut call: ToolCall) -> ToolCall {
+    if call.arguments.to_string().len() > MAX_ARGUMENT_BYTES {
+        call.arguments = Value::String(call.arguments.to_string().chars().take(256).collect());
+    }
+    call
+}
+
+/// The step of the `i`th call of a turn, after `made` calls before it:
+/// pending, or refused with the reason when it passes a bound.
+fn new_call(call: &ToolCall, i: usize, made: usize) -> ToolStep {
+    let size = call.arguments.to_string().len();
+    let refusal = if size > MAX_ARGUMENT_BYTES {
+        Some(format!("the arguments are {size} bytes, over the {MAX_ARGUMENT_BYTES}-byte limit"))
+    } else if i >= MAX_CALLS_PER_TURN {
+        Some(format!("at most {MAX_CALLS_PER_TURN} tool calls run per turn; call it again later"))
+    } else if made + i >= MAX_CALLS {
+        Some(format!("this agent has made its {MAX_CALLS} tool calls; answer with what you have"))
+    } else {
+        None
+    };
+    let bounded = bounded(call.clone());
+    ToolStep {
+        call_id: bounded.id,
+        tool: bounded.name,
+        arguments: bounded.arguments,
+        status: if refusal.is_some() { ToolStatus::Invalid } else { ToolStatus::Pending },
+        output: None,
+        error: refusal,
+        decision: None,
+        executions: 0,
+        fuel_used: 0,
+        wall_time_us: 0,
+        http_calls: Vec::new(),
     }
 }
 
