@@ -1,8 +1,9 @@
 //! `POST /hooks/{token}`: a webhook trigger. The token in the path names
 //! the workflow (and its tenant); when the document's trigger names a
-//! secret, the request must carry a fresh HMAC-SHA256 signature made with
-//! it. The body (JSON, or empty for `{}`) is the run's input. Answers 202
-//! with the run id as soon as the run is recorded.
+//! secret, the request must carry a signature made with it, in our scheme
+//! or the provider's the trigger names (`verify`). The body (JSON, a form,
+//! or empty for `{}`) is the run's input. Answers 202 with the run id as
+//! soon as the run is recorded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use super::error::ApiError;
 use super::params::PathParams;
 use crate::store::{TenantId, now_ms};
 use crate::triggers::WEBHOOK_TOKEN_PREFIX;
-use crate::triggers::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
+use crate::triggers::provider_signatures::{Delivery, Scheme, verify};
 use crate::workflow::{Trigger, Workflow};
 
 /// How long this process trusts what it read about a token. A workflow
@@ -58,9 +59,11 @@ fn unsigned(message: impl Into<String>) -> ApiError {
 pub async fn receive(
     State(state): State<AppState>,
     PathParams(token): PathParams<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let query = uri.query().map(str::to_owned);
     // Unknown and malformed tokens get the same answer.
     if !plausible_token(&token) {
         return Err(ApiError::not_found("webhook"));
@@ -86,29 +89,32 @@ pub async fn receive(
     // is done for them (a secret read, a signature check).
     state.pace(&store).await?;
     let (version, workflow) = (target.version, &*target.workflow);
-    let secret_name = workflow.triggers.iter().find_map(|t| match t {
-        Trigger::Webhook { webhook } => Some(webhook.secret.clone()),
+    let trigger = workflow.triggers.iter().find_map(|t| match t {
+        Trigger::Webhook { webhook } => Some(webhook.clone()),
         Trigger::Cron { .. } => None,
     });
-    let Some(secret_name) = secret_name else { return Err(ApiError::not_found("webhook")) };
+    let Some(trigger) = trigger else { return Err(ApiError::not_found("webhook")) };
 
     let mut reservation = None;
-    if let Some(name) = secret_name {
+    if let Some(name) = &trigger.secret {
         let secret = state
             .vault
-            .read(&store, &name)
+            .read(&store, name)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| unsigned(format!("the webhook's signing secret `{name}` is not set in the tenant")))?;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let now = now_ms() / 1000;
-        let signature = header(SIGNATURE_HEADER);
-        let verified = verify(secret.as_bytes(), header(TIMESTAMP_HEADER), signature, &body, now)
+        let url = called_url(&headers, &token, query.as_deref());
+        let delivery = Delivery { header: &header, body: &body, url: &url, now };
+        let verified = verify(trigger.verify.unwrap_or(Scheme::Trellis), &secret, &delivery)
             .map_err(|e| unsigned(e.to_string()))?;
-        reservation = Some(state.replays.reserve(&verified, now).map_err(|e| unsigned(e.to_string()))?);
+        if let Some(verified) = verified {
+            reservation = Some(state.replays.reserve(&verified, now).map_err(|e| unsigned(e.to_string()))?);
+        }
     }
 
-    let input: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse(&body)? };
+    let input = input_of(&headers, &body)?;
     // Audited as started by `webhook` in the statement that records it.
     let run = state.engine.start_loaded(&store, workflow, version, input, "webhook").await?;
     // Spent only now: a request refused above (bad body, a quota) may be sent again.
@@ -118,4 +124,36 @@ pub async fn receive(
     let answer = json!({"run_id": run.id, "status": run.status});
     state.engine.launch(store, run, workflow.clone());
     Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// The run input: a form (`application/x-www-form-urlencoded`, as Twilio
+/// and Slack send) becomes an object of its fields, anything else is JSON,
+/// and an empty body is `{}`.
+fn input_of(headers: &HeaderMap, body: &bytes::Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let fields: serde_json::Map<String, Value> =
+            url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        return Ok(Value::Object(fields));
+    }
+    parse(body)
+}
+
+/// The URL the provider called, as Twilio signs it: the scheme a proxy
+/// reports (`X-Forwarded-Proto`, else https), the `Host` the request
+/// names, the hook's path and its query.
+fn called_url(headers: &HeaderMap, token: &str, query: Option<&str>) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = header("x-forwarded-proto").unwrap_or("https");
+    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or_default();
+    match query {
+        Some(query) => format!("{scheme}://{host}/hooks/{token}?{query}"),
+        None => format!("{scheme}://{host}/hooks/{token}"),
+    }
 }

@@ -1,10 +1,11 @@
 //! Triggers from the workflow document: cron schedules fired by
 //! [`CronScheduler`], and webhooks at `/hooks/{token}` checked by
-//! [`webhook`]. Which triggers exist follows the latest saved version:
+//! [`webhook`] (or a provider's own scheme, [`provider_signatures`]). Which triggers exist follows the latest saved version:
 //! [`plan`] turns a document into the rows the store keeps beside it.
 
 mod cron;
 mod plan;
+pub mod provider_signatures;
 pub mod webhook;
 
 pub use cron::{CronScheduler, next_fire, parse_schedule, shortest_interval};

@@ -59,6 +59,11 @@ pub struct WebhookTrigger {
     /// hook takes unsigned requests (the URL's token is then the only key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Whose signature scheme deliveries carry: ours by default, or a
+    /// provider's (`stripe`, `flutterwave`, `twilio`, `svix`, `shopify`,
+    /// `github`, `slack`); a provider's needs `secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::triggers::provider_signatures::Scheme>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -122,6 +122,13 @@ pub fn validate(workflow: &Workflow, catalog: &Catalog, limits: &ValidationLimit
                 if let Some(Err(message)) = webhook.secret.as_deref().map(crate::secrets::check_name) {
                     checker.report(format!("$.triggers[{i}].webhook.secret"), ProblemCode::InvalidTrigger, message);
                 }
+                if webhook.verify.is_some() && webhook.secret.is_none() {
+                    checker.report(
+                        format!("$.triggers[{i}].webhook.secret"),
+                        ProblemCode::InvalidTrigger,
+                        "`verify` checks a signature made with a secret: name the tenant secret holding it",
+                    );
+                }
             }
         }
     }

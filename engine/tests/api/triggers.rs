@@ -244,3 +244,88 @@ async fn a_webhook_naming_a_missing_secret_is_a_problem_at_save() {
     let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(doc)).await;
     assert_eq!(status, StatusCode::CREATED, "{saved}");
 }
+
+/// A trigger can take a provider's own signatures: Stripe's (timestamped,
+/// so a replay is refused) and Twilio's (a form, signed with the URL it
+/// called), whose fields become the run input.
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_webhooks_verify_the_providers_own_signatures() {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    for (name, value) in [("STRIPE_WHSEC", "whsec_acme"), ("TWILIO_TOKEN", "twilio-auth-token")] {
+        let (status, _) =
+            s.call(Method::PUT, &format!("/v1/secrets/{name}"), Some(key), Some(json!({"value": value}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let workflow = |id: &str, verify: &str, secret: &str, template: &str| {
+        json!({"id": id, "triggers": [{"webhook": {"verify": verify, "secret": secret}}], "nodes": [
+            {"id": "hi", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": template}}]})
+    };
+    for body in [
+        workflow("paid", "stripe", "STRIPE_WHSEC", "paid {{ input.id }}"),
+        workflow("texted", "twilio", "TWILIO_TOKEN", "{{ input.From }} says {{ input.Body }}"),
+    ] {
+        let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+    }
+
+    // Stripe: `t=…,v1=HEX(HMAC-SHA256(secret, "t.body"))`.
+    let stripe = s.hook_path(key, "paid").await.unwrap();
+    let event = r#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+    let t = now_ms() / 1000;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"whsec_acme").unwrap();
+    mac.update(format!("{t}.{event}").as_bytes());
+    let header = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+    let (status, accepted) = s.post_hook(&stripe, event, &[("stripe-signature", header.clone())]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let run = s.wait_run(key, accepted["run_id"].as_str().unwrap(), |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(run["run"]["output"], "paid evt_1");
+    let (status, replay) = s.post_hook(&stripe, event, &[("stripe-signature", header.clone())]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{replay}");
+    assert!(replay["error"]["message"].as_str().unwrap().contains("already received"), "{replay}");
+    let forged = r#"{"id":"evt_2","type":"checkout.session.completed"}"#;
+    let (status, _) = s.post_hook(&stripe, forged, &[("stripe-signature", header)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, unsigned) = s.post_hook(&stripe, forged, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(unsigned["error"]["message"].as_str().unwrap().contains("stripe-signature"), "{unsigned}");
+
+    // Twilio: base64(HMAC-SHA1(token, URL + sorted name+value pairs)) of a form.
+    let twilio = s.hook_path(key, "texted").await.unwrap();
+    let form = "From=%2B15550001111&Body=hello+there&To=%2B15550002222";
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"twilio-auth-token").unwrap();
+    mac.update(format!("https://hooks.acme.test{twilio}").as_bytes());
+    for (name, value) in [("Body", "hello there"), ("From", "+15550001111"), ("To", "+15550002222")] {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let send = |host: &'static str, signature: String| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(&twilio)
+            .header("host", host)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(Body::from(form))
+            .unwrap()
+    };
+    let (status, accepted) = s.send(send("hooks.acme.test", signature.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let run = s.wait_run(key, accepted["run_id"].as_str().unwrap(), |r| r["run"]["status"] == "succeeded").await;
+    assert_eq!(run["run"]["input"], json!({"From": "+15550001111", "Body": "hello there", "To": "+15550002222"}));
+    assert_eq!(run["run"]["output"], "+15550001111 says hello there");
+    // Signed for another URL: refused.
+    let (status, _) = s.send(send("elsewhere.test", signature)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A provider's scheme without a secret is a problem at save.
+    let bare = json!({"id": "bare", "triggers": [{"webhook": {"verify": "github"}}], "nodes": [
+        {"id": "hi", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": "x"}}]});
+    let (status, problems) = s.call(Method::POST, "/v1/workflows", Some(key), Some(bare)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problems}");
+    assert!(problems.to_string().contains("$.triggers[0].webhook.secret"), "{problems}");
+}
