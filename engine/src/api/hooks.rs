@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -54,7 +55,10 @@ fn unsigned(message: impl Into<String>) -> ApiError {
     summary = "Webhook trigger: the body is the run input; 202 with the run id",
     params(("token" = String, Path, description = "the workflow's hook token")),
     request_body = serde_json::Value,
-    responses((status = 202, body = serde_json::Value, description = "Accepted"))
+    responses(
+        (status = 202, body = serde_json::Value, description = "Accepted"),
+        (status = 200, description = "With `respond: true`: the reply of the run's `respond` node, or the finished run")
+    )
 )]
 pub async fn receive(
     State(state): State<AppState>,
@@ -62,7 +66,7 @@ pub async fn receive(
     uri: axum::http::Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let query = uri.query().map(str::to_owned);
     // Unknown and malformed tokens get the same answer.
     if !plausible_token(&token) {
@@ -122,9 +126,21 @@ pub async fn receive(
         reservation.spend();
     }
     let answer = json!({"run_id": run.id, "status": run.status});
-    state.engine.launch(store, run, workflow.clone());
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    let run_id = run.id.clone();
+    // Listening before the run starts, so no event of it is missed.
+    let events = trigger.respond.then(|| state.engine.subscribe());
+    state.engine.launch(store.clone(), run, workflow.clone());
+    if let Some(events) = events {
+        let timeout = Duration::from_millis(trigger.respond_timeout_ms.unwrap_or(DEFAULT_REPLY_WAIT_MS).min(30_000));
+        if let Some(reply) = super::hook_reply::wait(&state, &store, workflow, &run_id, events, timeout).await? {
+            return Ok(reply);
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
+
+/// How long a `respond: true` hook holds its request by default.
+const DEFAULT_REPLY_WAIT_MS: u64 = 10_000;
 
 /// The run input: a form (`application/x-www-form-urlencoded`, as Twilio
 /// and Slack send) becomes an object of its fields, anything else is JSON,

@@ -15,6 +15,7 @@ mod body;
 mod docs;
 mod error;
 mod events;
+mod hook_reply;
 mod hooks;
 pub mod json;
 mod llm_providers;

@@ -64,6 +64,13 @@ pub struct WebhookTrigger {
     /// `github`, `slack`); a provider's needs `secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<crate::triggers::provider_signatures::Scheme>,
+    /// Hold the request until a `respond` node (its config is the reply)
+    /// or the end of the run, up to `respond_timeout_ms`; then 202.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub respond: bool,
+    /// How long a held request waits (default 10 s, at most 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

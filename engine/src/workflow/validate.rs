@@ -122,6 +122,13 @@ pub fn validate(workflow: &Workflow, catalog: &Catalog, limits: &ValidationLimit
                 if let Some(Err(message)) = webhook.secret.as_deref().map(crate::secrets::check_name) {
                     checker.report(format!("$.triggers[{i}].webhook.secret"), ProblemCode::InvalidTrigger, message);
                 }
+                if webhook.respond_timeout_ms.is_some_and(|ms| ms == 0 || ms > 30_000) {
+                    checker.report(
+                        format!("$.triggers[{i}].webhook.respond_timeout_ms"),
+                        ProblemCode::InvalidTrigger,
+                        "must be 1 to 30000",
+                    );
+                }
                 if webhook.verify.is_some() && webhook.secret.is_none() {
                     checker.report(
                         format!("$.triggers[{i}].webhook.secret"),

@@ -329,3 +329,62 @@ async fn provider_webhooks_verify_the_providers_own_signatures() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problems}");
     assert!(problems.to_string().contains("$.triggers[0].webhook.secret"), "{problems}");
 }
+
+/// `respond: true` holds the webhook's request for the run's reply: a
+/// `respond` node's status, headers and body (the server's own headers
+/// refused), the finished run without one, or 202 once the time-out passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_responding_webhook_answers_with_the_runs_reply() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    let replying = json!({"id": "form", "triggers": [{"webhook": {"respond": true}}], "nodes": [
+        {"id": "total", "uses": "trellis/transform@^0.1", "kind": "reshape",
+         "config": {"template": {"order": "{{ input.order }}", "total": "{{ input.qty * 3 }}"}}},
+        {"id": "reply", "builtin": "respond", "config": {"status": 201,
+         "headers": {"x-order": "{{ nodes.total.output.order }}", "set-cookie": "session=stolen", "content-length": "1"},
+         "body": {"order": "{{ nodes.total.output.order }}", "total": "{{ nodes.total.output.total }}"}}},
+        {"id": "after", "builtin": "delay", "config": {"ms": 2000}}],
+        "edges": [{"from": "total", "to": "reply"}, {"from": "reply", "to": "after"}]});
+    let plain = json!({"id": "plain", "triggers": [{"webhook": {"respond": true}}], "nodes": [
+        {"id": "hi", "uses": "trellis/transform@^0.1", "kind": "render", "config": {"template": "hi {{ input.who }}"}}]});
+    let slow = json!({"id": "slow", "triggers": [{"webhook": {"respond": true, "respond_timeout_ms": 300}}],
+        "nodes": [{"id": "wait", "builtin": "approval"}]});
+    for workflow in [replying, plain, slow] {
+        let (status, saved) = s.call(Method::POST, "/v1/workflows", Some(key), Some(workflow)).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+    }
+    let request = |path: &str, body: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+
+    // The reply goes out when `reply` ran, while the run goes on (`after`).
+    let path = s.hook_path(key, "form").await.unwrap();
+    let response = app(s.state.clone()).oneshot(request(&path, r#"{"order": "A-7", "qty": 2}"#)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["x-order"], "A-7");
+    assert!(!response.headers().contains_key("set-cookie"));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), json!({"order": "A-7", "total": 6}));
+
+    let path = s.hook_path(key, "plain").await.unwrap();
+    let (status, answer) = s.send(request(&path, r#"{"who": "Ada"}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!((answer["status"].as_str(), answer["output"].as_str()), (Some("succeeded"), Some("hi Ada")));
+
+    let path = s.hook_path(key, "slow").await.unwrap();
+    let (status, answer) = s.send(request(&path, "{}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert!(answer["run_id"].is_string());
+
+    let bad = json!({"id": "bad", "triggers": [{"webhook": {"respond": true, "respond_timeout_ms": 60000}}],
+        "nodes": [{"id": "wait", "builtin": "approval"}]});
+    let (status, problems) = s.call(Method::POST, "/v1/workflows", Some(key), Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problems.to_string().contains("respond_timeout_ms"), "{problems}");
+}
