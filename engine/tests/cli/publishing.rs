@@ -79,7 +79,16 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
         .iter()
         .map(|p| format!("{}@{}", p["name"].as_str().unwrap(), p["latest_version"].as_str().unwrap()))
         .collect();
-    assert_eq!(names, ["acme/echo@1.0.0", "trellis/ai@0.1.0", "trellis/http-request@0.1.1", "trellis/transform@0.1.0"]);
+    assert_eq!(
+        names,
+        [
+            "acme/echo@1.0.0",
+            "trellis/ai@0.1.0",
+            "trellis/http-request@0.1.1",
+            "trellis/price-watch@0.1.0",
+            "trellis/transform@0.1.0"
+        ]
+    );
 
     // A server that pulls from the central marketplace.
     let created =

@@ -324,3 +324,99 @@ async fn transport_failures_are_sentences_naming_the_host() {
         assert!(recorded.starts_with(expected), "{url}: recorded {recorded}");
     }
 }
+
+const JSON_LD_GRAPH: &str = r#"<html><head><script type="application/ld+json">
+{"@context": "https://schema.org", "@graph": [
+  {"@type": "BreadcrumbList", "itemListElement": []},
+  {"@type": "Product", "name": "Espresso machine", "offers": [
+    {"@type": "Offer", "price": "24.99", "priceCurrency": "EUR", "availability": "https://schema.org/InStock"},
+    {"@type": "Offer", "price": 19.5, "priceCurrency": "EUR", "availability": "https://schema.org/OutOfStock"}]}]}
+</script></head><body>Espresso</body></html>"#;
+const AGGREGATE: &str = r#"<script type="application/ld+json">{"@type": "Product", "name": "Grinder",
+  "offers": {"@type": "AggregateOffer", "lowPrice": "10.00", "highPrice": "14.00", "priceCurrency": "USD"}}</script>"#;
+const MICRODATA: &str = r#"<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Kettle</h1>
+  <span itemprop="price" content="1,299.00">$1,299</span><meta itemprop="priceCurrency" content="USD">
+  <link itemprop="availability" href="https://schema.org/InStock"></div>"#;
+const OPENGRAPH: &str = r#"<head><meta property="og:title" content="Mug"><meta property="product:price:amount" content="7.5">
+  <meta property="product:price:currency" content="GBP"></head>"#;
+
+/// `trellis/price-watch`: a page's price from JSON-LD (`@graph`, offer
+/// lists, aggregates), microdata or OpenGraph, and a history in kv that
+/// branches on changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn price_watch_reads_prices_and_tracks_changes() {
+    let addr = serve(Arc::new(|_, target: String, _| {
+        let page = match target.as_str() {
+            "/graph" => JSON_LD_GRAPH,
+            "/aggregate" => AGGREGATE,
+            "/microdata" => MICRODATA,
+            "/og" => OPENGRAPH,
+            "/busy" => return Reply::new(503, "try later"),
+            _ => "<html><body>No price here</body></html>",
+        };
+        Reply::new(200, page).header("content-type", "text/html")
+    }))
+    .await;
+    let runtime = runtime();
+    let plugin = load(&runtime, trellis_plugin_artifacts::PRICE_WATCH);
+    let limits = Limits::default();
+    let price = |path: &str| {
+        let config = json!({"url": format!("http://{addr}{path}")});
+        run(&runtime, &plugin, "product-price", config, &limits, caps(loopback_policy()))
+    };
+    let graph = price("/graph").await;
+    assert!(graph.succeeded(), "{:?}", graph.report.failure);
+    let out = &graph.emits[0].data;
+    assert_eq!((out["price"].as_f64(), out["currency"].as_str()), (Some(19.5), Some("EUR")));
+    assert_eq!((out["name"].as_str(), out["availability"].as_str()), (Some("Espresso machine"), Some("out_of_stock")));
+    assert_eq!(out["source"], "json-ld");
+    let aggregate = price("/aggregate").await;
+    assert_eq!(
+        (aggregate.emits[0].data["price"].as_f64(), aggregate.emits[0].data["currency"].as_str()),
+        (Some(10.0), Some("USD"))
+    );
+    let microdata = price("/microdata").await;
+    let out = &microdata.emits[0].data;
+    assert_eq!(
+        (out["price"].as_f64(), out["source"].as_str(), out["name"].as_str()),
+        (Some(1299.0), Some("microdata"), Some("Kettle"))
+    );
+    let og = price("/og").await;
+    assert_eq!((og.emits[0].data["price"].as_f64(), og.emits[0].data["currency"].as_str()), (Some(7.5), Some("GBP")));
+    let none = price("/none").await;
+    assert_eq!(none.failure().unwrap().code, FailureCode::Fatal);
+    assert!(none.failure().unwrap().message.contains("has no price"), "{:?}", none.failure());
+    assert_eq!(price("/busy").await.failure().unwrap().code, FailureCode::Retryable);
+
+    // The history lives in the plugin's kv: first sight, a drop, a wobble
+    // under the threshold, and a retry of the same run adding nothing.
+    let kv = trellis_host_api::capabilities::MemoryKv::default();
+    let track = |run_id: &str, price: f64| {
+        let invocation = Invocation {
+            kind: "track".into(),
+            config: json!({"key": "sku-1", "price": price, "threshold_percent": 1.0}),
+            input: Value::Null,
+            run_id: run_id.into(),
+            node_id: "track".into(),
+            attempt: 1,
+            idempotency_key: format!("{run_id}:track"),
+        };
+        let capabilities = Capabilities { kv: Arc::new(kv.clone()), ..Capabilities::default() };
+        let runtime = runtime.clone();
+        let plugin = plugin.clone();
+        async move { runtime.execute(&plugin, &invocation, &Limits::default(), capabilities).await }
+    };
+    let first = track("r1", 100.0).await;
+    assert_eq!((first.emits[0].port.as_str(), &first.emits[0].data["first"]), ("unchanged", &json!(true)));
+    let drop = track("r2", 90.0).await;
+    assert_eq!(drop.emits[0].port, "changed");
+    assert_eq!(
+        (drop.emits[0].data["delta"].as_f64(), drop.emits[0].data["previous"].as_f64()),
+        (Some(-10.0), Some(100.0))
+    );
+    let again = track("r2", 90.0).await;
+    assert_eq!(again.emits[0].data["points"], 2, "a retry of the same run adds no point");
+    let wobble = track("r3", 90.5).await;
+    assert_eq!(wobble.emits[0].port, "unchanged");
+    assert_eq!(wobble.emits[0].data["points"], 3);
+}
