@@ -41,6 +41,7 @@ const COPIES: &[(&str, &str)] = &[
     ("sdk/src/llm.rs", include_str!("../../../plugins/sdk/src/llm.rs")),
     ("sdk/src/log.rs", include_str!("../../../plugins/sdk/src/log.rs")),
     ("sdk/src/node.rs", include_str!("../../../plugins/sdk/src/node.rs")),
+    ("sdk/src/provider.rs", include_str!("../../../plugins/sdk/src/provider.rs")),
     ("sdk/src/secrets.rs", include_str!("../../../plugins/sdk/src/secrets.rs")),
     ("sdk/wit/plugin.wit", include_str!("../../../wit/0.2.0/plugin.wit")),
     ("sdk/wit/deps/cli.wit", include_str!("../../../wit/0.2.0/deps/cli.wit")),

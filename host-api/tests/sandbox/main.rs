@@ -8,6 +8,8 @@ mod common;
 mod first_party;
 mod hostile;
 mod llm;
+mod notify;
+mod providers;
 
 // Every guest in plugins/testing must have a test named after it.
 use capabilities::*;

@@ -57,7 +57,9 @@ pub fn from_html(html: &str) -> Option<Found> {
         });
     }
     let property = |names: &[&str]| -> Option<String> {
-        meta.iter().find(|t| attr(t, "property").is_some_and(|p| names.contains(&p.as_str()))).and_then(|t| attr(t, "content"))
+        meta.iter()
+            .find(|t| attr(t, "property").is_some_and(|p| names.contains(&p.as_str())))
+            .and_then(|t| attr(t, "content"))
     };
     let price = property(&["product:price:amount", "og:price:amount"]).as_deref().and_then(number)?;
     Some(Found {
@@ -126,10 +128,9 @@ fn from_json_ld(json: &Value) -> Option<Found> {
 /// of a list, or an aggregate's low price.
 fn offer(offers: &Value) -> Option<(f64, Option<String>, Option<String>)> {
     match offers {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(offer)
-            .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal)),
+        Value::Array(list) => {
+            list.iter().filter_map(offer).min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+        }
         Value::Object(_) => {
             let price = value_number(&offers["price"])
                 .or_else(|| value_number(&offers["lowPrice"]))

@@ -26,19 +26,22 @@
 //! ```
 //!
 //! Host capabilities are plain blocking functions: [`http::send`],
-//! [`secrets::get`], [`kv`], [`llm::chat`] and [`log`].
+//! [`secrets::get`], [`kv`], [`llm::chat`] and [`log`]; [`provider`] maps
+//! a provider API's failures to node errors.
 
 pub mod http;
 pub mod kv;
 pub mod llm;
 pub mod log;
 mod node;
+pub mod provider;
 pub mod secrets;
 
 pub use node::{Context, Emits, Node, NodeError};
 #[doc(hidden)]
 pub use node::{describe_node, run_node};
 pub use schemars;
+pub use secrets::SecretName;
 pub use serde_json;
 
 /// The raw `wit-bindgen` bindings of `trellis:plugin@0.2.0`. Plugin authors
