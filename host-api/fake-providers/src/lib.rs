@@ -10,11 +10,14 @@
 //! | Twilio | `POST /2010-04-01/Accounts/{sid}/Messages.json` | Basic [`keys::TWILIO_SID`]:[`keys::TWILIO_TOKEN`] |
 //! | Africa's Talking | `POST /version1/messaging` | `apiKey` [`keys::AFRICASTALKING`] |
 //! | Slack | `POST /services/…` (incoming webhook), `POST /api/chat.postMessage` | the URL; `Bearer` [`keys::SLACK_BOT`] |
+//! | Stripe | `/v1/customers`, `/v1/payment_links`, `/v1/checkout/sessions`, `/v1/refunds`, `/v1/charges/{id}`, `/v1/payment_intents/{id}` | `Bearer` (or Basic user) [`keys::STRIPE`]; form bodies |
+//! | Flutterwave | `POST /v3/payments`, `GET /v3/transactions/{id}/verify`, `GET /v3/transactions/verify_by_reference` | `Bearer` [`keys::FLUTTERWAVE`] |
 //!
 //! Every request is kept ([`FakeProviders::requests`]); [`FakeProviders::fail_next`]
 //! makes the next requests to a path answer an error first.
 
 mod messaging;
+mod payments;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,6 +39,8 @@ pub mod keys {
     pub const TWILIO_TOKEN: &str = "twilio-5ecret";
     pub const AFRICASTALKING: &str = "atsk_5ecret";
     pub const SLACK_BOT: &str = "xoxb-5ecret";
+    pub const STRIPE: &str = "sk_test_5ecret";
+    pub const FLUTTERWAVE: &str = "FLWSECK_TEST-5ecret-X";
     /// The path of the one incoming webhook that exists.
     pub const SLACK_WEBHOOK_PATH: &str = "/services/T000/B000/5ecret";
 }
@@ -203,6 +208,7 @@ async fn answer(
 
 fn route(memory: &mut Memory, seen: &Seen) -> Reply {
     messaging::route(memory, seen)
+        .or_else(|| payments::route(memory, seen))
         .unwrap_or_else(|| Reply::json(404, serde_json::json!({"message": format!("no fake at {}", seen.path)})))
 }
 

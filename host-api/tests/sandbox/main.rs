@@ -9,6 +9,7 @@ mod first_party;
 mod hostile;
 mod llm;
 mod notify;
+mod payments;
 mod providers;
 
 // Every guest in plugins/testing must have a test named after it.

@@ -15,6 +15,8 @@ pub const SECRETS: &[(&str, &str)] = &[
     ("TWILIO_AUTH_TOKEN", keys::TWILIO_TOKEN),
     ("AFRICASTALKING_API_KEY", keys::AFRICASTALKING),
     ("SLACK_BOT_TOKEN", keys::SLACK_BOT),
+    ("STRIPE_SECRET_KEY", keys::STRIPE),
+    ("FLUTTERWAVE_SECRET_KEY", keys::FLUTTERWAVE),
     ("WRONG_KEY", "wrong-5ecret"),
     ("HOOK_SECRET", "hook-5ecret"),
 ];

@@ -196,7 +196,9 @@ impl Node for WhatsApp {
                 }
             }
             _ => {
-                return Err(NodeError::InvalidConfig("config: give exactly one of `body` and `content_sid`".to_owned()));
+                return Err(NodeError::InvalidConfig(
+                    "config: give exactly one of `body` and `content_sid`".to_owned(),
+                ));
             }
         }
         Ok(Emits::out(twilio_send(&config.account, &form)?))
