@@ -88,6 +88,7 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
             "trellis/http-request@0.1.1",
             "trellis/notify@0.1.0",
             "trellis/price-watch@0.1.0",
+            "trellis/security-scan@0.1.0",
             "trellis/stripe@0.1.0",
             "trellis/transform@0.1.0"
         ]

@@ -11,6 +11,7 @@
 //! | Africa's Talking | `POST /version1/messaging` | `apiKey` [`keys::AFRICASTALKING`] |
 //! | Slack | `POST /services/…` (incoming webhook), `POST /api/chat.postMessage` | the URL; `Bearer` [`keys::SLACK_BOT`] |
 //! | Stripe | `/v1/customers`, `/v1/payment_links`, `/v1/checkout/sessions`, `/v1/refunds`, `/v1/charges/{id}`, `/v1/payment_intents/{id}` | `Bearer` (or Basic user) [`keys::STRIPE`]; form bodies |
+//! | crt.sh, Cert Spotter | `GET /?q=HOST&output=json`, `GET /v1/issuances?domain=HOST` | none (Cert Spotter takes an optional Bearer key) |
 //! | Flutterwave | `POST /v3/payments`, `GET /v3/transactions/{id}/verify`, `GET /v3/transactions/verify_by_reference` | `Bearer` [`keys::FLUTTERWAVE`] |
 //!
 //! Every request is kept ([`FakeProviders::requests`]); [`FakeProviders::fail_next`]
@@ -18,6 +19,9 @@
 
 mod messaging;
 mod payments;
+mod transparency;
+
+pub use transparency::Issued;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,6 +116,8 @@ pub(crate) struct Memory {
     /// key: Stripe and Resend replay the answer for the same request.
     pub idempotent: BTreeMap<String, (String, Reply)>,
     pub next_id: u64,
+    /// The current certificate per host, for the CT searches.
+    pub certificates: BTreeMap<String, transparency::Issued>,
 }
 
 impl Memory {
@@ -165,6 +171,12 @@ impl FakeProviders {
         self.requests().into_iter().filter(|s| s.path.starts_with(prefix)).collect()
     }
 
+    /// The Certificate Transparency logs hold a certificate for `host`
+    /// from `issuer` that expires in `days_left` days.
+    pub fn certificate(&self, host: &str, issuer: &str, days_left: i64) {
+        lock(&self.shared.memory).certificates.insert(host.to_owned(), Issued { issuer: issuer.to_owned(), days_left });
+    }
+
     /// The next request whose path starts with `prefix` gets `reply`
     /// instead of the provider's normal answer (queue several for several).
     pub fn fail_next(&self, prefix: &str, reply: Reply) {
@@ -208,6 +220,7 @@ async fn answer(
 
 fn route(memory: &mut Memory, seen: &Seen) -> Reply {
     messaging::route(memory, seen)
+        .or_else(|| transparency::route(memory, seen))
         .or_else(|| payments::route(memory, seen))
         .unwrap_or_else(|| Reply::json(404, serde_json::json!({"message": format!("no fake at {}", seen.path)})))
 }

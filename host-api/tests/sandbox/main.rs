@@ -11,6 +11,7 @@ mod llm;
 mod notify;
 mod payments;
 mod providers;
+mod security_scan;
 
 // Every guest in plugins/testing must have a test named after it.
 use capabilities::*;
