@@ -84,6 +84,7 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
         [
             "acme/echo@1.0.0",
             "trellis/ai@0.1.0",
+            "trellis/fixer@0.1.0",
             "trellis/flutterwave@0.1.0",
             "trellis/http-request@0.1.1",
             "trellis/notify@0.1.0",

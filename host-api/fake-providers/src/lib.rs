@@ -12,11 +12,14 @@
 //! | Slack | `POST /services/…` (incoming webhook), `POST /api/chat.postMessage` | the URL; `Bearer` [`keys::SLACK_BOT`] |
 //! | Stripe | `/v1/customers`, `/v1/payment_links`, `/v1/checkout/sessions`, `/v1/refunds`, `/v1/charges/{id}`, `/v1/payment_intents/{id}` | `Bearer` (or Basic user) [`keys::STRIPE`]; form bodies |
 //! | crt.sh, Cert Spotter | `GET /?q=HOST&output=json`, `GET /v1/issuances?domain=HOST` | none (Cert Spotter takes an optional Bearer key) |
+//! | Cloudflare | `/client/v4/zones/{zone}/rulesets/phases/http_response_headers_transform/entrypoint` (GET, PUT), `/client/v4/zones/{zone}/settings/always_use_https` (PATCH) | `Bearer` [`keys::CLOUDFLARE`] |
+//! | GitHub | `/repos/{owner}/{repo}`, `/git/ref/heads/{b}`, `/git/refs`, `/contents/{path}`, `/pulls` | `Bearer` [`keys::GITHUB`] and a `User-Agent` |
 //! | Flutterwave | `POST /v3/payments`, `GET /v3/transactions/{id}/verify`, `GET /v3/transactions/verify_by_reference` | `Bearer` [`keys::FLUTTERWAVE`] |
 //!
 //! Every request is kept ([`FakeProviders::requests`]); [`FakeProviders::fail_next`]
 //! makes the next requests to a path answer an error first.
 
+mod devops;
 mod messaging;
 mod payments;
 mod transparency;
@@ -45,6 +48,12 @@ pub mod keys {
     pub const SLACK_BOT: &str = "xoxb-5ecret";
     pub const STRIPE: &str = "sk_test_5ecret";
     pub const FLUTTERWAVE: &str = "FLWSECK_TEST-5ecret-X";
+    pub const CLOUDFLARE: &str = "cf-5ecret";
+    /// The one zone the Cloudflare fake knows.
+    pub const CLOUDFLARE_ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    pub const GITHUB: &str = "ghp_5ecret";
+    /// The one repository the GitHub fake knows.
+    pub const GITHUB_REPO: &str = "acme/infrastructure";
     /// The path of the one incoming webhook that exists.
     pub const SLACK_WEBHOOK_PATH: &str = "/services/T000/B000/5ecret";
 }
@@ -110,7 +119,6 @@ impl Reply {
 }
 
 /// What the fakes remember between requests.
-#[derive(Default)]
 pub(crate) struct Memory {
     /// The request (path and body) and answer first seen per idempotency
     /// key: Stripe and Resend replay the answer for the same request.
@@ -118,6 +126,18 @@ pub(crate) struct Memory {
     pub next_id: u64,
     /// The current certificate per host, for the CT searches.
     pub certificates: BTreeMap<String, transparency::Issued>,
+    pub devops: devops::DevopsState,
+}
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            idempotent: BTreeMap::new(),
+            next_id: 0,
+            certificates: BTreeMap::new(),
+            devops: devops::DevopsState::seeded(),
+        }
+    }
 }
 
 impl Memory {
@@ -177,6 +197,25 @@ impl FakeProviders {
         lock(&self.shared.memory).certificates.insert(host.to_owned(), Issued { issuer: issuer.to_owned(), days_left });
     }
 
+    /// The Cloudflare zone's transform rules, and Always Use HTTPS.
+    pub fn cloudflare_zone(&self) -> (Vec<serde_json::Value>, Option<String>) {
+        let memory = lock(&self.shared.memory);
+        (memory.devops.cloudflare_rules.clone().unwrap_or_default(), memory.devops.always_use_https.clone())
+    }
+
+    /// The GitHub repository's open pull requests, and a file's content
+    /// (decoded) on a branch.
+    pub fn github_pulls(&self) -> Vec<serde_json::Value> {
+        lock(&self.shared.memory).devops.pulls.clone()
+    }
+
+    pub fn github_file(&self, branch: &str, path: &str) -> Option<String> {
+        use base64::Engine as _;
+        let memory = lock(&self.shared.memory);
+        let (content, _) = memory.devops.files.get(&(branch.to_owned(), path.to_owned()))?;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(content).ok()?).ok()
+    }
+
     /// The next request whose path starts with `prefix` gets `reply`
     /// instead of the provider's normal answer (queue several for several).
     pub fn fail_next(&self, prefix: &str, reply: Reply) {
@@ -221,6 +260,7 @@ async fn answer(
 fn route(memory: &mut Memory, seen: &Seen) -> Reply {
     messaging::route(memory, seen)
         .or_else(|| transparency::route(memory, seen))
+        .or_else(|| devops::route(memory, seen))
         .or_else(|| payments::route(memory, seen))
         .unwrap_or_else(|| Reply::json(404, serde_json::json!({"message": format!("no fake at {}", seen.path)})))
 }

@@ -6,6 +6,7 @@ mod cache;
 mod capabilities;
 mod common;
 mod first_party;
+mod fixer;
 mod hostile;
 mod llm;
 mod notify;

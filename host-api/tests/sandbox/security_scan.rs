@@ -122,7 +122,8 @@ async fn exposed_files_need_real_content_not_a_soft_404() {
     assert_eq!(soft.emits[0].port, "clean", "{:?}", soft.emits);
 
     let tidy = serve(Arc::new(|_, _, _| Reply::new(404, "not found"))).await;
-    let clean = scanner.scan("exposed-files", json!({"url": format!("http://{tidy}"), "only": ["env", "git-head"]})).await;
+    let clean =
+        scanner.scan("exposed-files", json!({"url": format!("http://{tidy}"), "only": ["env", "git-head"]})).await;
     assert_eq!((clean.emits[0].port.as_str(), clean.emits[0].data["checked"].as_u64()), ("clean", Some(2)));
     let unknown = scanner.scan("exposed-files", json!({"url": format!("http://{tidy}"), "only": ["nope"]})).await;
     assert!(unknown.failure().unwrap().message.starts_with("config.only[0]: no check `nope`"));
@@ -149,9 +150,9 @@ async fn tls_reads_the_certificate_from_certificate_transparency() {
     assert!(fake.requests().iter().any(|s| s.path == "/" && s.query == "q=127.0.0.1&output=json"));
 
     fake.certificate("127.0.0.1", "Sectigo RSA Domain Validation", 200);
-    let spotter =
-        scanner.scan("tls", json!({"url": format!("http://{site}"), "ct_api_base": fake.url(), "ct_source": "certspotter"}))
-            .await;
+    let spotter = scanner
+        .scan("tls", json!({"url": format!("http://{site}"), "ct_api_base": fake.url(), "ct_source": "certspotter"}))
+        .await;
     let out = &spotter.emits[0].data;
     assert_eq!(
         (out["certificate"]["issuer"].as_str(), out["certificate"]["days_left"].as_i64()),
