@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn both_first_party_plugins_are_embedded() {
-        for (name, version) in [("trellis/http-request", "0.1.1"), ("trellis/transform", "0.1.0")] {
+        for (name, version) in [("trellis/http-request", "0.1.2"), ("trellis/transform", "0.1.0")] {
             let plugin = find(name).unwrap_or_else(|| panic!("{name} missing"));
             assert!(plugin.component.starts_with(b"\0asm"));
             assert_eq!(plugin.version, version);

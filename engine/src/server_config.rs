@@ -96,6 +96,9 @@ pub struct HttpSection {
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
     pub request_timeout_ms: u64,
+    /// Routes: requests to a host go to another origin instead
+    /// (`"api.stripe.com" = "http://stripe-mock.internal:12111"`).
+    pub upstreams: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HttpSection {
@@ -109,6 +112,7 @@ impl Default for HttpSection {
             max_request_bytes: policy.max_request_bytes,
             max_response_bytes: policy.max_response_bytes,
             request_timeout_ms: policy.request_timeout.as_millis() as u64,
+            upstreams: policy.upstreams,
         }
     }
 }
@@ -124,6 +128,7 @@ impl HttpSection {
             max_request_bytes: self.max_request_bytes,
             max_response_bytes: self.max_response_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            upstreams: self.upstreams.clone(),
         }
     }
 }
@@ -231,6 +236,14 @@ impl ServerConfig {
         for pattern in &self.http.allowed_hosts {
             if pattern.trim().is_empty() || pattern.contains('/') {
                 return Err(("http.allowed_hosts".to_owned(), format!("`{pattern}` is not a host pattern")));
+            }
+        }
+        for (host, origin) in &self.http.upstreams {
+            if trellis_host_api::capabilities::http::parse_origin(origin).is_none() {
+                return Err((
+                    format!("http.upstreams.\"{host}\""),
+                    format!("`{origin}` is not an http:// or https:// origin"),
+                ));
             }
         }
         for (name, input) in &self.llm.providers {

@@ -26,7 +26,8 @@ pub struct LocalArgs {
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
     /// A server config file whose `[llm]` providers (keys from the
-    /// environment) the nodes' model calls go to.
+    /// environment) the nodes' model calls go to, and whose
+    /// `[http.upstreams]` routes apply to the nodes' requests.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Plugins may call any public host unless `--allow-host` narrows it.
@@ -56,10 +57,11 @@ impl LocalArgs {
             Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
         let catalog = Catalog::local(&runtime, self.plugins.as_deref()).await?;
         let (secrets, granted_secrets) = self.sandbox.secrets()?;
-        let http = self.sandbox.http_policy(&["*"]);
+        let mut http = self.sandbox.http_policy(&["*"]);
         let llm = match &self.config {
             Some(path) => {
                 let file = ServerConfig::load(path)?;
+                http.upstreams = file.http.upstreams.clone();
                 let shared = file
                     .llm
                     .shared()

@@ -3,6 +3,7 @@
 
 mod access_control;
 mod auth;
+mod billing;
 mod common;
 mod hostile;
 mod llm;

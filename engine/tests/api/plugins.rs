@@ -66,7 +66,7 @@ async fn plugins_are_installed_with_grants_pinned_upgraded_explicitly_and_uninst
     let (status, catalog) = s.call(Method::GET, "/v1/catalog", Some(acme_key), None).await;
     assert_eq!(status, StatusCode::OK);
     let plugins = catalog_plugins(&catalog);
-    for expected in ["trellis/http-request@0.1.1", "trellis/transform@0.1.0", "local/hostile@0.1.0"] {
+    for expected in ["trellis/http-request@0.1.2", "trellis/transform@0.1.0", "local/hostile@0.1.0"] {
         assert!(plugins.contains(&expected.to_owned()), "{plugins:?}");
     }
     // Built-ins are described like plugin kinds: schemas and ports.

@@ -86,7 +86,7 @@ fn a_publisher_publishes_to_a_central_marketplace_and_a_server_installs_from_it(
             "trellis/ai@0.1.0",
             "trellis/fixer@0.1.0",
             "trellis/flutterwave@0.1.0",
-            "trellis/http-request@0.1.1",
+            "trellis/http-request@0.1.2",
             "trellis/notify@0.1.0",
             "trellis/price-watch@0.1.0",
             "trellis/security-scan@0.1.0",

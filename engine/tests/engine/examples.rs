@@ -141,8 +141,15 @@ fn every_example_is_tested() {
         .collect();
     names.sort();
     assert!(names.len() >= 5, "{names:?}");
-    // The agent's example is tested with the agent's other tests.
-    let source = [include_str!("examples.rs"), include_str!("agent.rs")].concat();
+    // The agent's example is tested with the agent's other tests, the seed
+    // systems' with their fakes, and the webhook-started one through the API.
+    let source = [
+        include_str!("examples.rs"),
+        include_str!("agent.rs"),
+        include_str!("platforms.rs"),
+        include_str!("../api/billing.rs"),
+    ]
+    .concat();
     for name in names {
         assert!(source.contains(&format!("example(\"{name}\")")), "examples/{name} has no test");
         let stem = name.trim_end_matches(".yaml").trim_end_matches(".json");

@@ -49,6 +49,14 @@ pub struct HttpPolicy {
     pub max_response_bytes: usize,
     #[serde(with = "crate::config::millis")]
     pub request_timeout: Duration,
+    /// Operator routes: a request to a host (`api.stripe.com`, or
+    /// `host:port`) goes to another origin (`http://10.0.0.7:12111`) — an
+    /// egress gateway, a regional endpoint, a provider's mock in staging.
+    /// The host rules and grants apply to the host the plugin named; the
+    /// origin is the operator's own choice, so its address is not held to
+    /// the private-network rules.
+    #[serde(default)]
+    pub upstreams: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HttpPolicy {
@@ -62,6 +70,7 @@ impl Default for HttpPolicy {
             max_request_bytes: 4 << 20,
             max_response_bytes: 8 << 20,
             request_timeout: Duration::from_secs(10),
+            upstreams: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -72,12 +81,33 @@ impl HttpPolicy {
         HttpPolicy { allowed_hosts: patterns.into_iter().map(Into::into).collect(), ..Self::default() }
     }
 
+    /// The origin the operator routes `host:port` to, if any, as
+    /// `(scheme, host, port)`.
+    pub fn upstream(&self, host: &str, port: u16) -> Option<(String, String, u16)> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let origin = self.upstreams.get(&format!("{host}:{port}")).or_else(|| self.upstreams.get(&host))?;
+        parse_origin(origin)
+    }
+
     /// Whether `host:port` matches an allowed pattern.
     pub fn host_allowed(&self, host: &str, port: u16) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.allowed_hosts.iter().any(|pattern| pattern_matches(pattern, &host, port))
             && self.granted_hosts.as_ref().is_none_or(|granted| granted.iter().any(|p| pattern_matches(p, &host, port)))
     }
+}
+
+/// `(scheme, host, port)` of `http://host[:port]` or `https://…`.
+pub fn parse_origin(origin: &str) -> Option<(String, String, u16)> {
+    let uri: http::Uri = origin.trim().parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    Some((scheme, host, uri.port_u16().unwrap_or(default)))
 }
 
 /// Splits `name[:port]` (lowercased).
@@ -576,9 +606,33 @@ async fn perform(
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<(http::Response<WasiBody>, u64), Failure> {
-    let (addrs, is_literal) = resolve(policy, target).await?;
+    let (mut parts, body) = request.into_parts();
+    // An operator route replaces the origin; the plugin's host was checked.
+    let (connect_host, addrs, is_literal) = match policy.upstream(&target.host, target.port) {
+        Some((scheme, host, port)) => {
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            parts.uri = format!("{scheme}://{authority}{path}").parse().map_err(|_| {
+                Failure::Denied(format!("denied: the operator's route for {} is not a URL", target.host))
+            })?;
+            let literal = host.parse::<IpAddr>().ok();
+            let addrs = match literal {
+                Some(ip) => vec![SocketAddr::new(ip, port)],
+                None => tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .map_err(|e| {
+                        Failure::Transport(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None })
+                    })?
+                    .collect(),
+            };
+            (host, addrs, literal.is_some())
+        }
+        None => {
+            let (addrs, is_literal) = resolve(policy, target).await?;
+            (target.host.clone(), addrs, is_literal)
+        }
+    };
 
-    let (parts, body) = request.into_parts();
     let body = Limited::new(body, policy.max_request_bytes)
         .collect()
         .await
@@ -597,7 +651,7 @@ async fn perform(
         client = client.read_timeout(read.min(overall));
     }
     if !is_literal {
-        client = client.resolve_to_addrs(&target.host, &addrs);
+        client = client.resolve_to_addrs(&connect_host, &addrs);
     }
     let client = client.build().map_err(transport)?;
 
@@ -667,6 +721,24 @@ mod tests {
         let wide_grant =
             HttpPolicy { granted_hosts: Some(vec!["*".to_owned()]), ..HttpPolicy::allowing(["example.com"]) };
         assert!(!wide_grant.host_allowed("other.test", 443), "the operator's list still bounds it");
+    }
+
+    #[test]
+    fn upstreams_route_a_host_or_a_host_and_port() {
+        let policy = HttpPolicy {
+            upstreams: [
+                ("api.stripe.com".to_owned(), "http://127.0.0.1:12111".to_owned()),
+                ("hooks.slack.com:443".to_owned(), "https://egress.internal".to_owned()),
+            ]
+            .into(),
+            ..HttpPolicy::default()
+        };
+        assert_eq!(policy.upstream("API.stripe.com.", 443), Some(("http".into(), "127.0.0.1".into(), 12111)));
+        assert_eq!(policy.upstream("hooks.slack.com", 443), Some(("https".into(), "egress.internal".into(), 443)));
+        assert_eq!(policy.upstream("hooks.slack.com", 8443), None);
+        assert_eq!(policy.upstream("files.stripe.com", 443), None);
+        assert_eq!(parse_origin("ftp://x"), None);
+        assert_eq!(parse_origin("http://[::1]:8080"), Some(("http".into(), "::1".into(), 8080)));
     }
 
     #[test]

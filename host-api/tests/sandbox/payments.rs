@@ -147,6 +147,40 @@ async fn stripe_kinds_send_forms_with_the_idempotency_key() {
     );
 }
 
+/// In production the plugin names api.stripe.com and the tenant grants
+/// only that host; an operator route sends it to the fake, and private
+/// addresses stay refused for everything else.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_route_sends_the_granted_host_to_another_origin() {
+    use trellis_host_api::capabilities::HttpPolicy;
+    let fake = FakeProviders::start().await;
+    let runtime = runtime();
+    let plugin = load(&runtime, STRIPE);
+    let routed = |upstreams: &[(&str, String)]| trellis_host_api::Capabilities {
+        http: HttpPolicy {
+            granted_hosts: Some(vec!["api.stripe.com".to_owned()]),
+            upstreams: upstreams.iter().map(|(h, o)| (h.to_string(), o.clone())).collect(),
+            ..HttpPolicy::allowing(["*"])
+        },
+        ..provider_caps(&[])
+    };
+    let config = json!({"api_key": "STRIPE_SECRET_KEY", "id": "pi_fake_paid"});
+    let read =
+        invoke(&runtime, &plugin, "retrieve", config.clone(), "run-1", routed(&[("api.stripe.com", fake.url())])).await;
+    assert_eq!(output(&read)["status"], "succeeded");
+    assert_eq!(
+        read.report.http_calls[0].url, "https://api.stripe.com/v1/payment_intents/pi_fake_paid",
+        "the record names the host asked for"
+    );
+    // Pointing the plugin at loopback itself is still refused.
+    let mut direct = config;
+    direct["api_base"] = json!(fake.url());
+    let refused =
+        invoke(&runtime, &plugin, "retrieve", direct, "run-2", routed(&[("api.stripe.com", fake.url())])).await;
+    assert_eq!(failed(&refused).0, FailureCode::InvalidConfig);
+    assert!(failed(&refused).1.contains("denied"), "{}", failed(&refused).1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn flutterwave_links_and_verifies_transactions() {
     let fake = FakeProviders::start().await;

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trellis_plugin_sdk::http::{self, HttpError};
-use trellis_plugin_sdk::{Context, Emits, Node, NodeError, log, plugin};
+use trellis_plugin_sdk::{Context, Emits, Node, NodeError, SecretName, log, plugin};
 
 #[derive(Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -60,40 +60,39 @@ struct Config {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Auth {
     /// `Authorization: Bearer <token>`.
-    Bearer { token: String },
+    Bearer { token: SecretName },
     /// `Authorization: Basic base64(username:password)`; without a password
     /// the username alone (as Stripe's API keys are sent).
     Basic {
-        username: String,
+        username: SecretName,
         #[serde(default)]
-        password: Option<String>,
+        password: Option<SecretName>,
     },
     /// The secret as the value of a header, e.g. `X-Api-Key`.
-    Header { name: String, secret: String },
+    Header { name: String, secret: SecretName },
     /// The secret as a query parameter, e.g. `api_key`.
-    Query { name: String, secret: String },
+    Query { name: String, secret: SecretName },
     /// Several headers, each set to a secret: `{"X-Key": "KEY", "X-Id": "ID"}`.
-    Headers { headers: BTreeMap<String, String> },
+    Headers { headers: BTreeMap<String, SecretName> },
 }
 
-fn secret(field: &str, name: &str) -> Result<String, NodeError> {
-    trellis_plugin_sdk::secrets::get(name).map_err(|e| {
-        NodeError::InvalidConfig(format!(
-            "config.auth.{field}: secret `{name}`: {e} (the tenant must store it and grant it to trellis/http-request)"
-        ))
-    })
+fn secret(field: &str, name: &SecretName) -> Result<String, NodeError> {
+    name.read(&format!("auth.{field}"), "trellis/http-request")
 }
+
+/// Headers and query parameters to add.
+type Credentials = (Vec<(String, String)>, Vec<(String, String)>);
 
 impl Auth {
     /// The headers and query parameters this authentication adds.
-    fn resolve(&self) -> Result<(Vec<(String, String)>, Vec<(String, String)>), NodeError> {
+    fn resolve(&self) -> Result<Credentials, NodeError> {
         use base64::Engine as _;
         let header = |name: &str, value: String| (vec![(name.to_owned(), value)], Vec::new());
         Ok(match self {
             Auth::Bearer { token } => header("authorization", format!("Bearer {}", secret("token", token)?)),
             Auth::Basic { username, password } => {
                 let user = secret("username", username)?;
-                let pass = password.as_deref().map(|name| secret("password", name)).transpose()?.unwrap_or_default();
+                let pass = password.as_ref().map(|name| secret("password", name)).transpose()?.unwrap_or_default();
                 let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                 header("authorization", format!("Basic {encoded}"))
             }
