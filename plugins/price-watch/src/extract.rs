@@ -144,3 +144,49 @@ fn offer(offers: &Value) -> Option<(f64, Option<String>, Option<String>)> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page(json_ld: &str) -> String {
+        format!(r#"<html><head><script type="application/ld+json">{json_ld}</script></head><body></body></html>"#)
+    }
+
+    #[test]
+    fn json_ld_products_offers_lists_aggregates_and_graphs() {
+        let single = from_html(&page(r#"{"@type": "Product", "name": "Mug", "offers": {"@type": "Offer",
+            "price": "12.50", "priceCurrency": "EUR", "availability": "https://schema.org/InStock"}}"#))
+        .unwrap();
+        assert_eq!((single.price, single.currency.as_deref(), single.name.as_deref()), (12.5, Some("EUR"), Some("Mug")));
+        assert_eq!(single.availability.as_deref(), Some("in_stock"));
+        let list = from_html(&page(r#"{"@type": "Product", "offers": [{"price": 30, "priceCurrency": "USD"},
+            {"price": 25, "priceCurrency": "USD"}]}"#))
+        .unwrap();
+        assert_eq!(list.price, 25.0, "the cheapest offer");
+        let aggregate =
+            from_html(&page(r#"{"@type": "Product", "offers": {"@type": "AggregateOffer", "lowPrice": "9.99", "priceCurrency": "GBP"}}"#))
+                .unwrap();
+        assert_eq!((aggregate.price, aggregate.currency.as_deref()), (9.99, Some("GBP")));
+        let graph = from_html(&page(r#"{"@graph": [{"@type": "WebPage"}, {"@type": "Product", "offers": {"price": "1,299.00"}}]}"#))
+            .unwrap();
+        assert_eq!(graph.price, 1299.0);
+    }
+
+    #[test]
+    fn microdata_then_opengraph_and_nothing() {
+        let micro = from_html(r#"<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Kettle</span>
+            <meta itemprop="price" content="45.00"><meta itemprop="priceCurrency" content="CHF"></div>"#)
+        .unwrap();
+        assert_eq!((micro.price, micro.currency.as_deref()), (45.0, Some("CHF")));
+        let og = from_html(r#"<head><meta property="product:price:amount" content="7.5">
+            <meta property="product:price:currency" content="GBP"></head>"#)
+        .unwrap();
+        assert_eq!(og.price, 7.5);
+        assert!(from_html("<html><body>No price</body></html>").is_none());
+        assert!(from_html(&page("not json")).is_none());
+        assert_eq!(value_number(&json!("$ 1,099.95")), Some(1099.95));
+        assert_eq!(availability("https://schema.org/OutOfStock"), "out_of_stock");
+    }
+}
