@@ -14,8 +14,8 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -113,14 +113,27 @@ fn parse_version(text: &str) -> Result<semver::Version, RegistryError> {
     path = "/v1/marketplace/plugins",
     tag = "marketplace",
     params(Search),
-    responses((status = 200, body = Vec<PluginSummary>, description = "Matching plugins, by name")),
+    responses((status = 200, body = PluginList, description = "Matching plugins, by name")),
     extensions(("x-required-role" = json!("none")))
 )]
 async fn list(
     State(registry): State<Arc<Registry>>,
     Query(search): Query<Search>,
-) -> Result<Json<Value>, RegistryError> {
-    Ok(Json(json!({ "plugins": registry.search(&search).await? })))
+) -> Result<Json<PluginList>, RegistryError> {
+    Ok(Json(PluginList { plugins: registry.search(&search).await? }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct PluginList {
+    plugins: Vec<PluginSummary>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct VersionList {
+    /// `publisher/plugin`.
+    name: String,
+    /// Newest first.
+    versions: Vec<VersionSummary>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -190,16 +203,16 @@ async fn publish(
     path = "/v1/marketplace/plugins/{publisher}/{plugin}",
     tag = "marketplace",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
-    responses((status = 200, body = Vec<VersionSummary>, description = "Versions, newest first")),
+    responses((status = 200, body = VersionList, description = "Versions, newest first")),
     extensions(("x-required-role" = json!("none")))
 )]
 async fn versions(
     State(registry): State<Arc<Registry>>,
     Path((publisher, plugin)): Path<(String, String)>,
-) -> Result<Json<Value>, RegistryError> {
+) -> Result<Json<VersionList>, RegistryError> {
     let name = plugin_name(&publisher, &plugin);
     let versions = registry.versions(&name).await?;
-    Ok(Json(json!({ "name": name, "versions": versions })))
+    Ok(Json(VersionList { name, versions }))
 }
 
 /// One version: its manifest, capabilities, node kinds with their schemas,

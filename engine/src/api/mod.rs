@@ -25,6 +25,7 @@ mod plugins;
 mod principal;
 mod refusal_pace;
 mod runs;
+mod schema;
 mod secrets;
 mod server;
 mod sign_in_throttle;

@@ -69,7 +69,10 @@ pub(super) fn check_run_id(id: &str) -> Result<(), ApiError> {
     summary = "Start a run of the saved workflow (200 with the finished run within `wait`, else 202)",
     params(("id" = String, Path, description = "workflow id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
     request_body = StartRun,
-    responses((status = 202, body = serde_json::Value, description = "Accepted")),
+    responses(
+        (status = 200, body = super::schema::runs::RunDetail, description = "Finished within `wait`: the run and its nodes"),
+        (status = 202, body = super::schema::runs::RunStarted, description = "Accepted: the run, still going")
+    ),
     security(("bearer" = []))
 )]
 pub async fn start(
@@ -93,7 +96,7 @@ pub async fn start(
     tag = "runs",
     summary = "A run with every node record",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::runs::RunDetail, description = "The run and its nodes")),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -125,7 +128,7 @@ pub struct ListQuery {
     tag = "runs",
     summary = "Top-level runs, newest first",
     params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 50 unless given, at most 200")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::runs::RunList, description = "Runs, newest first")),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -162,7 +165,7 @@ pub async fn list(
     tag = "runs",
     summary = "Ask a run to stop",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 202, body = serde_json::Value, description = "Accepted")),
+    responses((status = 202, body = super::schema::runs::CancelRequested, description = "Accepted")),
     security(("bearer" = []))
 )]
 pub async fn cancel(
@@ -192,7 +195,7 @@ pub struct Decision {
     summary = "Approve or reject a waiting approval node",
     params(("id" = String, Path, description = "run id"), ("node" = String, Path, description = "approval node id")),
     request_body = Decision,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::runs::Decided, description = "The decision")),
     security(("bearer" = []))
 )]
 pub async fn decide(
@@ -225,7 +228,10 @@ pub struct Rerun {
     summary = "A new run from a node, reusing the finished upstream results",
     params(("id" = String, Path, description = "run id"), ("wait" = Option<u64>, Query, description = "seconds to wait for the run to finish (at most 60)")),
     request_body = Rerun,
-    responses((status = 202, body = serde_json::Value, description = "Accepted")),
+    responses(
+        (status = 200, body = super::schema::runs::RunDetail, description = "Finished within `wait`: the new run and its nodes"),
+        (status = 202, body = super::schema::runs::RunStarted, description = "Accepted: the new run, still going")
+    ),
     security(("bearer" = []))
 )]
 pub async fn rerun(

@@ -106,11 +106,22 @@ impl Server {
         self.send(request.header("content-type", "application/json").body(body).unwrap()).await
     }
 
+    /// Sends a request; a JSON answer is checked against the OpenAPI
+    /// schema of its route and status (`answers.rs`).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
         let response = app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
+        let json = response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.to_str().unwrap_or_default().starts_with("application/json"));
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if json {
+            crate::answers::check(&method, &path, status.as_u16(), &body);
+        }
+        (status, body)
     }
 
     /// A new tenant (with the first-party plugins, as every tenant), and

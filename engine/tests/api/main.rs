@@ -2,6 +2,7 @@
 //! isolation, workflows and runs, secrets, bad input.
 
 mod access_control;
+mod answers;
 mod auth;
 mod billing;
 mod common;
