@@ -58,8 +58,10 @@ pub struct Docs {
 }
 
 impl Docs {
-    pub fn new(api: &OpenApi) -> Self {
-        let json = serde_json::to_string_pretty(api).unwrap_or_default();
+    /// The page from `api`, the served document from `json` (the same
+    /// document, completed).
+    pub fn new(api: &OpenApi, json: &serde_json::Value) -> Self {
+        let json = serde_json::to_string_pretty(json).unwrap_or_default();
         Docs { json: json.into(), page: page(api).into() }
     }
 }

@@ -257,16 +257,23 @@ fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> serde_json::Value {
     let mut api = routes().split_for_parts().1;
     docs::add_error_responses(&mut api);
-    api
+    document(&api)
+}
+
+/// The document as JSON, with the schemas utoipa cannot derive filled in.
+fn document(api: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(api).unwrap_or_default();
+    schema::workflow::complete(&mut json);
+    json
 }
 
 pub fn app(state: AppState) -> Router {
     let (router, mut api) = routes().split_for_parts();
     docs::add_error_responses(&mut api);
-    let docs = docs::Docs::new(&api);
+    let docs = docs::Docs::new(&api, &document(&api));
     router
         .route(
             "/openapi.json",

@@ -55,7 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for DocumentBody {
     path = "/v1/workflows",
     tag = "workflows",
     summary = "Workflows with their latest version",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::workflow::WorkflowList, description = "Workflows and their latest versions")),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -69,8 +69,8 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     path = "/v1/workflows",
     tag = "workflows",
     summary = "Create a workflow (validated; an invalid document is not stored)",
-    request_body = serde_json::Value,
-    responses((status = 201, body = serde_json::Value, description = "Created")),
+    request_body = super::schema::workflow::WorkflowDocument,
+    responses((status = 201, body = super::schema::workflow::WorkflowSaved, description = "Version 1 saved")),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -98,8 +98,8 @@ pub async fn create(
     tag = "workflows",
     summary = "Save a new version",
     params(("id" = String, Path, description = "workflow id")),
-    request_body = serde_json::Value,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    request_body = super::schema::workflow::WorkflowDocument,
+    responses((status = 200, body = super::schema::workflow::WorkflowSaved, description = "A new version saved")),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -128,7 +128,7 @@ pub async fn update(
     tag = "workflows",
     summary = "The latest version with its document",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::workflow::WorkflowVersion, description = "The version and its document")),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -145,7 +145,7 @@ pub async fn get(
     tag = "workflows",
     summary = "One version with its document",
     params(("id" = String, Path, description = "workflow id"), ("version" = i64, Path, description = "version number")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::workflow::WorkflowVersion, description = "The version and its document")),
     security(("bearer" = []))
 )]
 pub async fn get_version(
@@ -178,8 +178,8 @@ async fn version_answer(
     path = "/v1/workflows/validate",
     tag = "workflows",
     summary = "Validate a document without storing it",
-    request_body = serde_json::Value,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    request_body = super::schema::workflow::WorkflowDocument,
+    responses((status = 200, body = super::schema::workflow::Validation, description = "Every problem found")),
     security(("bearer" = []))
 )]
 pub async fn validate(
@@ -197,7 +197,7 @@ pub async fn validate(
     tag = "workflows",
     summary = "Version numbers with their times",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::workflow::VersionList, description = "Saved versions")),
     security(("bearer" = []))
 )]
 pub async fn versions(
@@ -222,7 +222,7 @@ pub async fn versions(
     tag = "workflows",
     summary = "The hook path and the cron schedules with their next fires",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::workflow::Triggers, description = "The webhook path and cron schedules")),
     security(("bearer" = []))
 )]
 pub async fn triggers(

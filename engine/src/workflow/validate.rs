@@ -28,7 +28,7 @@ impl Default for ValidationLimits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     InvalidId,
@@ -51,7 +51,7 @@ pub enum ProblemCode {
     UnknownWorkflow,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// JSON path into the document, e.g. `$.nodes[2].config.url`.
     pub path: String,

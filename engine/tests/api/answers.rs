@@ -86,4 +86,10 @@ fn an_answer_off_its_schema_is_caught() {
         let caught = std::panic::catch_unwind(|| check("POST", "/v1/workflows/w/runs", 202, &json!({"run": wrong})));
         assert!(caught.is_err(), "accepted an answer off its schema");
     }
+    // The workflow document's schema is the engine's own, strict one.
+    let good = json!({"id": "w", "version": 1, "document": {"id": "w", "nodes": [{"id": "a", "builtin": "delay", "config": {"ms": 5}}]}});
+    check("GET", "/v1/workflows/w", 200, &good);
+    let mut typo = good.clone();
+    typo["document"]["nodez"] = json!([]);
+    assert!(std::panic::catch_unwind(|| check("GET", "/v1/workflows/w", 200, &typo)).is_err());
 }
