@@ -53,7 +53,7 @@ pub struct NewKey {
     path = "/v1/api-keys",
     tag = "access",
     summary = "API keys (never their secrets)",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::access::ApiKeyList, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn list_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -67,7 +67,7 @@ pub async fn list_keys(State(state): State<AppState>, principal: Principal) -> R
     tag = "access",
     summary = "Create an API key; its secret is in this answer only",
     request_body = NewKey,
-    responses((status = 201, body = serde_json::Value, description = "Created")),
+    responses((status = 201, body = super::schema::access::ApiKeyCreated, description = "Created")),
     security(("bearer" = []))
 )]
 pub async fn create_key(
@@ -143,7 +143,7 @@ pub struct NewMember {
     path = "/v1/members",
     tag = "access",
     summary = "Members of the tenant",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::access::MemberList, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn list_members(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -157,7 +157,7 @@ pub async fn list_members(State(state): State<AppState>, principal: Principal) -
     tag = "access",
     summary = "Add a member (a one-time password is in the answer)",
     request_body = NewMember,
-    responses((status = 201, body = serde_json::Value, description = "Created")),
+    responses((status = 201, body = super::schema::access::MemberCreated, description = "Created")),
     security(("bearer" = []))
 )]
 pub async fn add_member(
@@ -220,7 +220,7 @@ async fn changeable_member(
     summary = "Change a member's role",
     params(("id" = String, Path, description = "member id")),
     request_body = RoleChange,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::access::MemberChanged, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn change_member(
@@ -282,7 +282,7 @@ pub struct AuditQuery {
     tag = "access",
     summary = "The audit log, newest first",
     params(("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 100 unless given, at most 500")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::access::AuditLog, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn audit(

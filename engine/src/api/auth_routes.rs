@@ -68,7 +68,7 @@ const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=256;
     tag = "auth",
     summary = "Sign in: a 15-minute JWT access token and a refresh token",
     request_body = Login,
-    responses((status = 200, body = serde_json::Value, description = "OK"))
+    responses((status = 200, body = super::schema::access::Session, description = "OK"))
 )]
 pub async fn login(
     State(state): State<AppState>,
@@ -105,7 +105,7 @@ pub async fn login(
     tag = "auth",
     summary = "Rotate a refresh token (a reused one revokes its family)",
     request_body = Refresh,
-    responses((status = 200, body = serde_json::Value, description = "OK"))
+    responses((status = 200, body = super::schema::access::Session, description = "OK"))
 )]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ pub async fn refresh(
     path = "/v1/me",
     tag = "auth",
     summary = "Who is calling: tenant, role, subject",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::access::Me, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn me(principal: Principal) -> Json<Value> {

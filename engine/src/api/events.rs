@@ -28,7 +28,8 @@ use crate::store::TenantStore;
     tag = "runs",
     summary = "Server-sent events: a snapshot, then node and run events in order; closes after the run ends",
     params(("id" = String, Path, description = "run id")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, content_type = "text/event-stream", body = super::schema::runs::StreamEvent,
+        description = "`event: snapshot` (run and nodes), then `event: node` and `event: run`, each `data` one JSON object")),
     security(("bearer" = []))
 )]
 pub async fn stream(

@@ -54,9 +54,9 @@ fn unsigned(message: impl Into<String>) -> ApiError {
     tag = "triggers",
     summary = "Webhook trigger: the body is the run input; 202 with the run id",
     params(("token" = String, Path, description = "the workflow's hook token")),
-    request_body = serde_json::Value,
+    request_body = super::schema::runs::WebhookPayload,
     responses(
-        (status = 202, body = serde_json::Value, description = "Accepted"),
+        (status = 202, body = super::schema::runs::HookAccepted, description = "Accepted"),
         (status = 200, description = "With `respond: true`: the reply of the run's `respond` node, or the finished run")
     )
 )]

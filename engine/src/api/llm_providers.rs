@@ -40,7 +40,7 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
     path = "/v1/llm/providers",
     tag = "llm",
     summary = "LLM providers this tenant's calls may use (keys are never returned)",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::LlmProviderList, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -77,7 +77,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     summary = "Create or replace an LLM provider",
     params(("name" = String, Path, description = "provider name, 1–64 of a-z, 0-9, `-`, `_`")),
     request_body = ProviderInput,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::LlmProviderSaved, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn put(

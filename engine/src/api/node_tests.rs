@@ -43,7 +43,7 @@ pub struct NodeTest {
     summary = "Run one node alone (sandboxed, under the tenant's plan) and answer its record; no run is created",
     params(("id" = String, Path, description = "workflow id"), ("node" = String, Path, description = "node id")),
     request_body = NodeTest,
-    responses((status = 200, body = serde_json::Value, description = "The node's record")),
+    responses((status = 200, body = super::schema::tenant::NodeTested, description = "The node's record")),
     security(("bearer" = []))
 )]
 pub async fn test(

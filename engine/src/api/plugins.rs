@@ -80,7 +80,7 @@ pub struct UpgradeRequest {
     path = "/v1/plugins",
     tag = "plugins",
     summary = "Plugins installed in the tenant, with their grants",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::InstalledList, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -96,7 +96,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     tag = "plugins",
     summary = "Install a plugin version range with a grant",
     request_body = InstallRequest,
-    responses((status = 201, body = serde_json::Value, description = "Installed")),
+    responses((status = 201, body = super::schema::tenant::Installed, description = "Installed")),
     security(("bearer" = []))
 )]
 pub async fn install(
@@ -118,7 +118,7 @@ pub async fn install(
     tag = "plugins",
     summary = "One installed plugin, with its grants",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::Installed, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -140,7 +140,7 @@ pub async fn get(
     summary = "Move an install to the newest version in its range (or a new range)",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     request_body = UpgradeRequest,
-    responses((status = 200, body = serde_json::Value, description = "Upgraded (or already the newest)")),
+    responses((status = 200, body = super::schema::tenant::Upgraded, description = "Upgraded (or already the newest)")),
     security(("bearer" = []))
 )]
 pub async fn upgrade(

@@ -36,7 +36,7 @@ pub struct SecretValue {
     path = "/v1/secrets",
     tag = "secrets",
     summary = "Secret names (values are never returned)",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::SecretList, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
@@ -117,7 +117,7 @@ pub(super) fn plugin_name(publisher: &str, plugin: &str) -> Result<String, ApiEr
     tag = "secrets",
     summary = "What a plugin's nodes may read in this tenant",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::PluginGrantsAnswer, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn get_grants(
@@ -139,7 +139,7 @@ pub async fn get_grants(
     summary = "Replace a plugin's grants",
     params(("publisher" = String, Path), ("plugin" = String, Path)),
     request_body = crate::store::PluginGrants,
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::PluginGrantsAnswer, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn put_grants(

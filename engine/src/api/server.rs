@@ -14,7 +14,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     path = "/healthz",
     tag = "server",
     summary = "Liveness",
-    responses((status = 200, body = serde_json::Value, description = "OK"))
+    responses((status = 200, body = super::schema::tenant::Health, description = "OK"))
 )]
 pub async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
@@ -27,7 +27,7 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
     path = "/v1/catalog",
     tag = "workflows",
     summary = "Node kinds usable in the tenant, with their schemas",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::Catalog, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn catalog(

@@ -38,7 +38,7 @@ fn date(name: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
     tag = "usage",
     summary = "Metered use per UTC day",
     params(("from" = Option<String>, Query, description = "first day, YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day, YYYY-MM-DD")),
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::UsageReport, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn usage(
@@ -87,7 +87,7 @@ pub async fn usage(
     path = "/v1/plan",
     tag = "usage",
     summary = "The tenant's quotas and today's use",
-    responses((status = 200, body = serde_json::Value, description = "OK")),
+    responses((status = 200, body = super::schema::tenant::PlanAnswer, description = "OK")),
     security(("bearer" = []))
 )]
 pub async fn plan(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {

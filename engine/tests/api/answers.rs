@@ -93,3 +93,36 @@ fn an_answer_off_its_schema_is_caught() {
     typo["document"]["nodez"] = json!([]);
     assert!(std::panic::catch_unwind(|| check("GET", "/v1/workflows/w", 200, &typo)).is_err());
 }
+
+/// Every JSON request and answer the document lists has a named schema:
+/// none is a bare `object` or `{}`.
+#[test]
+fn every_body_has_a_named_schema() {
+    let mut bare = Vec::new();
+    for (path, item) in document()["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let mut contents = Vec::new();
+            if let Some(content) = operation.pointer("/requestBody/content") {
+                contents.push(("request".to_owned(), content));
+            }
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                if let Some(content) = response.get("content") {
+                    contents.push((status.clone(), content));
+                }
+            }
+            for (what, content) in contents {
+                for (media, body) in content.as_object().unwrap() {
+                    let schema = &body["schema"];
+                    if !media.contains("json") {
+                        continue;
+                    }
+                    let named = schema.get("$ref").is_some() || schema.pointer("/items/$ref").is_some();
+                    if !named {
+                        bare.push(format!("{method} {path} {what} {media}: {schema}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bare.is_empty(), "bodies without a named schema:\n{}", bare.join("\n"));
+}

@@ -8,5 +8,7 @@
 //! that changes shape without its schema fails a test.
 #![allow(dead_code)]
 
+pub mod access;
 pub mod runs;
+pub mod tenant;
 pub mod workflow;

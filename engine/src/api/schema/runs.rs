@@ -256,3 +256,45 @@ pub struct DecisionRecord {
     pub by: String,
     pub comment: Option<String>,
 }
+
+/// `event: node` of a run's event stream: a node changed status.
+#[derive(ToSchema)]
+pub struct NodeEvent {
+    /// The run, or a child run (`<run id>.<node>.<item>`).
+    pub run_id: String,
+    pub node_id: String,
+    pub status: NodeStatus,
+    pub attempt: u32,
+    pub wall_time_us: u64,
+    pub error: Option<String>,
+}
+
+/// `event: run`: the run changed status; the stream closes after a final one.
+#[derive(ToSchema)]
+pub struct RunEvent {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+}
+
+/// The `data` of each event of `GET /v1/runs/{id}/events`: first
+/// `snapshot` (a [`RunDetail`]), then `node` and `run` events.
+#[derive(ToSchema)]
+pub enum StreamEvent {
+    Snapshot(Box<RunDetail>),
+    Node(NodeEvent),
+    Run(RunEvent),
+}
+
+/// A webhook delivery accepted: the run it started.
+#[derive(ToSchema)]
+pub struct HookAccepted {
+    pub run_id: String,
+    pub status: RunStatus,
+}
+
+/// Whatever JSON the sender posts (or a form, as an object of its fields);
+/// the workflow's `input_schema` decides what fits.
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+pub struct WebhookPayload(Value);
