@@ -20,6 +20,7 @@ mod hooks;
 pub mod json;
 mod llm_providers;
 mod node_tests;
+mod page;
 mod params;
 mod plugins;
 mod principal;
@@ -267,6 +268,7 @@ pub fn openapi() -> serde_json::Value {
 fn document(api: &utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut json = serde_json::to_value(api).unwrap_or_default();
     schema::workflow::complete(&mut json);
+    schema::workflow::name_operations(&mut json);
     json
 }
 
@@ -275,6 +277,8 @@ pub fn app(state: AppState) -> Router {
     docs::add_error_responses(&mut api);
     let docs = docs::Docs::new(&api, &document(&api));
     router
+        .route("/", get(page::index))
+        .route("/assets/{file}", get(page::asset))
         .route(
             "/openapi.json",
             get({

@@ -197,7 +197,7 @@ pub async fn validate(
     tag = "workflows",
     summary = "Version numbers with their times",
     params(("id" = String, Path, description = "workflow id")),
-    responses((status = 200, body = super::schema::workflow::VersionList, description = "Saved versions")),
+    responses((status = 200, body = super::schema::workflow::WorkflowVersionList, description = "Saved versions")),
     security(("bearer" = []))
 )]
 pub async fn versions(

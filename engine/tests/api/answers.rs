@@ -94,6 +94,18 @@ fn an_answer_off_its_schema_is_caught() {
     assert!(std::panic::catch_unwind(|| check("GET", "/v1/workflows/w", 200, &typo)).is_err());
 }
 
+/// Operation ids are unique (generated clients key operations by them).
+#[test]
+fn operation_ids_are_unique() {
+    let mut seen = std::collections::BTreeSet::new();
+    for item in document()["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let id = operation["operationId"].as_str().expect("an operationId").to_owned();
+            assert!(seen.insert(id.clone()), "operationId `{id}` is used twice");
+        }
+    }
+}
+
 /// Every JSON request and answer the document lists has a named schema:
 /// none is a bare `object` or `{}`.
 #[test]
@@ -125,4 +137,19 @@ fn every_body_has_a_named_schema() {
         }
     }
     assert!(bare.is_empty(), "bodies without a named schema:\n{}", bare.join("\n"));
+}
+
+/// The page's TypeScript types are generated from `engine/web/src/api/openapi.json`
+/// (`npm run build`); this keeps that copy equal to the server's document.
+/// `TRELLIS_BLESS=1 cargo test -p trellis-engine --test api page_copy` rewrites it.
+#[test]
+fn the_page_copy_of_the_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/src/api/openapi.json");
+    let current = serde_json::to_string_pretty(document()).unwrap() + "\n";
+    if std::env::var_os("TRELLIS_BLESS").is_some() {
+        std::fs::write(&path, &current).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == current, "{} is not the server's OpenAPI document; rerun with TRELLIS_BLESS=1", path.display());
 }

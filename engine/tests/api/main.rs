@@ -10,6 +10,7 @@ mod hostile;
 mod llm;
 mod members;
 mod observability;
+mod page;
 mod plugins;
 mod quotas;
 mod runs;

@@ -33,6 +33,24 @@ fn rewrite_refs(value: &mut Value) {
     }
 }
 
+/// Names every operation by its method and path (`get_v1_workflows_id`):
+/// handlers in different modules share function names (`list`), and
+/// generated clients key operations by id.
+pub fn name_operations(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            let words: Vec<String> = path
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            operation["operationId"] = Value::String(format!("{method}_{}", words.join("_")));
+        }
+    }
+}
+
 /// Replaces the placeholder component with the document's JSON Schema and
 /// adds the definitions it refers to.
 pub fn complete(document: &mut Value) {
@@ -87,17 +105,17 @@ pub struct Validation {
 }
 
 #[derive(ToSchema)]
-pub struct VersionEntry {
+pub struct WorkflowVersionEntry {
     pub version: i64,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
 }
 
 #[derive(ToSchema)]
-pub struct VersionList {
+pub struct WorkflowVersionList {
     pub id: String,
     /// Newest first.
-    pub versions: Vec<VersionEntry>,
+    pub versions: Vec<WorkflowVersionEntry>,
 }
 
 #[derive(ToSchema)]
