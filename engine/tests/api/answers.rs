@@ -151,5 +151,9 @@ fn the_page_copy_of_the_document_is_current() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == current, "{} is not the server's OpenAPI document; rerun with TRELLIS_BLESS=1", path.display());
+    assert!(
+        committed == current,
+        "{} is not the server's OpenAPI document; rerun with TRELLIS_BLESS=1",
+        path.display()
+    );
 }
