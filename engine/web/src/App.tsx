@@ -2,10 +2,12 @@ import { useEffect, useState } from "react";
 import { api, loadSession, saveSession, type Schemas } from "./api/client";
 import { SignIn } from "./SignIn";
 import { Workflows } from "./Workflows";
+import { Editor } from "./editor/Editor";
 
 export function App() {
   const [signedIn, setSignedIn] = useState(loadSession() !== null);
   const [me, setMe] = useState<Schemas["Me"] | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
 
   useEffect(() => {
     const out = () => setSignedIn(false);
@@ -40,7 +42,7 @@ export function App() {
         </button>
       </header>
       <main>
-        <Workflows />
+        {open ? <Editor id={open} onClose={() => setOpen(null)} /> : <Workflows onOpen={setOpen} />}
       </main>
     </div>
   );

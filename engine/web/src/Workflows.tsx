@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, type Schemas } from "./api/client";
 
-export function Workflows() {
+export function Workflows({ onOpen }: { onOpen: (id: string) => void }) {
   const [workflows, setWorkflows] = useState<Schemas["WorkflowSummary"][] | null>(null);
 
   useEffect(() => {
@@ -18,7 +18,10 @@ export function Workflows() {
         <ul className="workflows">
           {workflows.map((w) => (
             <li key={w.id}>
-              <code>{w.id}</code> <span className="muted">version {w.version}</span>
+              <button type="button" className="link" onClick={() => onOpen(w.id)}>
+                <code>{w.id}</code>
+              </button>{" "}
+              <span className="muted">version {w.version}</span>
             </li>
           ))}
         </ul>
