@@ -12,7 +12,7 @@ use trellis_host_api::Limits;
 pub use plans::Plans;
 
 /// A tenant's quotas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Plan {
     /// Top-level runs pending or running at once.
@@ -123,7 +123,7 @@ impl QuotaExceeded {
 }
 
 /// Metered use, per tenant per UTC day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     pub runs: u64,
     pub node_executions: u64,

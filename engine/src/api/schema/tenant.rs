@@ -149,16 +149,6 @@ pub struct LlmProviderSaved {
     pub provider: LlmProvider,
 }
 
-/// Use of one UTC day.
-#[derive(ToSchema)]
-pub struct Usage {
-    pub runs: u64,
-    pub node_executions: u64,
-    pub fuel: u64,
-    pub http_calls: u64,
-    pub llm_tokens: u64,
-}
-
 #[derive(ToSchema)]
 pub struct ModelUse {
     pub provider: String,
@@ -172,7 +162,7 @@ pub struct ModelUse {
 pub struct UsageDay {
     /// `YYYY-MM-DD`.
     pub day: String,
-    pub usage: Usage,
+    pub usage: crate::quota::Usage,
     pub llm_models: Vec<ModelUse>,
 }
 
@@ -186,34 +176,14 @@ pub struct UsageReport {
 #[derive(ToSchema)]
 pub struct Today {
     pub day: String,
-    pub usage: Usage,
+    pub usage: crate::quota::Usage,
 }
 
 #[derive(ToSchema)]
 pub struct PlanAnswer {
     /// The tenant's quotas (see the README's Quotas).
-    pub plan: Quotas,
+    pub plan: crate::quota::Plan,
     pub today: Today,
-}
-
-/// The limits of a plan.
-#[derive(ToSchema)]
-pub struct Quotas {
-    pub concurrent_runs: u64,
-    pub runs_per_day: u64,
-    pub runs_per_second: u64,
-    pub requests_per_second: u64,
-    pub workflows: u64,
-    pub nodes_per_workflow: u64,
-    pub fuel_per_node: u64,
-    pub memory_per_node_bytes: u64,
-    pub time_per_node_ms: u64,
-    pub payload_bytes: u64,
-    pub http_requests_per_run: u64,
-    pub llm_tokens_per_day: u64,
-    pub kv_bytes: u64,
-    pub cron_triggers_per_workflow: u64,
-    pub min_cron_interval_secs: u64,
 }
 
 /// A node run alone (`POST /v1/workflows/{id}/nodes/{node}/test`).

@@ -1168,9 +1168,102 @@ export interface components {
             node_id: string;
             run_id: string;
         };
+        /** @description A tenant's quotas. */
+        Plan: {
+            /**
+             * Format: int64
+             * @description Top-level runs pending or running at once.
+             * @default 500
+             */
+            concurrent_runs: number;
+            /**
+             * Format: int64
+             * @description Cron triggers one workflow may have.
+             * @default 10
+             */
+            cron_triggers_per_workflow: number;
+            /**
+             * Format: int64
+             * @default 1000000000
+             */
+            fuel_per_node: number;
+            /**
+             * Format: int64
+             * @description Outbound HTTP requests of all the nodes of one run together.
+             * @default 500
+             */
+            http_requests_per_run: number;
+            /**
+             * Format: int64
+             * @description Plugin kv storage of the whole tenant.
+             * @default 16777216
+             */
+            kv_bytes: number;
+            /**
+             * Format: int64
+             * @default 1000000
+             */
+            llm_tokens_per_day: number;
+            /**
+             * Format: int64
+             * @default 67108864
+             */
+            memory_per_node_bytes: number;
+            /**
+             * Format: int64
+             * @description The shortest time between two fires of one cron trigger.
+             * @default 60
+             */
+            min_cron_interval_secs: number;
+            /**
+             * Format: int64
+             * @description Nodes per workflow, sub-graphs included.
+             * @default 200
+             */
+            nodes_per_workflow: number;
+            /**
+             * Format: int64
+             * @description Bytes of a run's input, and of a node's output.
+             * @default 1048576
+             */
+            payload_bytes: number;
+            /**
+             * Format: int64
+             * @description API requests and webhook deliveries a second, in bursts of up to
+             *     one second's worth; a request over it waits its turn for at most a
+             *     second, then is refused (429).
+             * @default 200
+             */
+            requests_per_second: number;
+            /**
+             * Format: int64
+             * @description Top-level runs started per UTC day.
+             * @default 1000000
+             */
+            runs_per_day: number;
+            /**
+             * Format: int64
+             * @description Runs started a second, child runs included, in bursts of up to one
+             *     second's worth; a start over it waits its turn (a top-level start
+             *     at most a second, then 429).
+             * @default 200
+             */
+            runs_per_second: number;
+            /**
+             * Format: int64
+             * @default 30000
+             */
+            time_per_node_ms: number;
+            /**
+             * Format: int64
+             * @description Saved workflows.
+             * @default 1000
+             */
+            workflows: number;
+        };
         PlanAnswer: {
             /** @description The tenant's quotas (see the README's Quotas). */
-            plan: components["schemas"]["Quotas"];
+            plan: components["schemas"]["Plan"];
             today: components["schemas"]["Today"];
         };
         /**
@@ -1273,39 +1366,6 @@ export interface components {
             public_key: string;
             /** Format: date-time */
             registered_at: string;
-        };
-        /** @description The limits of a plan. */
-        Quotas: {
-            /** Format: int64 */
-            concurrent_runs: number;
-            /** Format: int64 */
-            cron_triggers_per_workflow: number;
-            /** Format: int64 */
-            fuel_per_node: number;
-            /** Format: int64 */
-            http_requests_per_run: number;
-            /** Format: int64 */
-            kv_bytes: number;
-            /** Format: int64 */
-            llm_tokens_per_day: number;
-            /** Format: int64 */
-            memory_per_node_bytes: number;
-            /** Format: int64 */
-            min_cron_interval_secs: number;
-            /** Format: int64 */
-            nodes_per_workflow: number;
-            /** Format: int64 */
-            payload_bytes: number;
-            /** Format: int64 */
-            requests_per_second: number;
-            /** Format: int64 */
-            runs_per_day: number;
-            /** Format: int64 */
-            runs_per_second: number;
-            /** Format: int64 */
-            time_per_node_ms: number;
-            /** Format: int64 */
-            workflows: number;
         };
         Refresh: {
             refresh_token: string;
@@ -1459,7 +1519,7 @@ export interface components {
             from: string;
             install: components["schemas"]["Install"];
         };
-        /** @description Use of one UTC day. */
+        /** @description Metered use, per tenant per UTC day. */
         Usage: {
             /** Format: int64 */
             fuel: number;
