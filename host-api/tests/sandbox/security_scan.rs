@@ -234,6 +234,15 @@ async fn twelve_nuclei_templates_find_a_vulnerable_server_and_pass_a_clean_one()
     assert!(passed.succeeded(), "{:?}", passed.report.failure);
     assert_eq!(passed.emits[0].port, "clean", "{:?}", passed.emits[0].data);
 
+    // What one node may ask of the scanner is bounded before any request.
+    let many: Vec<&String> = std::iter::repeat_n(texts[0], 51).collect();
+    let refused = scanner.scan("template", json!({"url": format!("http://{clean}"), "templates": many})).await;
+    assert_eq!(refused.failure().unwrap().message, "config.templates: give 1 to 50 templates");
+    let huge = format!("{}\n# {}", texts[0], "x".repeat(64 * 1024));
+    let refused = scanner.scan("template", json!({"url": format!("http://{clean}"), "templates": [huge]})).await;
+    assert!(refused.failure().unwrap().message.starts_with("config.templates[0]: over 65536 bytes"));
+    assert!(refused.report.http_calls.is_empty(), "nothing was sent");
+
     let dsl = "id: x\ninfo: {name: x, severity: info}\nhttp:\n  - path: ['{{BaseURL}}']\n    matchers:\n      - type: dsl\n        dsl: ['true']\n";
     let refused = scanner.scan("template", json!({"url": format!("http://{clean}"), "templates": [dsl]})).await;
     let failure = refused.failure().unwrap();
