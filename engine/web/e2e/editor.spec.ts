@@ -1,85 +1,122 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { startTrellis, type Trellis } from "./server";
+import { choosePassword, connect, signIn, withKey } from "./session";
 
-const PASSWORD = "a passphrase of my own";
 let trellis: Trellis;
 
 test.beforeAll(async ({ request }) => {
   trellis = await startTrellis();
-  // The owner's one-time password is swapped for their own through the API.
-  const login = await request.post(`${trellis.url}/v1/auth/login`, {
-    data: { email: trellis.owner.email, password: trellis.owner.password },
-  });
-  const { access_token } = await login.json();
-  await request.post(`${trellis.url}/v1/me/password`, {
-    headers: { authorization: `Bearer ${access_token}` },
-    data: { current_password: trellis.owner.password, new_password: PASSWORD },
-  });
-  const saved = await request.post(`${trellis.url}/v1/workflows`, {
-    headers: { authorization: `Bearer ${trellis.apiKey}` },
-    data: {
-      id: "greet",
-      nodes: [{ id: "hello", uses: "trellis/transform@^0.1", kind: "render", config: { template: "hello" } }],
-      ui: { positions: { hello: { x: 40, y: 120 } } },
-    },
-  });
-  expect(saved.status()).toBe(201);
+  await choosePassword(request, trellis, trellis.owner.email, trellis.owner.password);
 });
 
 test.afterAll(() => trellis?.stop());
 
-async function signIn(page: Page) {
-  await page.goto(trellis.url + "/");
-  await page.getByLabel("Email").fill(trellis.owner.email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-test("a node added from the palette and connected by dragging is saved as a new version", async ({ page, request }, info) => {
-  await signIn(page);
-  await page.getByRole("button", { name: "greet" }).click();
-  await expect(page.getByTestId("node-hello")).toBeVisible();
+test("three nodes dragged from the palette, connected and configured are saved, run, and every node succeeds", async ({ page, request }, info) => {
+  await signIn(page, trellis);
+  await page.getByLabel("New workflow id").fill("greetings");
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: /greetings/ })).toBeVisible();
 
   // The palette is grouped and searchable, built-ins included.
-  await page.getByLabel("Search nodes").fill("reshape");
-  await expect(page.getByTestId("palette-trellis/transform/reshape")).toBeVisible();
-  await expect(page.getByTestId("palette-builtin:approval")).toBeHidden();
-  await page.getByTestId("palette-trellis/transform/reshape").click();
-  await expect(page.getByTestId("node-reshape")).toBeVisible();
-
-  // A reshape without its template is refused at save, with the problem's path.
-  await page.getByRole("button", { name: "Save" }).click();
-  await expect(page.getByRole("status")).toHaveText("the workflow is invalid");
-  await expect(page.getByRole("list", { name: "Problems" })).toContainText("$.nodes[1].config");
-  await page.screenshot({ path: info.outputPath("refused.png") });
-  await page.getByTestId("node-reshape").click();
-  await page.keyboard.press("Delete");
-  await expect(page.getByTestId("node-reshape")).toHaveCount(0);
-
   await page.getByLabel("Search nodes").fill("approval");
-  await page.getByTestId("palette-builtin:approval").click();
-  await expect(page.getByTestId("node-approval")).toBeVisible();
+  await expect(page.getByTestId("palette-builtin:approval")).toBeVisible();
+  await expect(page.getByTestId("palette-trellis/transform/render")).toBeHidden();
+  await page.getByLabel("Search nodes").fill("render");
 
-  // Drag from hello's `out` handle to the approval's input.
-  const from = page.getByTestId("node-hello").locator('.react-flow__handle[data-handleid="out"]');
-  const to = page.getByTestId("node-approval").locator(".react-flow__handle-left");
-  const a = await from.boundingBox();
-  const b = await to.boundingBox();
-  if (!a || !b) throw new Error("handles not on screen");
-  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 12 });
-  await page.mouse.up();
-  await expect(page.locator(".react-flow__edge")).toHaveCount(1);
+  const canvas = page.getByTestId("canvas");
+  const drops = [
+    { x: 60, y: 60 },
+    { x: 260, y: 240 },
+    { x: 460, y: 420 },
+  ];
+  for (const [i, at] of drops.entries()) {
+    await page.getByTestId("palette-trellis/transform/render").dragTo(canvas, { targetPosition: at });
+    const id = i === 0 ? "render" : `render-${i + 1}`;
+    await expect(page.getByTestId(`node-${id}`)).toBeVisible();
+    // The new node is selected: its config form is generated from the kind's schema.
+    const template = page.getByRole("textbox", { name: "template", exact: true });
+    await template.fill(i === 0 ? "hello {{ input.name }}" : `step ${i + 1}`);
+  }
+  await connect(page, "render", "out", "render-2");
+  await connect(page, "render-2", "out", "render-3");
+  await expect(page.locator(".react-flow__edge")).toHaveCount(2);
 
   await page.getByRole("button", { name: "Save" }).click();
   await expect(page.getByRole("status")).toHaveText("Saved version 2");
   await page.screenshot({ path: info.outputPath("saved.png") });
 
-  const answer = await request.get(`${trellis.url}/v1/workflows/greet`, { headers: { authorization: `Bearer ${trellis.apiKey}` } });
-  const { version, document } = await answer.json();
-  expect(version).toBe(2);
-  expect(document.nodes.map((n: { id: string }) => n.id)).toEqual(["hello", "approval"]);
-  expect(document.edges).toEqual([{ from: "hello", port: "out", to: "approval" }]);
-  expect(document.ui.positions.hello).toEqual({ x: 40, y: 120 });
+  const saved = await (await request.get(`${trellis.url}/v1/workflows/greetings`, { headers: withKey(trellis) })).json();
+  expect(saved.document.nodes.map((n: { id: string; config: unknown }) => [n.id, n.config])).toEqual([
+    ["render", { template: "hello {{ input.name }}" }],
+    ["render-2", { template: "step 2" }],
+    ["render-3", { template: "step 3" }],
+  ]);
+  expect(saved.document.edges).toEqual([
+    { from: "render", port: "out", to: "render-2" },
+    { from: "render-2", port: "out", to: "render-3" },
+  ]);
+
+  // Run it from the editor's run panel: the run view follows it live.
+  await page.getByTestId("canvas").click({ position: { x: 10, y: 10 } });
+  await page.getByRole("tab", { name: "Run" }).click();
+  await page.getByLabel("Input (JSON)").fill('{"name": "Ada"}');
+  await page.getByRole("button", { name: "Start run" }).click();
+  await expect(page.getByTestId("run-status")).toHaveText("succeeded");
+  for (const id of ["render", "render-2", "render-3"]) await expect(page.getByTestId(`node-${id}`)).toHaveAttribute("data-status", "succeeded");
+
+  // A node's record: its output per port.
+  await page.getByTestId("node-render").click();
+  await expect(page.getByLabel("Output on out")).toContainText("hello Ada");
+  await page.screenshot({ path: info.outputPath("run.png") });
+});
+
+test("an invalid config shows its problem at the field, on the node and when saving", async ({ page }, info) => {
+  await signIn(page, trellis);
+  await page.getByRole("link", { name: "greetings" }).click();
+  await page.getByLabel("Search nodes").fill("reshape");
+  await page.getByTestId("palette-trellis/transform/reshape").click();
+  await expect(page.getByTestId("node-reshape")).toBeVisible();
+
+  // The server's validation names `$.nodes[3].config` (the missing
+  // template): the page shows it at the template field and on the node.
+  await expect(page.locator('[id$="_template__error"]')).toHaveText('"template" is a required property');
+  // `template` takes any JSON: its field is a JSON text box.
+  await expect(page.getByRole("textbox", { name: "template", exact: true })).toHaveClass("json-input");
+  await expect(page.getByTestId("node-reshape")).toContainText("1 problem");
+
+  // The fuel field takes a number; as an expression it may hold any text.
+  await page.getByRole("button", { name: "fuel: use an expression" }).click();
+  await page.getByLabel("fuel expression").fill("input.budget");
+
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toHaveText("the workflow is invalid");
+  await page.screenshot({ path: info.outputPath("invalid.png") });
+});
+
+test("by keyboard alone: a kind added with Enter, a node selected with Enter, an edge made through Connect to…", async ({ page }, info) => {
+  await signIn(page, trellis);
+  await page.getByRole("link", { name: "greetings" }).focus();
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("node-render-3")).toBeVisible();
+
+  await page.getByLabel("Search nodes").focus();
+  await page.keyboard.type("approval");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("node-approval")).toBeVisible();
+
+  // Select render-3 on the canvas and connect it to the approval by menu.
+  await page.locator('.react-flow__node[data-id="render-3"]').focus();
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("complementary", { name: "Node render-3" })).toBeVisible();
+  await page.getByLabel("Connect to…").selectOption("approval");
+  await page.getByRole("button", { name: "Connect", exact: true }).focus();
+  await page.keyboard.press("Enter");
+  await expect(page.locator(".react-flow__edge")).toHaveCount(3);
+  await expect(page.getByRole("complementary", { name: "Node render-3" })).toContainText("out → approval");
+
+  await page.getByRole("button", { name: "Save" }).focus();
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("status")).toHaveText("Saved version 3");
+  await page.screenshot({ path: info.outputPath("keyboard.png") });
 });

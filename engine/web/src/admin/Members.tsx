@@ -1,0 +1,88 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { api, type Schemas } from "../api/client";
+import { messageOf } from "../errors";
+import type { Role } from "../session";
+
+const ROLES: Role[] = ["viewer", "operator", "editor", "admin", "owner"];
+
+/// The tenant's members: add one (their one-time password shown once),
+/// change a role, remove.
+export function Members() {
+  const [members, setMembers] = useState<Schemas["Member"][]>([]);
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [created, setCreated] = useState<Schemas["MemberCreated"] | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+
+  const load = () => api.GET("/v1/members").then(({ data }) => setMembers(data?.members ?? []));
+  useEffect(() => {
+    load();
+  }, []);
+
+  const add = async (event: FormEvent) => {
+    event.preventDefault();
+    const { data, error } = await api.POST("/v1/members", { body: { email, role } });
+    setCreated(data ?? null);
+    setMessage(data ? null : messageOf(error, "adding failed"));
+    if (data) setEmail("");
+    load();
+  };
+  const change = async (id: string, next: Role) => {
+    const { error } = await api.PATCH("/v1/members/{id}", { params: { path: { id } }, body: { role: next } });
+    setMessage(error ? messageOf(error, "refused") : "Role changed");
+    load();
+  };
+  const remove = async (id: string) => {
+    const { error } = await api.DELETE("/v1/members/{id}", { params: { path: { id } } });
+    setMessage(error ? messageOf(error, "refused") : "Member removed");
+    load();
+  };
+
+  return (
+    <section aria-labelledby="members-title">
+      <h2 id="members-title">Members</h2>
+      <form className="inline" onSubmit={add}>
+        <label>
+          Email <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        </label>
+        <label>
+          Role{" "}
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            {ROLES.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Add member</button>
+      </form>
+      {created && (
+        <p role="alert" className="once">
+          {created.member.email}'s one-time password (shown once): <code data-testid="one-time-password">{created.password}</code>
+        </p>
+      )}
+      {message && <p role="status">{message}</p>}
+      <table className="list">
+        <tbody>
+          {members.map((m) => (
+            <tr key={m.id}>
+              <td>{m.email}</td>
+              <td>
+                <select aria-label={`Role of ${m.email}`} value={m.role} onChange={(e) => change(m.id, e.target.value as Role)}>
+                  {ROLES.map((r) => (
+                    <option key={r}>{r}</option>
+                  ))}
+                </select>
+              </td>
+              <td>{m.password_change_required ? "password not yet chosen" : ""}</td>
+              <td>
+                <button type="button" className="danger" onClick={() => remove(m.id)}>
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
