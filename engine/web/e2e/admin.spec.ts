@@ -38,6 +38,27 @@ test("an API key's secret is shown once and a secret's value never", async ({ pa
   expect(listed).not.toContain("sk_test_not_shown_anywhere");
 });
 
+test("a member is added with a one-time password, given another role and removed", async ({ page, request }, info) => {
+  await signIn(page, trellis);
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByLabel("Email").fill("ops@acme.test");
+  await page.getByRole("combobox", { name: "Role", exact: true }).selectOption("operator");
+  await page.getByRole("button", { name: "Add member" }).click();
+  const oneTime = (await page.getByTestId("one-time-password").textContent()) ?? "";
+  const login = await request.post(`${trellis.url}/v1/auth/login`, { data: { email: "ops@acme.test", password: oneTime } });
+  expect(login.ok()).toBe(true);
+
+  await page.getByLabel("Role of ops@acme.test").selectOption("editor");
+  await expect(page.getByRole("status")).toHaveText("Role changed");
+  const members = await (await request.get(`${trellis.url}/v1/members`, { headers: withKey(trellis) })).json();
+  expect(members.members.find((m: { email: string }) => m.email === "ops@acme.test").role).toBe("editor");
+  await page.screenshot({ path: info.outputPath("members.png") });
+
+  await page.getByRole("row", { name: /ops@acme.test/ }).getByRole("button", { name: "Remove" }).click();
+  await expect(page.getByRole("status")).toHaveText("Member removed");
+  await expect(page.getByRole("cell", { name: "ops@acme.test" })).toHaveCount(0);
+});
+
 test("a plugin uninstalled and installed again from the marketplace gets only the ticked capabilities", async ({ page, request }, info) => {
   await signIn(page, trellis);
   await page.getByRole("link", { name: "Plugins" }).click();

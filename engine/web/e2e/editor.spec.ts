@@ -41,6 +41,14 @@ test("three nodes dragged from the palette, connected and configured are saved, 
   await connect(page, "render-2", "out", "render-3");
   await expect(page.locator(".react-flow__edge")).toHaveCount(2);
 
+  // A field switched to an expression suggests the input and the node's ancestors.
+  await page.getByTestId("node-render-3").click();
+  await page.getByRole("button", { name: "fuel: use an expression" }).click();
+  const options = await page.locator("datalist option").evaluateAll((all) => all.map((o) => (o as HTMLOptionElement).value));
+  expect(options).toEqual(expect.arrayContaining(["input", "nodes.render.output", "nodes.render-2.output", "nodes.render-2.status"]));
+  expect(options).not.toContain("nodes.render-3.output");
+  await page.getByRole("button", { name: "fuel: use an expression" }).click();
+
   await page.getByRole("button", { name: "Save" }).click();
   await expect(page.getByRole("status")).toHaveText("Saved version 2");
   await page.screenshot({ path: info.outputPath("saved.png") });
@@ -119,4 +127,32 @@ test("by keyboard alone: a kind added with Enter, a node selected with Enter, an
   await page.keyboard.press("Enter");
   await expect(page.getByRole("status")).toHaveText("Saved version 3");
   await page.screenshot({ path: info.outputPath("keyboard.png") });
+});
+
+test("the triggers panel saves a webhook and a schedule, then shows the hook URL and the next fire; the version list opens an older version", async ({ page }, info) => {
+  await signIn(page, trellis);
+  await page.getByRole("link", { name: "greetings" }).click();
+  await page.getByRole("tab", { name: "Triggers" }).click();
+  await page.getByLabel("Start a run on a POST to the workflow's hook URL").check();
+  await page.getByLabel("Signature scheme").selectOption("github");
+  await page.getByRole("button", { name: "Add a schedule" }).click();
+  await page.getByLabel("Schedule 1").fill("0 30 4 * * *");
+  // GitHub's scheme needs a signing secret: the server says so, above the canvas.
+  await expect(page.getByRole("list", { name: "Problems" })).toContainText("$.triggers[0].webhook.secret");
+  await page.getByLabel("Signature scheme").selectOption("trellis");
+  await expect(page.getByRole("list", { name: "Problems" })).toHaveCount(0);
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toHaveText("Saved version 4");
+  await page.getByRole("tab", { name: "Triggers" }).click();
+  await expect(page.getByLabel("Webhook URL")).toHaveValue(new RegExp(`^${trellis.url}/hooks/whk_`));
+  await expect(page.getByRole("list", { name: "Next fires" })).toContainText("0 30 4 * * *");
+  await page.screenshot({ path: info.outputPath("triggers.png") });
+
+  await page.getByRole("tab", { name: "Versions" }).click();
+  await page.getByRole("link", { name: "version 1" }).click();
+  await expect(page.getByText("older version: saving makes it the latest")).toBeVisible();
+  await expect(page.locator(".react-flow__node")).toHaveCount(0);
+  await page.getByRole("tab", { name: "Versions" }).click();
+  await page.getByRole("link", { name: "version 4" }).click();
+  await expect(page.getByTestId("node-approval")).toBeVisible();
 });

@@ -50,6 +50,24 @@ test("a waiting approval is approved from the run page and the run finishes", as
   expect(detail.nodes.find((n: { node_id: string }) => n.node_id === "sign-off").signal).toMatchObject({ approved: true });
 });
 
+test("a run is cancelled from its page, and a finished run is re-run from a node", async ({ page, request }, info) => {
+  const started = await request.post(`${trellis.url}/v1/workflows/release/runs`, { headers: withKey(trellis), data: { input: {} } });
+  const { run } = await started.json();
+  await signIn(page, trellis);
+  await page.goto(`${trellis.url}/#/runs/${run.id}`);
+  await expect(page.getByTestId("node-sign-off")).toHaveAttribute("data-status", "waiting");
+  await page.getByRole("button", { name: "Cancel run" }).click();
+  await expect(page.getByTestId("run-status")).toHaveText("cancelled");
+  await expect(page.getByRole("button", { name: "Cancel run" })).toHaveCount(0);
+
+  // Re-run from the approval: a new run, waiting on it again.
+  await page.getByTestId("node-sign-off").click();
+  await page.getByRole("button", { name: "Re-run from this node" }).click();
+  await expect(page.getByRole("heading", { name: new RegExp(`Run (?!${run.id})`) })).toBeVisible();
+  await expect(page.getByTestId("node-sign-off")).toHaveAttribute("data-status", "waiting");
+  await page.screenshot({ path: info.outputPath("rerun.png") });
+});
+
 test("run history filters by status and pages", async ({ page, request }, info) => {
   // 29 waiting runs: more than a page of 25.
   for (let i = 0; i < 29; i++) {
@@ -61,7 +79,7 @@ test("run history filters by status and pages", async ({ page, request }, info) 
   await page.getByLabel("Status").selectOption("running");
   await expect(page.locator("tbody tr")).toHaveCount(25);
   await page.getByRole("button", { name: "Older" }).click();
-  await expect(page.locator("tbody tr")).toHaveCount(4);
+  await expect(page.locator("tbody tr")).toHaveCount(5);
   await expect(page.getByRole("button", { name: "Older" })).toBeDisabled();
   await page.getByRole("button", { name: "Newer" }).click();
   await expect(page.locator("tbody tr")).toHaveCount(25);

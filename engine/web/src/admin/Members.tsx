@@ -47,7 +47,7 @@ export function Members() {
         </label>
         <label>
           Role{" "}
-          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <select aria-label="Role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
             {ROLES.map((r) => (
               <option key={r}>{r}</option>
             ))}

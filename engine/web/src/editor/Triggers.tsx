@@ -46,9 +46,10 @@ export function Triggers(props: { id: string; document: Document; version: numbe
         </label>
         {webhook && (
           <>
+            {/* Ours is the default: a document names only a provider's scheme. */}
             <label>
               Signature scheme{" "}
-              <select value={webhook.verify ?? "trellis"} onChange={(e) => write({ ...webhook, verify: e.target.value as Webhook["verify"] }, crons)}>
+              <select value={webhook.verify ?? "trellis"} onChange={(e) => write({ ...webhook, verify: e.target.value === "trellis" ? null : (e.target.value as Webhook["verify"]) }, crons)}>
                 {SCHEMES.map((s) => (
                   <option key={s}>{s}</option>
                 ))}
