@@ -1,23 +1,20 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { api, type Schemas } from "../api/client";
+import { useState, type FormEvent } from "react";
+import { api } from "../api/client";
 import { messageOf } from "../errors";
 import type { Role } from "../session";
+import { useListing } from "./listing";
 
 const ROLES: Role[] = ["viewer", "operator", "editor", "admin"];
 
 /// API keys: a new key's secret is shown once, here, and never again.
 export function ApiKeys() {
-  const [keys, setKeys] = useState<Schemas["ApiKey"][]>([]);
+  const { items: keys, reload, message, setMessage, act } = useListing(() =>
+    api.GET("/v1/api-keys").then(({ data }) => data?.api_keys ?? []),
+  );
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("operator");
   const [days, setDays] = useState("");
   const [secret, setSecret] = useState<string | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-
-  const load = () => api.GET("/v1/api-keys").then(({ data }) => setKeys(data?.api_keys ?? []));
-  useEffect(() => {
-    load();
-  }, []);
 
   const create = async (event: FormEvent) => {
     event.preventDefault();
@@ -26,13 +23,9 @@ export function ApiKeys() {
     });
     setSecret(data?.secret ?? null);
     setMessage(data ? null : messageOf(error, "creating failed"));
-    load();
+    reload();
   };
-  const revoke = async (id: string) => {
-    const { error } = await api.DELETE("/v1/api-keys/{id}", { params: { path: { id } } });
-    setMessage(error ? messageOf(error, "refused") : "Key revoked");
-    load();
-  };
+  const revoke = (id: string) => act(api.DELETE("/v1/api-keys/{id}", { params: { path: { id } } }), "Key revoked");
 
   return (
     <section aria-labelledby="keys-title">

@@ -1,23 +1,20 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { api, type Schemas } from "../api/client";
 import { messageOf } from "../errors";
 import type { Role } from "../session";
+import { useListing } from "./listing";
 
 const ROLES: Role[] = ["viewer", "operator", "editor", "admin", "owner"];
 
 /// The tenant's members: add one (their one-time password shown once),
 /// change a role, remove.
 export function Members() {
-  const [members, setMembers] = useState<Schemas["Member"][]>([]);
+  const { items: members, reload, message, setMessage, act } = useListing(() =>
+    api.GET("/v1/members").then(({ data }) => data?.members ?? []),
+  );
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [created, setCreated] = useState<Schemas["MemberCreated"] | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-
-  const load = () => api.GET("/v1/members").then(({ data }) => setMembers(data?.members ?? []));
-  useEffect(() => {
-    load();
-  }, []);
 
   const add = async (event: FormEvent) => {
     event.preventDefault();
@@ -25,18 +22,11 @@ export function Members() {
     setCreated(data ?? null);
     setMessage(data ? null : messageOf(error, "adding failed"));
     if (data) setEmail("");
-    load();
+    reload();
   };
-  const change = async (id: string, next: Role) => {
-    const { error } = await api.PATCH("/v1/members/{id}", { params: { path: { id } }, body: { role: next } });
-    setMessage(error ? messageOf(error, "refused") : "Role changed");
-    load();
-  };
-  const remove = async (id: string) => {
-    const { error } = await api.DELETE("/v1/members/{id}", { params: { path: { id } } });
-    setMessage(error ? messageOf(error, "refused") : "Member removed");
-    load();
-  };
+  const change = (id: string, next: Role) =>
+    act(api.PATCH("/v1/members/{id}", { params: { path: { id } }, body: { role: next } }), "Role changed");
+  const remove = (id: string) => act(api.DELETE("/v1/members/{id}", { params: { path: { id } } }), "Member removed");
 
   return (
     <section aria-labelledby="members-title">

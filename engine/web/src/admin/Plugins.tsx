@@ -1,20 +1,16 @@
-import { useEffect, useState } from "react";
-import { api, type Schemas } from "../api/client";
+import { api } from "../api/client";
 import { messageOf } from "../errors";
 import { useCan } from "../session";
 import { Marketplace } from "./Marketplace";
+import { useListing } from "./listing";
 
 /// Installed plugins with their grants; admins upgrade, uninstall and
 /// install from the marketplace.
 export function Plugins() {
   const canAdmin = useCan("admin");
-  const [installed, setInstalled] = useState<Schemas["Installed"][]>([]);
-  const [message, setMessage] = useState<string | null>(null);
-
-  const load = () => api.GET("/v1/plugins").then(({ data }) => setInstalled(data?.plugins ?? []));
-  useEffect(() => {
-    load();
-  }, []);
+  const { items: installed, reload, message, setMessage, act } = useListing(() =>
+    api.GET("/v1/plugins").then(({ data }) => data?.plugins ?? []),
+  );
 
   const split = (name: string) => {
     const [publisher, plugin] = name.split("/");
@@ -23,13 +19,9 @@ export function Plugins() {
   const upgrade = async (name: string) => {
     const { data, error } = await api.POST("/v1/plugins/{publisher}/{plugin}/upgrade", { params: { path: split(name) }, body: {} });
     setMessage(data ? `${name}: ${data.from} → ${data.install.version}` : messageOf(error, "upgrade refused"));
-    load();
+    reload();
   };
-  const uninstall = async (name: string) => {
-    const { error } = await api.DELETE("/v1/plugins/{publisher}/{plugin}", { params: { path: split(name) } });
-    setMessage(error ? messageOf(error, "refused") : `${name} uninstalled`);
-    load();
-  };
+  const uninstall = (name: string) => act(api.DELETE("/v1/plugins/{publisher}/{plugin}", { params: { path: split(name) } }), `${name} uninstalled`);
 
   return (
     <section aria-labelledby="plugins-title">
@@ -74,7 +66,7 @@ export function Plugins() {
           ))}
         </tbody>
       </table>
-      {canAdmin && <Marketplace installed={installed.map((i) => i.install.plugin)} onInstalled={load} />}
+      {canAdmin && <Marketplace installed={installed.map((i) => i.install.plugin)} onInstalled={reload} />}
     </section>
   );
 }

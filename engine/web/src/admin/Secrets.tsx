@@ -1,31 +1,19 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { api, type Schemas } from "../api/client";
-import { messageOf } from "../errors";
+import { useState, type FormEvent } from "react";
+import { api } from "../api/client";
+import { useListing } from "./listing";
 
 /// Secrets are write-only: names and times are listed, values never.
 export function Secrets() {
-  const [secrets, setSecrets] = useState<Schemas["SecretEntry"][]>([]);
+  const { items: secrets, message, act } = useListing(() => api.GET("/v1/secrets").then(({ data }) => data?.secrets ?? []));
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
-  const [message, setMessage] = useState<string | null>(null);
 
-  const load = () => api.GET("/v1/secrets").then(({ data }) => setSecrets(data?.secrets ?? []));
-  useEffect(() => {
-    load();
-  }, []);
-
-  const save = async (event: FormEvent) => {
+  const save = (event: FormEvent) => {
     event.preventDefault();
-    const { error } = await api.PUT("/v1/secrets/{name}", { params: { path: { name } }, body: { value } });
-    setMessage(error ? messageOf(error, "refused") : `Secret ${name} saved`);
     setValue("");
-    load();
+    return act(api.PUT("/v1/secrets/{name}", { params: { path: { name } }, body: { value } }), `Secret ${name} saved`);
   };
-  const remove = async (secret: string) => {
-    const { error } = await api.DELETE("/v1/secrets/{name}", { params: { path: { name: secret } } });
-    setMessage(error ? messageOf(error, "refused") : `Secret ${secret} deleted`);
-    load();
-  };
+  const remove = (secret: string) => act(api.DELETE("/v1/secrets/{name}", { params: { path: { name: secret } } }), `Secret ${secret} deleted`);
 
   return (
     <section aria-labelledby="secrets-title">
