@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use super::workflows::check_workflow_id;
-use crate::store::{RunRecord, TenantStore};
+use crate::store::{RunFilter, RunRecord, TenantStore};
 
 /// Longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
@@ -114,6 +114,9 @@ pub async fn get(
 pub struct ListQuery {
     #[serde(default)]
     status: Option<String>,
+    /// Only the runs of this workflow.
+    #[serde(default)]
+    workflow: Option<String>,
     /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
@@ -121,13 +124,13 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-/// Runs, newest first, with cursor pagination and a status filter.
+/// Runs, newest first, with cursor pagination and status and workflow filters.
 #[utoipa::path(
     get,
     path = "/v1/runs",
     tag = "runs",
     summary = "Top-level runs, newest first",
-    params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 50 unless given, at most 200")),
+    params(("status" = Option<String>, Query, description = "pending, running, succeeded, failed or cancelled"), ("workflow" = Option<String>, Query, description = "only this workflow's runs"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("limit" = Option<u32>, Query, description = "page size: 50 unless given, at most 200")),
     responses((status = 200, body = super::schema::runs::RunList, description = "Runs, newest first")),
     security(("bearer" = []))
 )]
@@ -146,8 +149,12 @@ pub async fn list(
     if let Some(cursor) = &query.cursor {
         check_run_id(cursor)?;
     }
+    if let Some(workflow) = &query.workflow {
+        check_workflow_id(workflow)?;
+    }
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
-    let runs = principal.store(&state).list_runs(status, query.cursor.as_deref(), limit).await?;
+    let filter = RunFilter { status, workflow: query.workflow.as_deref() };
+    let runs = principal.store(&state).list_runs(&filter, query.cursor.as_deref(), limit).await?;
     let next = super::next_cursor(&runs, limit, |r| &r.id);
     let items: Vec<Value> = runs
         .into_iter()

@@ -52,6 +52,13 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
 }
 
+/// Which runs a listing keeps; `None` keeps all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunFilter<'a> {
+    pub status: Option<RunStatus>,
+    pub workflow: Option<&'a str>,
+}
+
 /// A tenant's id. Constructed by the authentication layer (or the CLI's
 /// single local tenant), never from request paths.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,13 +153,12 @@ pub trait StoreBackend: Send + Sync {
         id: &str,
         audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError>;
-    /// Top-level runs, newest first, optionally of one status, after a
-    /// cursor (the id of the last run of the previous page; ids are
-    /// time-ordered).
+    /// Top-level runs, newest first, as the filter says, after a cursor
+    /// (the id of the last run of the previous page; ids are time-ordered).
     async fn list_runs(
         &self,
         tenant: &TenantId,
-        status: Option<RunStatus>,
+        filter: &RunFilter<'_>,
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError>;
@@ -434,11 +440,11 @@ impl TenantStore {
 
     pub async fn list_runs(
         &self,
-        status: Option<RunStatus>,
+        filter: &RunFilter<'_>,
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        self.backend.list_runs(&self.tenant, status, before, limit).await
+        self.backend.list_runs(&self.tenant, filter, before, limit).await
     }
 
     pub async fn member(&self, id: &str) -> Result<Option<Member>, StoreError> {

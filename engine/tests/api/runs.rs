@@ -36,6 +36,17 @@ async fn runs_list_approve_cancel_and_catalog() {
     let (status, started) = s.call(Method::POST, "/v1/workflows/gate/runs", Some(key), Some(json!({}))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let run_id = started["run"]["id"].as_str().unwrap().to_owned();
+
+    // One workflow's runs, alone.
+    let ids_of = |page: &Value| -> Vec<String> {
+        page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, gate) = s.call(Method::GET, "/v1/runs?workflow=gate", Some(key), None).await;
+    assert_eq!(ids_of(&gate), std::slice::from_ref(&run_id));
+    let (_, greet) = s.call(Method::GET, "/v1/runs?workflow=greet&status=succeeded", Some(key), None).await;
+    assert_eq!(ids_of(&greet), [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let (status, refused) = s.call(Method::GET, "/v1/runs?workflow=not%20an%20id", Some(key), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     s.wait_run(key, &run_id, |r| r["nodes"].as_array().is_some_and(|n| n.iter().any(|n| n["status"] == "waiting")))
         .await;
     let viewer = s.key(&acme.tenant_id, Role::Viewer).await;

@@ -192,7 +192,7 @@ async fn cron_fires_once_per_tick_and_coalesces_fires_missed_while_down() {
     let store = s.store.tenant(TenantId::new(&acme.tenant_id));
     assert!(store.advance_cron("hooked", 0, first + 6 * 60_000, first + 60_000).await.unwrap());
     assert!(restarted.tick(first + 60_000).await.unwrap().is_empty(), "that fire's run exists");
-    let all = store.list_runs(None, None, 100).await.unwrap();
+    let all = store.list_runs(&Default::default(), None, 100).await.unwrap();
     assert_eq!(all.len(), 2, "one on schedule, one catch-up");
     assert!(all.iter().all(|r| r.input == json!({"order": 1})));
     let (_, audit) = s.call(Method::GET, "/v1/audit", Some(key), None).await;

@@ -68,7 +68,13 @@ test("a run is cancelled from its page, and a finished run is re-run from a node
   await page.screenshot({ path: info.outputPath("rerun.png") });
 });
 
-test("run history filters by status and pages", async ({ page, request }, info) => {
+test("run history filters by status and by workflow, and pages", async ({ page, request }, info) => {
+  const tick = await request.post(`${trellis.url}/v1/workflows`, {
+    headers: withKey(trellis),
+    data: { id: "tick", nodes: [{ id: "say", uses: "trellis/transform@^0.1", kind: "render", config: { template: "tick" } }] },
+  });
+  expect(tick.status()).toBe(201);
+  expect((await request.post(`${trellis.url}/v1/workflows/tick/runs?wait=10000`, { headers: withKey(trellis), data: { input: {} } })).ok()).toBe(true);
   // 29 waiting runs: more than a page of 25.
   for (let i = 0; i < 29; i++) {
     const started = await request.post(`${trellis.url}/v1/workflows/release/runs`, { headers: withKey(trellis), data: { input: {} } });
@@ -83,6 +89,16 @@ test("run history filters by status and pages", async ({ page, request }, info) 
   await expect(page.getByRole("button", { name: "Older" })).toBeDisabled();
   await page.getByRole("button", { name: "Newer" }).click();
   await expect(page.locator("tbody tr")).toHaveCount(25);
+
+  // One workflow's runs: `tick` ran once; its editor links to them.
+  await page.getByLabel("Status").selectOption("");
+  await page.getByLabel("Workflow").selectOption("tick");
+  await expect(page.locator("tbody tr")).toHaveCount(1);
+  await page.goto(`${trellis.url}/#/workflows/release`);
+  await page.getByRole("link", { name: "Runs", exact: true }).last().click();
+  await expect(page.getByLabel("Workflow")).toHaveValue("release");
+  await expect(page.locator("tbody tr")).toHaveCount(25);
+  // Both filters at once: the one approved run of `release` (`tick`'s is not).
   await page.getByLabel("Status").selectOption("succeeded");
   await expect(page.locator("tbody tr")).toHaveCount(1);
   await page.screenshot({ path: info.outputPath("history.png") });

@@ -84,6 +84,7 @@ function View({ view, id, rest, role }: { view: string; id?: string; rest: strin
   switch (view) {
     case "workflows": {
       if (!id) return <Workflows />;
+      if (rest[0] === "runs") return <RunHistory key={id} workflow={id} />;
       const version = rest[0] === "versions" && rest[1] ? Number(rest[1]) : undefined;
       return <Editor key={`${id}@${version ?? "latest"}`} id={id} version={version} />;
     }

@@ -25,7 +25,7 @@ mod triggers;
 
 use super::records::{NodeRecord, RunRecord, RunStatus, now_ms};
 use super::tenancy::{ApiKey, AuditEntry, Member, RefreshUse, Role};
-use super::{StoreBackend, StoreError, TenantId, TenantSeed};
+use super::{RunFilter, StoreBackend, StoreError, TenantId, TenantSeed};
 pub(crate) use audit::write_audit;
 use audit::write_audit_now;
 
@@ -588,18 +588,21 @@ impl StoreBackend for SqliteBackend {
     async fn list_runs(
         &self,
         tenant: &TenantId,
-        status: Option<RunStatus>,
+        filter: &RunFilter<'_>,
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError> {
+        let status = filter.status.map(RunStatus::as_str);
         let rows = sqlx::query(
             "SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id IS NULL
-             AND (? IS NULL OR status = ?) AND (? IS NULL OR id < ?)
+             AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow_id = ?) AND (? IS NULL OR id < ?)
              ORDER BY id DESC LIMIT ?",
         )
         .bind(tenant.as_str())
-        .bind(status.map(RunStatus::as_str))
-        .bind(status.map(RunStatus::as_str))
+        .bind(status)
+        .bind(status)
+        .bind(filter.workflow)
+        .bind(filter.workflow)
         .bind(before)
         .bind(before)
         .bind(i64::from(limit))

@@ -2911,6 +2911,8 @@ export interface operations {
             query?: {
                 /** @description pending, running, succeeded, failed or cancelled */
                 status?: string;
+                /** @description only this workflow's runs */
+                workflow?: string;
                 /** @description next_cursor of the previous page */
                 cursor?: string;
                 /** @description page size: 50 unless given, at most 200 */

@@ -158,6 +158,7 @@ function Canvas({ id, version: wanted }: { id: string; version?: number }) {
           <code>{id}</code> {version !== null && <span className="muted">version {version}</span>}
           {wanted !== undefined && wanted !== latest && <span className="badge">older version: saving makes it the latest</span>}
         </h2>
+        <a href={href("workflows", id, "runs")}>Runs</a>
         {!readonly && (
           <button type="button" onClick={save}>
             Save

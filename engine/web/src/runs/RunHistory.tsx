@@ -5,23 +5,43 @@ import { href } from "../route";
 const STATUSES = ["", "pending", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 25;
 
-/// Runs, newest first, filtered by status, a page at a time.
-export function RunHistory() {
+/// Runs, newest first, filtered by status and workflow, a page at a time.
+export function RunHistory({ workflow: initial = "" }: { workflow?: string }) {
   const [status, setStatus] = useState("");
+  const [workflow, setWorkflow] = useState(initial);
+  const [workflows, setWorkflows] = useState<string[]>([]);
   // The cursors of the pages before this one, to go back.
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<Schemas["RunList"] | null>(null);
   const cursor = cursors[cursors.length - 1];
 
   useEffect(() => {
+    api.GET("/v1/workflows").then(({ data }) => setWorkflows(data?.workflows.map((w) => w.id) ?? []));
+  }, []);
+  useEffect(() => {
     api
-      .GET("/v1/runs", { params: { query: { status: status || undefined, cursor, limit: PAGE } } })
+      .GET("/v1/runs", { params: { query: { status: status || undefined, workflow: workflow || undefined, cursor, limit: PAGE } } })
       .then(({ data }) => setPage(data ?? { runs: [] }));
-  }, [status, cursor]);
+  }, [status, workflow, cursor]);
 
   return (
     <section aria-labelledby="runs-title">
       <h2 id="runs-title">Runs</h2>
+      <label>
+        Workflow{" "}
+        <select
+          value={workflow}
+          onChange={(e) => {
+            setWorkflow(e.target.value);
+            setCursors([undefined]);
+          }}
+        >
+          <option value="">any</option>
+          {workflows.map((w) => (
+            <option key={w}>{w}</option>
+          ))}
+        </select>
+      </label>{" "}
       <label>
         Status{" "}
         <select
