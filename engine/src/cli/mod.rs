@@ -12,6 +12,7 @@ mod blob_args;
 mod keygen;
 mod local;
 mod marketplace;
+mod migrate;
 mod node_run;
 mod node_test;
 mod plugin_build;
@@ -48,6 +49,8 @@ enum Command {
     /// Server operator tasks.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Bring a PostgreSQL database to the newest schema.
+    Migrate(migrate::MigrateArgs),
     /// Run a workflow file locally, showing each node's progress.
     Run(run::RunArgs),
     /// Continue runs that a crash or Ctrl-C interrupted.
@@ -150,6 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(command) => admin::run(command).await,
+        Command::Migrate(args) => migrate::run(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Resume(args) => resume::run(args).await,
         Command::Approve(args) => approve::run(args).await,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 mod bench;
 mod local;
+mod migrate;
 mod publishing;
 mod serve;
 
