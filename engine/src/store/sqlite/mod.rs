@@ -594,16 +594,13 @@ impl StoreBackend for SqliteBackend {
     ) -> Result<Vec<RunRecord>, StoreError> {
         let status = filter.status.map(RunStatus::as_str);
         let rows = sqlx::query(
-            "SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id IS NULL
-             AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow_id = ?) AND (? IS NULL OR id < ?)
-             ORDER BY id DESC LIMIT ?",
+            "SELECT record FROM runs WHERE tenant_id = ?1 AND parent_run_id IS NULL
+             AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR workflow_id = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5",
         )
         .bind(tenant.as_str())
         .bind(status)
-        .bind(status)
         .bind(filter.workflow)
-        .bind(filter.workflow)
-        .bind(before)
         .bind(before)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

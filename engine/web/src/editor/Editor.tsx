@@ -179,27 +179,27 @@ function Canvas({ id, version: wanted }: { id: string; version?: number }) {
         {catalog && !readonly && <Palette catalog={catalog} onAdd={(kind) => add(kind)} />}
         <div className="canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="canvas">
           {document && (
-          <ReactFlow
-            nodes={shown}
-            edges={edges}
-            nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
-            onConnect={onConnect}
-            onSelectionChange={({ nodes: picked }) => setSelected(picked[0]?.id ?? null)}
-            onNodesDelete={() => setSelected(null)}
-            nodesDraggable={!readonly}
-            nodesConnectable={!readonly}
-            elementsSelectable
-            deleteKeyCode={readonly ? null : ["Backspace", "Delete"]}
-            // Fit a loaded workflow; an empty one keeps its viewport, so the
-            // first node dropped stays where it was dropped.
-            fitView={loadedWithNodes}
-            fitViewOptions={{ maxZoom: 1 }}
-          >
-            <Background />
-            <Controls />
-          </ReactFlow>
+            <ReactFlow
+              nodes={shown}
+              edges={edges}
+              nodeTypes={nodeTypes}
+              onNodesChange={onNodesChange}
+              onEdgesChange={onEdgesChange}
+              onConnect={onConnect}
+              onSelectionChange={({ nodes: picked }) => setSelected(picked[0]?.id ?? null)}
+              onNodesDelete={() => setSelected(null)}
+              nodesDraggable={!readonly}
+              nodesConnectable={!readonly}
+              elementsSelectable
+              deleteKeyCode={readonly ? null : ["Backspace", "Delete"]}
+              // Fit a loaded workflow; an empty one keeps its viewport, so the
+              // first node dropped stays where it was dropped.
+              fitView={loadedWithNodes}
+              fitViewOptions={{ maxZoom: 1 }}
+            >
+              <Background />
+              <Controls />
+            </ReactFlow>
           )}
         </div>
         {node && document ? (
