@@ -3,8 +3,7 @@ import { api } from "../api/client";
 import { messageOf } from "../errors";
 import type { Role } from "../session";
 import { useListing } from "./listing";
-
-const ROLES: Role[] = ["viewer", "operator", "editor", "admin"];
+import { RoleSelect } from "./RoleSelect";
 
 /// API keys: a new key's secret is shown once, here, and never again.
 export function ApiKeys() {
@@ -35,12 +34,7 @@ export function ApiKeys() {
           Name <input required value={name} onChange={(e) => setName(e.target.value)} />
         </label>
         <label>
-          Role{" "}
-          <select aria-label="Role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
-            {ROLES.map((r) => (
-              <option key={r}>{r}</option>
-            ))}
-          </select>
+          Role <RoleSelect label="Role" value={role} onChange={setRole} upTo="admin" />
         </label>
         <label>
           Expires in (days) <input type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} />

@@ -3,8 +3,7 @@ import { api, type Schemas } from "../api/client";
 import { messageOf } from "../errors";
 import type { Role } from "../session";
 import { useListing } from "./listing";
-
-const ROLES: Role[] = ["viewer", "operator", "editor", "admin", "owner"];
+import { RoleSelect } from "./RoleSelect";
 
 /// The tenant's members: add one (their one-time password shown once),
 /// change a role, remove.
@@ -36,12 +35,7 @@ export function Members() {
           Email <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
         </label>
         <label>
-          Role{" "}
-          <select aria-label="Role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
-            {ROLES.map((r) => (
-              <option key={r}>{r}</option>
-            ))}
-          </select>
+          Role <RoleSelect label="Role" value={role} onChange={setRole} />
         </label>
         <button type="submit">Add member</button>
       </form>
@@ -57,11 +51,7 @@ export function Members() {
             <tr key={m.id}>
               <td>{m.email}</td>
               <td>
-                <select aria-label={`Role of ${m.email}`} value={m.role} onChange={(e) => change(m.id, e.target.value as Role)}>
-                  {ROLES.map((r) => (
-                    <option key={r}>{r}</option>
-                  ))}
-                </select>
+                <RoleSelect label={`Role of ${m.email}`} value={m.role} onChange={(next) => change(m.id, next)} />
               </td>
               <td>{m.password_change_required ? "password not yet chosen" : ""}</td>
               <td>
