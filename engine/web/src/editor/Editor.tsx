@@ -48,7 +48,9 @@ function Canvas({ id, version: wanted }: { id: string; version?: number }) {
       wanted === undefined
         ? api.GET("/v1/workflows/{id}", path)
         : api.GET("/v1/workflows/{id}/versions/{version}", { params: { path: { id, version: wanted } } });
-    Promise.all([api.GET("/v1/catalog"), loadVersion, api.GET("/v1/workflows/{id}", path)]).then(([c, w, head]) => {
+    // The latest version's number, to mark an older one; fetched only then.
+    const loadLatest = wanted === undefined ? loadVersion : api.GET("/v1/workflows/{id}", path);
+    Promise.all([api.GET("/v1/catalog"), loadVersion, loadLatest]).then(([c, w, head]) => {
       const loadedCatalog = c.data ?? null;
       setCatalog(loadedCatalog);
       setLatest(head.data?.version ?? null);
