@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Background, Controls, ReactFlow, ReactFlowProvider, type Node } from "@xyflow/react";
+import { Background, Controls, ReactFlow, ReactFlowProvider, useNodesState, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { api, type Schemas } from "../api/client";
 import { useCan } from "../session";
@@ -54,9 +54,21 @@ function RunCanvas({ id }: { id: string }) {
     });
   }, [id, reload]);
 
-  const document = detail?.run.document as Document | undefined;
+  // A run's document never changes: the canvas is laid out once, and only
+  // statuses change after. The nodes live in React Flow's state so the
+  // sizes it measured survive every update (a node rebuilt without them is
+  // hidden until measured again).
+  const [document, setDocument] = useState<Document | null>(null);
+  useEffect(() => {
+    if (detail && !document) setDocument(detail.run.document as Document);
+  }, [detail, document]);
   const flow = useMemo(() => (document ? toFlow(document, catalog) : { nodes: [], edges: [] }), [document, catalog]);
-  const nodes: Node<NodeData>[] = flow.nodes.map((n) => ({ ...n, selected: n.id === selected, data: { ...n.data, status: statuses[n.id] ?? "pending" } }));
+  const [nodes, setNodes, onNodesChange] = useNodesState<Node<NodeData>>([]);
+  useEffect(() => setNodes(flow.nodes), [flow, setNodes]);
+  useEffect(
+    () => setNodes((current) => current.map((n) => ({ ...n, data: { ...n.data, status: statuses[n.id] ?? "pending" } }))),
+    [flow, statuses, setNodes],
+  );
   const record = detail?.nodes.find((n) => n.node_id === selected);
   const spec = document?.nodes.find((n) => n.id === selected);
   const finished = runStatus !== null && FINISHED.includes(runStatus);
@@ -113,6 +125,7 @@ function RunCanvas({ id }: { id: string }) {
           <ReactFlow
             nodes={nodes}
             edges={flow.edges}
+            onNodesChange={onNodesChange}
             nodeTypes={nodeTypes}
             nodesDraggable={false}
             nodesConnectable={false}
