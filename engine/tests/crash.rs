@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use trellis_engine::store::{NodeStatus, RunStatus, Store, TenantId, TenantStore};
+use trellis_engine::store::{NodeStatus, RunStatus, TenantId, TenantStore, TenantStoreExt};
 use trellis_host_api::capabilities::KvStore;
 
 const WORKFLOW: &str = r#"
@@ -50,7 +50,7 @@ fn trellis(setup: &Setup, args: &[&str]) -> Command {
 }
 
 async fn store(data: &Path) -> TenantStore {
-    Store::open_sqlite(data).await.unwrap().tenant(TenantId::local())
+    trellis_engine::store::open_sqlite(data).await.unwrap().tenant(TenantId::local())
 }
 
 /// Waits until the only run's `middle` node is executing inside the plugin; returns the run id.
@@ -63,7 +63,7 @@ async fn wait_for_middle(store: &TenantStore, data: &Path, child: &mut Child) ->
             }
             panic!("trellis exited early with {status}: {stderr}");
         }
-        let db = Store::open_sqlite(data).await.unwrap();
+        let db = trellis_engine::store::open_sqlite(data).await.unwrap();
         if let Some((_, run_id)) = db.unfinished_runs().await.unwrap().into_iter().next() {
             let nodes = store.nodes(&run_id).await.unwrap();
             // Running is recorded before the attempt starts; wait until the
@@ -162,7 +162,7 @@ async fn sigkill_during_a_retry_back_off_then_resume_retries_once() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let run_id = loop {
         assert!(std::time::Instant::now() < deadline, "the node never backed off");
-        let db = Store::open_sqlite(setup.data.path()).await.unwrap();
+        let db = trellis_engine::store::open_sqlite(setup.data.path()).await.unwrap();
         if let Some((_, run_id)) = db.unfinished_runs().await.unwrap().into_iter().next() {
             let nodes = store.nodes(&run_id).await.unwrap();
             if nodes.iter().any(|n| n.node_id == "flaky" && n.status == NodeStatus::Retrying) {
@@ -235,7 +235,7 @@ async fn sigkill_mid_agent_turn_then_resume_repeats_no_finished_turn_or_tool_cal
     child.wait().unwrap();
 
     let store = store(setup.data.path()).await;
-    let db = Store::open_sqlite(setup.data.path()).await.unwrap();
+    let db = trellis_engine::store::open_sqlite(setup.data.path()).await.unwrap();
     let (_, run_id) = db.unfinished_runs().await.unwrap().into_iter().next().expect("the run is unfinished");
     let written = store.nodes(&run_id).await.unwrap().into_iter().find(|n| n.node_id == "assistant").unwrap();
     let steps = written.agent.as_ref().unwrap().steps.clone();

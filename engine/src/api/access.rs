@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use crate::auth::{API_KEY_PREFIX, hash_password_bounded, new_token, token_hash};
+use crate::store::TenantStoreExt;
 use crate::store::{ApiKey, Member, Role, now_ms};
 
 /// Nobody hands out more power than they hold.
@@ -125,7 +126,7 @@ pub async fn revoke_key(
         )));
     }
     let store = store.audited(&principal.subject, "api_key.revoke", &id, Value::Null);
-    if !store.revoke_api_key(&id).await? {
+    if !store.revoke_api_key(&id, now_ms()).await? {
         return Err(ApiError::not_found("API key"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -14,6 +14,7 @@ use super::principal::{ClientAddress, PasswordChanger, Principal};
 use super::sign_in_throttle::{Throttled, WINDOW};
 use crate::auth::{hash_password_bounded, verify_password_bounded};
 use crate::store::{Member, RefreshUse, TenantId, now_ms};
+use crate::store::{TenantDocuments, TenantStoreExt};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

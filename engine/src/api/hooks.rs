@@ -18,6 +18,7 @@ use super::AppState;
 use super::body::{RawBody, parse};
 use super::error::ApiError;
 use super::params::PathParams;
+use crate::store::TenantDocuments;
 use crate::store::{TenantId, now_ms};
 use crate::triggers::WEBHOOK_TOKEN_PREFIX;
 use crate::triggers::provider_signatures::{Delivery, Scheme, verify};

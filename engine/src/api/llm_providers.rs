@@ -15,6 +15,7 @@ use super::params::PathParams;
 use super::principal::Principal;
 use crate::llm::settings::{MAX_PROVIDERS, check_api_key, check_name};
 use crate::llm::{KeyInput, ProviderInput, ProviderSetting};
+use crate::store::TenantStoreExt;
 use crate::store::{LlmProviderRow, now_ms};
 
 /// A provider as the API shows it: never its key.

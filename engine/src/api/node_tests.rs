@@ -13,6 +13,7 @@ use super::json::Json;
 use super::params::PathParams;
 use super::principal::Principal;
 use crate::executor::NodeTestInput;
+use crate::store::TenantDocuments;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,7 @@ use super::principal::Principal;
 use super::secrets::plugin_name;
 use crate::installs::{InstallError, service};
 use crate::store::PluginGrants;
+use crate::store::{TenantDocuments, TenantStoreExt};
 
 impl From<InstallError> for ApiError {
     fn from(error: InstallError) -> Self {

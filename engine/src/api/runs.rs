@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use super::workflows::check_workflow_id;
+use crate::store::TenantStoreExt;
 use crate::store::{RunFilter, RunRecord, TenantStore};
 
 /// Longest `?wait=` honoured.

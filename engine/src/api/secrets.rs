@@ -16,6 +16,7 @@ use super::principal::Principal;
 use crate::secrets::check_name;
 use crate::secrets::vault::MAX_VALUE_BYTES;
 use crate::store::PluginGrants;
+use crate::store::TenantStoreExt;
 
 fn secret_error(error: crate::secrets::SecretError) -> ApiError {
     ApiError::internal(error)

@@ -10,6 +10,7 @@ use super::body::{self, RawBody};
 use super::error::ApiError;
 use super::params::PathParams;
 use super::principal::Principal;
+use crate::store::{TenantDocuments, TenantStoreExt};
 use crate::workflow::{Workflow, WorkflowFormat};
 
 /// Path ids have the shape of workflow ids; anything else is a 400, not a lookup.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use trellis_engine::quota::Plan;
-use trellis_engine::store::{Store, TenantId};
+use trellis_engine::store::{StorePlans, TenantId};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -45,7 +45,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
             if !email.contains('@') || email.len() > 254 {
                 anyhow::bail!("--owner `{}` is not an email address", args.owner);
             }
-            let store = Store::open_sqlite(&args.data_dir).await?;
+            let store = trellis_engine::store::open_sqlite(&args.data_dir).await?;
             let created = trellis_engine::auth::create_tenant(&store, &args.name, &email).await?;
             println!("{}", serde_json::to_string_pretty(&created)?);
             eprintln!("the password and the API key are shown once; store them now");
@@ -54,7 +54,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::SetPlan(args) => {
             let changes: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&args.limits).context("--limits must be a JSON object")?;
-            let store = Store::open_sqlite(&args.data_dir).await?;
+            let store = trellis_engine::store::open_sqlite(&args.data_dir).await?;
             let tenant = TenantId::new(args.tenant_id.clone());
             // Shown over the built-in defaults; a server applies them over
             // its configuration's `[plan]`.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::llm::{LlmGateway, ProviderSetting, SharedProvider};
-use trellis_engine::store::{RunStatus, Store, TenantId};
+use trellis_engine::store::{RunStatus, TenantId};
 use trellis_engine::workflow::Workflow;
 use trellis_host_api::capabilities::llm::endpoint::{Endpoint, EndpointPolicy, ProviderKind};
 use trellis_host_api::capabilities::llm::{ChatMessage, ChatRequest, Role};
@@ -102,7 +102,7 @@ pub async fn agent(args: BenchAgentArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig::default();
     let llm = LlmGateway::new(vec![shared], config.http.clone(), Duration::from_secs(10), None);
     let data_dir = std::env::temp_dir().join(format!("trellis-bench-agent-{}", std::process::id()));
-    let store = Store::open_sqlite(&data_dir).await?;
+    let store = trellis_engine::store::open_sqlite(&data_dir).await?;
     let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
     let catalog = Catalog::local(&runtime, None).await?;
     let engine = Engine::new(runtime, catalog, store.clone(), EngineConfig { llm: Arc::new(llm), ..config });

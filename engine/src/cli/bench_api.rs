@@ -22,6 +22,7 @@ use trellis_engine::quota::Plan;
 use trellis_engine::store::{RunStatus, TenantId};
 
 use super::bench_server::BenchServer;
+use trellis_engine::store::StorePlans;
 use trellis_host_api::Invocation;
 use trellis_host_api::floor::BareRunner;
 

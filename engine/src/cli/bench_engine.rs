@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
-use trellis_engine::store::{RunStatus, Store, TenantId, TenantStore};
+use trellis_engine::store::{RunStatus, TenantId, TenantStore};
 use trellis_engine::workflow::Workflow;
 use trellis_host_api::floor::BareRunner;
 use trellis_host_api::{Invocation, Runtime, RuntimeConfig};
@@ -126,7 +126,7 @@ pub async fn engine(args: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: debug build; run `cargo run --release -p trellis-engine -- bench engine` for real figures");
     }
     let data_dir = std::env::temp_dir().join(format!("trellis-bench-engine-{}", std::process::id()));
-    let store = Store::open_sqlite(&data_dir).await?;
+    let store = trellis_engine::store::open_sqlite(&data_dir).await?;
     let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
     let catalog = Catalog::local(&runtime, None).await?;
     let engine = Engine::new(runtime, catalog, store.clone(), EngineConfig::default());

@@ -22,6 +22,7 @@ use trellis_marketplace::{ComponentDigest, PublisherSecretKey};
 
 use super::bench::percentile;
 use super::bench_server::BenchServer;
+use trellis_engine::store::StorePlans;
 
 /// The goals: what an attack may cost the server and the other tenant.
 const GOAL_RSS_GROWTH_MIB: f64 = 256.0;

@@ -26,7 +26,7 @@ impl BenchServer {
     /// `name` keeps the temporary directories of different benchmarks apart.
     pub async fn start(name: &str, config: EngineConfig) -> anyhow::Result<BenchServer> {
         let data_dir = std::env::temp_dir().join(format!("trellis-bench-{name}-{}", std::process::id()));
-        let store = Store::open_sqlite(&data_dir).await?;
+        let store = trellis_engine::store::open_sqlite(&data_dir).await?;
         let runtime =
             Runtime::new(RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() })?;
         let marketplace = Marketplace::open(&data_dir, &runtime, Blobs::Local, None).await?;

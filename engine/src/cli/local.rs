@@ -11,7 +11,7 @@ use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::llm::LlmGateway;
 use trellis_engine::secrets::FixedSecrets;
 use trellis_engine::server_config::ServerConfig;
-use trellis_engine::store::{Store, TenantId, TenantStore};
+use trellis_engine::store::{TenantId, TenantStore};
 use trellis_host_api::{Runtime, RuntimeConfig};
 
 use super::sandbox_args::SandboxArgs;
@@ -50,7 +50,7 @@ impl LocalArgs {
     /// The engine and the local tenant's store.
     pub async fn open(&self) -> anyhow::Result<(Engine, TenantStore)> {
         let data_dir = self.data_dir()?;
-        let store = Store::open_sqlite(&data_dir)
+        let store = trellis_engine::store::open_sqlite(&data_dir)
             .await
             .with_context(|| format!("opening the store in {}", data_dir.display()))?;
         let runtime =

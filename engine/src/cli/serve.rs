@@ -13,7 +13,6 @@ use trellis_engine::executor::{Engine, EngineConfig};
 use trellis_engine::llm::LlmGateway;
 use trellis_engine::secrets::{MasterKey, Vault};
 use trellis_engine::server_config::ServerConfig;
-use trellis_engine::store::Store;
 use trellis_engine::triggers::CronScheduler;
 use trellis_host_api::{Runtime, RuntimeConfig};
 
@@ -52,8 +51,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("./trellis-data"));
     let marketplace_url = args.marketplace.clone().or(file.marketplace.clone());
-    let store =
-        Store::open_sqlite(&data_dir).await.with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store = trellis_engine::store::open_sqlite(&data_dir)
+        .await
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data_dir.join("cache")),
         max_concurrent_instances: file.execution.sandbox_instances,

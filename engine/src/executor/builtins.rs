@@ -8,6 +8,7 @@ use trellis_host_api::{Emit, Failure, FailureCode};
 
 use super::Engine;
 use crate::expr;
+use crate::store::TenantDocuments;
 use crate::store::{ParentRef, RunRecord, RunStatus, TenantStore, now_ms};
 use crate::workflow::{Builtin, NodeSpec, Workflow, sub_graph};
 

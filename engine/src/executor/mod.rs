@@ -30,6 +30,7 @@ use crate::catalog::{Catalog, FixedPlugins, Plugins};
 use crate::quota::rate::Rates;
 use crate::quota::{Plan, Plans, QuotaExceeded, day_of};
 use crate::secrets::{FixedSecrets, SecretSource};
+use crate::store::TenantDocuments;
 use crate::store::{
     Admission, NodeRecord, NodeStatus, RunQuotas, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms,
 };

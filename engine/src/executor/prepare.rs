@@ -14,6 +14,7 @@ use trellis_host_api::{Failure, FailureCode, Limits};
 use super::{Engine, EngineError};
 use crate::catalog::InstalledPlugin;
 use crate::store::TenantStore;
+use crate::store::TenantStoreExt;
 use crate::workflow::NodeSpec;
 
 pub(crate) struct Prepared {

@@ -3,6 +3,7 @@
 //! document's own validation.
 
 use super::EngineError;
+use crate::store::TenantDocuments;
 use crate::store::TenantStore;
 use crate::workflow::{Problem, Workflow};
 

@@ -12,6 +12,7 @@ use trellis_marketplace::source::SourceError;
 use super::catalogs::InstalledPlugins;
 use super::grants::{GrantError, check_grants};
 use crate::catalog::CatalogError;
+use crate::store::TenantDocuments;
 use crate::store::{PluginGrants, PluginInstall, StoreError, TenantStore, now_ms};
 use crate::workflow::PluginRef;
 

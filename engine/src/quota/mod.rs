@@ -6,10 +6,10 @@ mod plans;
 pub mod rate;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use trellis_host_api::Limits;
 
 pub use plans::Plans;
+pub use trellis_store_api::{QuotaExceeded, Usage};
 
 /// A tenant's quotas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
@@ -103,46 +103,6 @@ impl Plan {
             max_log_bytes: usize::MAX,
             max_log_lines: usize::MAX,
         }
-    }
-}
-
-/// A quota a request or node would exceed: its name, limit and current use.
-#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
-#[error("quota `{quota}` exceeded: limit {limit}, in use {used}")]
-pub struct QuotaExceeded {
-    pub quota: &'static str,
-    pub limit: u64,
-    pub used: u64,
-}
-
-impl QuotaExceeded {
-    /// `Err` when `used` has reached `limit`.
-    pub fn check(quota: &'static str, limit: u64, used: u64) -> Result<(), QuotaExceeded> {
-        if used >= limit { Err(QuotaExceeded { quota, limit, used }) } else { Ok(()) }
-    }
-}
-
-/// Metered use, per tenant per UTC day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Usage {
-    pub runs: u64,
-    pub node_executions: u64,
-    pub fuel: u64,
-    pub http_calls: u64,
-    pub llm_tokens: u64,
-}
-
-impl Usage {
-    pub fn is_zero(&self) -> bool {
-        *self == Usage::default()
-    }
-
-    pub fn add(&mut self, other: &Usage) {
-        self.runs += other.runs;
-        self.node_executions += other.node_executions;
-        self.fuel += other.fuel;
-        self.http_calls += other.http_calls;
-        self.llm_tokens += other.llm_tokens;
     }
 }
 

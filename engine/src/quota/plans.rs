@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Plan, Usage, day_of};
+use crate::store::TenantDocuments;
 use crate::store::{StoreError, TenantId, TenantStore, now_ms};
 use crate::ttl_cache::TtlCache;
 

@@ -4,6 +4,7 @@
 use trellis_engine::quota::Plan;
 
 use crate::common::*;
+use trellis_engine::store::StorePlans;
 
 fn chain(id: &str, nodes: usize) -> Value {
     let nodes: Vec<Value> = (0..nodes)

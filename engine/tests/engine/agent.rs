@@ -12,6 +12,7 @@ use trellis_fake_llm::{FakeLlm, Reply};
 use trellis_host_api::capabilities::KvStore;
 
 use crate::common::{Harness, example, harness_with, node, sample_input, test_config};
+use trellis_engine::store::TenantStoreExt;
 
 /// A weather API on loopback: `GET /current?city=…` answers the city's
 /// weather as JSON; counts its requests.

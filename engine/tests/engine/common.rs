@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use trellis_engine::catalog::Catalog;
 use trellis_engine::executor::{Engine, EngineConfig};
-use trellis_engine::store::{NodeRecord, NodeStatus, RunRecord, Store, TenantId, TenantStore};
+use trellis_engine::store::{NodeRecord, NodeStatus, RunRecord, TenantId, TenantStore};
 use trellis_engine::workflow::Workflow;
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Runtime, RuntimeConfig};
@@ -34,7 +34,7 @@ pub fn test_config() -> EngineConfig {
 
 pub async fn harness_with(config: EngineConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).await.unwrap();
+    let store = trellis_engine::store::open_sqlite(dir.path()).await.unwrap();
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(shared_cache()),
         max_concurrent_instances: 16,

@@ -18,6 +18,7 @@ use trellis_engine::store::{RunStatus, TenantId};
 use trellis_host_api::capabilities::KvStore;
 
 use crate::common::*;
+use trellis_engine::store::TenantStoreExt;
 
 const SLOTS: usize = 4;
 const QUEUED: usize = 200;

@@ -7,6 +7,7 @@ use trellis_host_api::FailureCode;
 use trellis_engine::executor::{EngineConfig, EngineError};
 
 use crate::common::{harness, harness_with, node, workflow};
+use trellis_engine::store::{TenantDocuments, TenantStoreExt};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn join_all_is_skipped_when_an_edge_is_dead_and_skips_propagate() {

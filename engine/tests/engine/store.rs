@@ -1,12 +1,12 @@
 //! The SQLite store under concurrent writers: node records written in
 //! shared commits all land, and admission counts runs atomically.
 
-use trellis_engine::store::{NodeRecord, Store, TenantId};
+use trellis_engine::store::{NodeRecord, TenantId, TenantStoreExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_node_writes_share_commits_and_all_land() {
     let dir = tempfile::tempdir().unwrap();
-    let shared = Store::open_sqlite(dir.path()).await.unwrap();
+    let shared = trellis_engine::store::open_sqlite(dir.path()).await.unwrap();
     let before = shared.commits();
     let store = shared.tenant(TenantId::new("t"));
     let writers = (0..64).map(|i| {
@@ -45,7 +45,7 @@ async fn concurrent_node_writes_share_commits_and_all_land() {
 async fn an_audited_change_and_its_entry_commit_or_fail_together() {
     use trellis_engine::store::{RunRecord, RunStatus};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
+    let store = trellis_engine::store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
     let audited = store.audited("member:m", "secret.write", "A", serde_json::json!({}));
     audited.put_secret("A", b"sealed-a").await.unwrap();
     assert!(audited.put_secret("B", b"sealed-b").await.is_err(), "the same entry twice cannot be written");
@@ -76,7 +76,7 @@ async fn an_audited_change_and_its_entry_commit_or_fail_together() {
 async fn admission_counts_runs_atomically_at_a_quotas_edge() {
     use trellis_engine::store::{Admission, Document, RunQuotas, RunRecord, RunStatus};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
+    let store = trellis_engine::store::open_sqlite(dir.path()).await.unwrap().tenant(TenantId::new("t"));
     let document = Document::of(&serde_json::json!({"id": "w", "nodes": []})).unwrap();
     let quotas = RunQuotas { concurrent_runs: 5, runs_per_day: 7 };
     let run = |i: usize| {
@@ -121,7 +121,7 @@ async fn admission_counts_runs_atomically_at_a_quotas_edge() {
 async fn llm_settings_and_token_use_are_kept_per_tenant() {
     use trellis_engine::store::{LlmProviderRow, ModelUsage};
     let dir = tempfile::tempdir().unwrap();
-    let shared = Store::open_sqlite(dir.path()).await.unwrap();
+    let shared = trellis_engine::store::open_sqlite(dir.path()).await.unwrap();
     let (acme, other) = (shared.tenant(TenantId::new("acme")), shared.tenant(TenantId::new("other")));
     let row = |setting: &str, key: Option<&[u8]>| LlmProviderRow {
         name: "openai".into(),

@@ -1,10 +1,10 @@
 //! Audit entries, written on the connection of the change they record.
 
-use sqlx::{Connection, SqliteConnection};
+use async_trait::async_trait;
 
-use super::SqliteBackend;
-
-use crate::store::{AuditEntry, StoreError, TenantId};
+use crate::{Db, SqliteTenant, decode, driver};
+use sqlx::{Connection, Row, SqliteConnection};
+use trellis_store_api::{AuditEntry, AuditStore, StoreError, TenantId};
 
 const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (tenant_id, id, at, principal, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -31,25 +31,29 @@ pub(crate) async fn write_audit(
 }
 
 /// `write_audit` for the group writer's connection (hot-path writes).
-pub(super) fn write_audit_now(
+pub(crate) fn write_audit_now(
     connection: &rusqlite::Connection,
     tenant: &str,
     entry: Option<&AuditEntry>,
 ) -> Result<(), StoreError> {
     let Some(entry) = entry else { return Ok(()) };
-    connection.prepare_cached(INSERT_AUDIT)?.execute(rusqlite::params![
-        tenant,
-        entry.id,
-        entry.at,
-        entry.principal,
-        entry.action,
-        entry.target,
-        entry.details.to_string()
-    ])?;
+    connection
+        .prepare_cached(INSERT_AUDIT)
+        .map_err(driver)?
+        .execute(rusqlite::params![
+            tenant,
+            entry.id,
+            entry.at,
+            entry.principal,
+            entry.action,
+            entry.target,
+            entry.details.to_string()
+        ])
+        .map_err(driver)?;
     Ok(())
 }
 
-impl SqliteBackend {
+impl Db {
     /// Runs `delete` (bound to the tenant, then `key`) and, when it removed
     /// a row, writes the audit entry in the same transaction.
     pub(super) async fn delete_audited(
@@ -68,5 +72,39 @@ impl SqliteBackend {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteTenant {
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        write_audit(&mut *self.db.writer.lock().await, tenant, Some(entry)).await
+    }
+
+    async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let tenant = &self.tenant;
+        let rows = sqlx::query(
+            "SELECT id, at, principal, action, target, details FROM audit_log
+             WHERE tenant_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.get(0),
+                    at: r.get(1),
+                    principal: r.get(2),
+                    action: r.get(3),
+                    target: r.get(4),
+                    details: decode(r.get::<&str, _>(5))?,
+                })
+            })
+            .collect()
     }
 }

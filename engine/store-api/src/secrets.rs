@@ -1,5 +1,5 @@
 //! Sealed secrets, wrapped tenant data keys and plugin grants as the store
-//! keeps them. Sealing and unsealing happen in `crate::secrets`; the store
+//! keeps them. Sealing and unsealing happen in the engine; the store
 //! only ever sees ciphertext.
 
 use std::collections::BTreeSet;
@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, StoreError, TenantId};
+use crate::StoreError;
 
 /// What a tenant lets one plugin do beyond the sandbox defaults: a subset
 /// of what the plugin's manifest requests. Written whole: what a request
@@ -38,33 +38,16 @@ pub struct SecretName {
 }
 
 #[async_trait]
-pub trait SecretBackend: Send + Sync {
-    async fn wrapped_key(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>, StoreError>;
+pub trait SecretStore: Send + Sync {
+    async fn wrapped_key(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores the tenant's wrapped data key unless one exists; returns the
     /// one that is stored afterwards (two first writers agree on one key).
-    async fn insert_wrapped_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError>;
-    async fn put_secret(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        sealed: &[u8],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError>;
-    async fn sealed_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn secret_names(&self, tenant: &TenantId) -> Result<Vec<SecretName>, StoreError>;
+    async fn insert_wrapped_key(&self, wrapped: &[u8]) -> Result<Vec<u8>, StoreError>;
+    async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError>;
+    async fn sealed_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn secret_names(&self) -> Result<Vec<SecretName>, StoreError>;
     /// `false` when there was no such secret.
-    async fn delete_secret(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        audit: Option<&AuditEntry>,
-    ) -> Result<bool, StoreError>;
-    async fn plugin_grants(&self, tenant: &TenantId, plugin: &str) -> Result<PluginGrants, StoreError>;
-    async fn put_plugin_grants(
-        &self,
-        tenant: &TenantId,
-        plugin: &str,
-        grants: &PluginGrants,
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError>;
+    async fn delete_secret(&self, name: &str) -> Result<bool, StoreError>;
+    async fn plugin_grants(&self, plugin: &str) -> Result<PluginGrants, StoreError>;
+    async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError>;
 }

@@ -1,9 +1,8 @@
 use async_trait::async_trait;
-use sqlx::Row;
 
-use super::SqliteBackend;
-use crate::store::installs::{InstallBackend, PluginInstall};
-use crate::store::{AuditEntry, PluginGrants, StoreError, TenantId};
+use crate::{SqliteTenant, write_audit};
+use sqlx::Row;
+use trellis_store_api::{InstallStore, PluginGrants, PluginInstall, StoreError, TenantId};
 
 const COLUMNS: &str = "i.plugin, i.requirement, i.version, i.digest, i.installed_at, i.updated_at";
 
@@ -20,7 +19,7 @@ fn install_of(row: &sqlx::sqlite::SqliteRow) -> PluginInstall {
 
 /// Inserts or replaces an install and its grants inside a transaction
 /// (also used when a tenant is created with the first-party plugins).
-pub(super) async fn write_install(
+pub(crate) async fn write_install(
     tx: &mut sqlx::SqliteConnection,
     tenant: &TenantId,
     install: &PluginInstall,
@@ -55,24 +54,26 @@ pub(super) async fn write_install(
 }
 
 #[async_trait]
-impl InstallBackend for SqliteBackend {
-    async fn installs(&self, tenant: &TenantId) -> Result<Vec<PluginInstall>, StoreError> {
+impl InstallStore for SqliteTenant {
+    async fn installs(&self) -> Result<Vec<PluginInstall>, StoreError> {
+        let tenant = &self.tenant;
         let rows =
             sqlx::query(&format!("SELECT {COLUMNS} FROM plugin_installs i WHERE i.tenant_id = ? ORDER BY i.plugin"))
                 .bind(tenant.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?;
         Ok(rows.iter().map(install_of).collect())
     }
 
-    async fn installs_with_grants(&self, tenant: &TenantId) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError> {
+    async fn installs_with_grants(&self) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError> {
+        let tenant = &self.tenant;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, g.grants FROM plugin_installs i
              LEFT JOIN plugin_grants g ON g.tenant_id = i.tenant_id AND g.plugin = i.plugin
              WHERE i.tenant_id = ? ORDER BY i.plugin"
         ))
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter()
             .map(|row| {
@@ -85,14 +86,10 @@ impl InstallBackend for SqliteBackend {
             .collect()
     }
 
-    async fn put_install(
-        &self,
-        tenant: &TenantId,
-        install: &PluginInstall,
-        grants: &PluginGrants,
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn put_install(&self, install: &PluginInstall, grants: &PluginGrants) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let mut writer = self.db.writer.lock().await;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         write_install(&mut tx, tenant, install, grants).await?;
         if let Some(entry) = audit {
@@ -100,19 +97,16 @@ impl InstallBackend for SqliteBackend {
             if let Some(details) = entry.details.as_object_mut() {
                 details.insert("install".to_owned(), serde_json::to_value(install)?);
             }
-            super::write_audit(&mut tx, tenant, Some(&entry)).await?;
+            write_audit(&mut tx, tenant, Some(&entry)).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_install(
-        &self,
-        tenant: &TenantId,
-        plugin: &str,
-        audit: Option<&AuditEntry>,
-    ) -> Result<bool, StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn delete_install(&self, plugin: &str) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let mut writer = self.db.writer.lock().await;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         let deleted = sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = ? AND plugin = ?")
             .bind(tenant.as_str())
@@ -126,7 +120,7 @@ impl InstallBackend for SqliteBackend {
             .execute(&mut *tx)
             .await?;
         if deleted > 0 {
-            super::write_audit(&mut tx, tenant, audit).await?;
+            write_audit(&mut tx, tenant, audit).await?;
         }
         tx.commit().await?;
         Ok(deleted > 0)

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store::StoreError;
+use trellis_store_api::StoreError;
+
+use crate::driver;
 
 /// What a queued write hands back after running: the delivery of its
 /// outcome, called with how the shared commit went.
@@ -50,7 +52,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ROUNDS: usize = 4;
 
 #[derive(Clone)]
-pub(super) struct GroupWriter {
+pub(crate) struct GroupWriter {
     inner: Arc<Inner>,
 }
 
@@ -78,18 +80,19 @@ impl GroupWriter {
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
+        )
+        .map_err(driver)?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(driver)?;
+        connection.pragma_update(None, "synchronous", "NORMAL").map_err(driver)?;
+        connection.pragma_update(None, "foreign_keys", "ON").map_err(driver)?;
         // Busy is handled by retrying from a task (see `drain`), never by
         // sleeping on a runtime worker.
-        connection.busy_timeout(Duration::ZERO)?;
+        connection.busy_timeout(Duration::ZERO).map_err(driver)?;
         connection.set_prepared_statement_cache_capacity(64);
         // Checkpoints (copying the WAL back into the database file, with an
         // fsync) run on a thread of their own, not inside whichever commit
         // crosses the threshold, where they would stall a runtime worker.
-        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(driver)?;
         let inner = Arc::new(Inner {
             connection: Mutex::new(connection),
             queue: Mutex::default(),
@@ -248,8 +251,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// it could not copy this time it copies the next.
 fn start_checkpoints(path: &Path, writer: std::sync::Weak<Inner>) -> Result<(), StoreError> {
     let connection =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    connection.busy_timeout(Duration::from_secs(1))?;
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(driver)?;
+    connection.busy_timeout(Duration::from_secs(1)).map_err(driver)?;
     std::thread::Builder::new()
         .name("trellis-checkpoint".to_owned())
         .spawn(move || {
@@ -271,14 +275,14 @@ fn in_savepoint<R>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    connection.prepare_cached("SAVEPOINT write")?.execute([])?;
+    connection.prepare_cached("SAVEPOINT write").map_err(driver)?.execute([]).map_err(driver)?;
     // A panic in one write must not take the others with it.
     let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)))
         .unwrap_or_else(|_| Err(StoreError::Writer("a write panicked".to_owned())));
     if outcome.is_err() {
-        connection.prepare_cached("ROLLBACK TO write")?.execute([])?;
+        connection.prepare_cached("ROLLBACK TO write").map_err(driver)?.execute([]).map_err(driver)?;
     }
-    connection.prepare_cached("RELEASE write")?.execute([])?;
+    connection.prepare_cached("RELEASE write").map_err(driver)?.execute([]).map_err(driver)?;
     outcome
 }
 
@@ -305,7 +309,7 @@ mod tests {
 
     fn insert(k: &'static str, v: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
         move |c| {
-            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![k, v])?;
+            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![k, v]).map_err(driver)?;
             Ok(())
         }
     }
@@ -323,7 +327,7 @@ mod tests {
                         insert(key, i)(c)?;
                         // Every tenth write fails after changing something.
                         if i % 10 == 0 {
-                            c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                            c.execute("INSERT INTO no_such_table VALUES (1)", []).map_err(driver)?;
                         }
                         Ok(())
                     })

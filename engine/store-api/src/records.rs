@@ -242,7 +242,7 @@ pub struct NodeRecord {
     pub signal: Option<Value>,
     /// An agent node's model turns and tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<super::AgentRecord>,
+    pub agent: Option<crate::AgentRecord>,
     #[serde(default)]
     pub history: Vec<AttemptRecord>,
     #[serde(default)]

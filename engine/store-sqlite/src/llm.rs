@@ -1,10 +1,8 @@
 use async_trait::async_trait;
-use sqlx::{Connection, Row};
 
-use super::SqliteBackend;
-use crate::quota::Usage;
-use crate::store::llm::{LlmBackend, LlmProviderRow, ModelUsage};
-use crate::store::{AuditEntry, StoreError, TenantId};
+use crate::{SqliteTenant, driver, write_audit};
+use sqlx::{Connection, Row};
+use trellis_store_api::{LlmProviderRow, LlmStore, ModelUsage, StoreError, Usage};
 
 fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -15,13 +13,14 @@ fn count(value: i64) -> u64 {
 }
 
 #[async_trait]
-impl LlmBackend for SqliteBackend {
-    async fn llm_providers(&self, tenant: &TenantId) -> Result<Vec<LlmProviderRow>, StoreError> {
+impl LlmStore for SqliteTenant {
+    async fn llm_providers(&self) -> Result<Vec<LlmProviderRow>, StoreError> {
+        let tenant = &self.tenant;
         let rows = sqlx::query(
             "SELECT name, setting, api_key_sealed, updated_at FROM llm_providers WHERE tenant_id = ? ORDER BY name",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         Ok(rows
             .into_iter()
@@ -34,14 +33,10 @@ impl LlmBackend for SqliteBackend {
             .collect())
     }
 
-    async fn put_llm_provider(
-        &self,
-        tenant: &TenantId,
-        row: &LlmProviderRow,
-        keep_key: bool,
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn put_llm_provider(&self, row: &LlmProviderRow, keep_key: bool) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let mut writer = self.db.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let key_update = if keep_key && row.api_key_sealed.is_none() {
             "api_key_sealed = llm_providers.api_key_sealed"
@@ -60,23 +55,22 @@ impl LlmBackend for SqliteBackend {
         .bind(row.updated_at)
         .execute(&mut *tx)
         .await?;
-        super::write_audit(&mut tx, tenant, audit).await?;
+        write_audit(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_llm_provider(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        audit: Option<&AuditEntry>,
-    ) -> Result<bool, StoreError> {
-        self.delete_audited("DELETE FROM llm_providers WHERE tenant_id = ? AND name = ?", tenant, name, audit).await
+    async fn delete_llm_provider(&self, name: &str) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        self.db.delete_audited("DELETE FROM llm_providers WHERE tenant_id = ? AND name = ?", tenant, name, audit).await
     }
 
-    async fn add_llm_usage(&self, tenant: &TenantId, day: &str, call: &ModelUsage) -> Result<(), StoreError> {
+    async fn add_llm_usage(&self, day: &str, call: &ModelUsage) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
         let (tenant, day, call) = (tenant.as_str().to_owned(), day.to_owned(), call.clone());
-        self.writes
+        self.db
+            .writes
             .write(move |connection| {
                 connection
                     .prepare_cached(
@@ -87,7 +81,8 @@ impl LlmBackend for SqliteBackend {
                            calls = calls + excluded.calls,
                            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
                            completion_tokens = completion_tokens + excluded.completion_tokens",
-                    )?
+                    )
+                    .map_err(driver)?
                     .execute(rusqlite::params![
                         tenant,
                         day,
@@ -96,14 +91,16 @@ impl LlmBackend for SqliteBackend {
                         int(call.calls),
                         int(call.prompt_tokens),
                         int(call.completion_tokens)
-                    ])?;
+                    ])
+                    .map_err(driver)?;
                 let tokens = Usage { llm_tokens: call.prompt_tokens + call.completion_tokens, ..Usage::default() };
                 super::quota::add_usage(connection, &tenant, &day, &tokens)
             })
             .await
     }
 
-    async fn llm_usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<ModelUsage>, StoreError> {
+    async fn llm_usage(&self, from: &str, to: &str) -> Result<Vec<ModelUsage>, StoreError> {
+        let tenant = &self.tenant;
         let rows = sqlx::query(
             "SELECT day, provider, model, calls, prompt_tokens, completion_tokens FROM llm_usage_daily
              WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY day, provider, model",
@@ -111,7 +108,7 @@ impl LlmBackend for SqliteBackend {
         .bind(tenant.as_str())
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         Ok(rows
             .into_iter()

@@ -1,6 +1,9 @@
 //! Tenants, members, API keys and refresh tokens as the store keeps them.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
 
 /// What a principal may do in its tenant, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,11 +99,19 @@ impl AuditEntry {
     pub fn now(principal: &str, action: &str, target: &str, details: serde_json::Value) -> Self {
         AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
-            at: super::now_ms(),
+            at: crate::now_ms(),
             principal: principal.to_owned(),
             action: action.to_owned(),
             target: target.to_owned(),
             details,
         }
     }
+}
+
+/// A tenant's audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Newest first, before the cursor id.
+    async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }

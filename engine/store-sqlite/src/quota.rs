@@ -1,11 +1,9 @@
 use async_trait::async_trait;
+
+use crate::{RunRow, SqliteTenant, driver};
 use serde_json::Value;
 use sqlx::Row;
-
-use super::{RunRow, SqliteBackend};
-use crate::quota::{QuotaExceeded, Usage};
-use crate::store::quota::{Admission, QuotaBackend, RunQuotas};
-use crate::store::{RunRecord, StoreError, TenantId};
+use trellis_store_api::{Admission, QuotaExceeded, QuotaStore, RunQuotas, RunRecord, StoreError, Usage};
 
 const ADD_USAGE: &str = "INSERT INTO usage_daily (tenant_id, day, runs, node_executions, fuel, http_calls, llm_tokens)
      VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -14,7 +12,7 @@ const ADD_USAGE: &str = "INSERT INTO usage_daily (tenant_id, day, runs, node_exe
        fuel = fuel + excluded.fuel, http_calls = http_calls + excluded.http_calls,
        llm_tokens = llm_tokens + excluded.llm_tokens";
 
-fn count(value: i64) -> u64 {
+pub(crate) fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -41,21 +39,25 @@ macro_rules! runs_on_day {
     };
 }
 
-pub(super) fn add_usage(
+pub(crate) fn add_usage(
     connection: &rusqlite::Connection,
     tenant: &str,
     day: &str,
     usage: &Usage,
 ) -> Result<(), StoreError> {
-    connection.prepare_cached(ADD_USAGE)?.execute(rusqlite::params![
-        tenant,
-        day,
-        int(usage.runs),
-        int(usage.node_executions),
-        int(usage.fuel),
-        int(usage.http_calls),
-        int(usage.llm_tokens)
-    ])?;
+    connection
+        .prepare_cached(ADD_USAGE)
+        .map_err(driver)?
+        .execute(rusqlite::params![
+            tenant,
+            day,
+            int(usage.runs),
+            int(usage.node_executions),
+            int(usage.fuel),
+            int(usage.http_calls),
+            int(usage.llm_tokens)
+        ])
+        .map_err(driver)?;
     Ok(())
 }
 
@@ -80,7 +82,8 @@ fn admit(
             " < ?8 AND ",
             runs_on_day!("?9"),
             " < ?10"
-        ))?
+        ))
+        .map_err(driver)?
         .execute(rusqlite::params![
             run.tenant,
             run.id,
@@ -94,13 +97,16 @@ fn admit(
             int(quotas.runs_per_day),
             run.parent_run_id,
             run.parent_node_id
-        ])?;
+        ])
+        .map_err(driver)?;
     if inserted == 1 {
         return Ok(Admission::Admitted);
     }
     let (exists, active, today): (bool, i64, i64) = connection
-        .prepare_cached(concat!("SELECT ", run_exists!(), ", ", active_runs!(), ", ", runs_on_day!("?3")))?
-        .query_row(rusqlite::params![run.tenant, run.id, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .prepare_cached(concat!("SELECT ", run_exists!(), ", ", active_runs!(), ", ", runs_on_day!("?3")))
+        .map_err(driver)?
+        .query_row(rusqlite::params![run.tenant, run.id, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(driver)?;
     if exists {
         return Ok(Admission::Exists);
     }
@@ -118,11 +124,12 @@ fn admit(
 }
 
 #[async_trait]
-impl QuotaBackend for SqliteBackend {
-    async fn plan(&self, tenant: &TenantId) -> Result<Option<Option<Value>>, StoreError> {
+impl QuotaStore for SqliteTenant {
+    async fn stored_plan(&self) -> Result<Option<Option<Value>>, StoreError> {
+        let tenant = &self.tenant;
         let row = sqlx::query("SELECT plan FROM tenants WHERE id = ?")
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         match row.map(|r| r.get::<Option<String>, _>(0)) {
             Some(Some(text)) => Ok(Some(Some(serde_json::from_str(&text)?))),
@@ -131,28 +138,25 @@ impl QuotaBackend for SqliteBackend {
         }
     }
 
-    async fn set_plan(&self, tenant: &TenantId, plan: &Value) -> Result<bool, StoreError> {
+    async fn set_plan(&self, plan: &Value) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
         let result = sqlx::query("UPDATE tenants SET plan = ? WHERE id = ?")
             .bind(serde_json::to_string(plan)?)
             .bind(tenant.as_str())
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.db.writer.lock().await)
             .await?;
         Ok(result.rows_affected() == 1)
     }
 
-    async fn admit_run(
-        &self,
-        tenant: &TenantId,
-        run: &RunRecord,
-        day: &str,
-        quotas: RunQuotas,
-    ) -> Result<Admission, StoreError> {
+    async fn admit_run(&self, run: &RunRecord, day: &str, quotas: RunQuotas) -> Result<Admission, StoreError> {
+        let tenant = &self.tenant;
         let row = RunRow::new(tenant, run)?;
         let day = day.to_owned();
-        self.writes.write(move |connection| admit(connection, &row, &day, quotas)).await
+        self.db.writes.write(move |connection| admit(connection, &row, &day, quotas)).await
     }
 
-    async fn usage(&self, tenant: &TenantId, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError> {
+    async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError> {
+        let tenant = &self.tenant;
         let rows = sqlx::query(
             "SELECT day, runs, node_executions, fuel, http_calls, llm_tokens FROM usage_daily
              WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY day",
@@ -160,7 +164,7 @@ impl QuotaBackend for SqliteBackend {
         .bind(tenant.as_str())
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         Ok(rows
             .iter()
@@ -177,16 +181,9 @@ impl QuotaBackend for SqliteBackend {
             .collect())
     }
 
-    async fn add_usage(&self, tenant: &TenantId, day: &str, usage: &Usage) -> Result<(), StoreError> {
+    async fn add_usage(&self, day: &str, usage: &Usage) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
         let (tenant, day, usage) = (tenant.as_str().to_owned(), day.to_owned(), *usage);
-        self.writes.write(move |connection| add_usage(connection, &tenant, &day, &usage)).await
-    }
-
-    async fn workflow_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(DISTINCT workflow_id) FROM workflow_versions WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(count(row.get(0)))
+        self.db.writes.write(move |connection| add_usage(connection, &tenant, &day, &usage)).await
     }
 }

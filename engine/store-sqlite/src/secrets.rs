@@ -1,24 +1,23 @@
 use async_trait::async_trait;
-use sqlx::Connection;
-use sqlx::Row;
 
-use super::SqliteBackend;
-use crate::store::records::now_ms;
-use crate::store::secrets::{PluginGrants, SecretBackend, SecretName};
-use crate::store::{AuditEntry, StoreError, TenantId};
+use crate::{SqliteTenant, write_audit};
+use sqlx::{Connection, Row};
+use trellis_store_api::{PluginGrants, SecretName, SecretStore, StoreError, now_ms};
 
 #[async_trait]
-impl SecretBackend for SqliteBackend {
-    async fn wrapped_key(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>, StoreError> {
+impl SecretStore for SqliteTenant {
+    async fn wrapped_key(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tenant = &self.tenant;
         let row = sqlx::query("SELECT wrapped_key FROM tenant_keys WHERE tenant_id = ?")
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn insert_wrapped_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn insert_wrapped_key(&self, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let tenant = &self.tenant;
+        let mut writer = self.db.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO tenant_keys (tenant_id, wrapped_key, created_at) VALUES (?, ?, ?)
@@ -38,14 +37,10 @@ impl SecretBackend for SqliteBackend {
         Ok(stored)
     }
 
-    async fn put_secret(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        sealed: &[u8],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let mut writer = self.db.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO secrets (tenant_id, name, sealed, updated_at) VALUES (?, ?, ?, ?)
@@ -57,42 +52,42 @@ impl SecretBackend for SqliteBackend {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        super::write_audit(&mut tx, tenant, audit).await?;
+        write_audit(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn sealed_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn sealed_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tenant = &self.tenant;
         let row = sqlx::query("SELECT sealed FROM secrets WHERE tenant_id = ? AND name = ?")
             .bind(tenant.as_str())
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn secret_names(&self, tenant: &TenantId) -> Result<Vec<SecretName>, StoreError> {
+    async fn secret_names(&self) -> Result<Vec<SecretName>, StoreError> {
+        let tenant = &self.tenant;
         let rows = sqlx::query("SELECT name, updated_at FROM secrets WHERE tenant_id = ? ORDER BY name")
             .bind(tenant.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?;
         Ok(rows.into_iter().map(|r| SecretName { name: r.get(0), updated_at: r.get(1) }).collect())
     }
 
-    async fn delete_secret(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        audit: Option<&AuditEntry>,
-    ) -> Result<bool, StoreError> {
-        self.delete_audited("DELETE FROM secrets WHERE tenant_id = ? AND name = ?", tenant, name, audit).await
+    async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        self.db.delete_audited("DELETE FROM secrets WHERE tenant_id = ? AND name = ?", tenant, name, audit).await
     }
 
-    async fn plugin_grants(&self, tenant: &TenantId, plugin: &str) -> Result<PluginGrants, StoreError> {
+    async fn plugin_grants(&self, plugin: &str) -> Result<PluginGrants, StoreError> {
+        let tenant = &self.tenant;
         let row = sqlx::query("SELECT grants FROM plugin_grants WHERE tenant_id = ? AND plugin = ?")
             .bind(tenant.as_str())
             .bind(plugin)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         match row {
             Some(row) => Ok(serde_json::from_str(row.get::<&str, _>(0))?),
@@ -100,14 +95,10 @@ impl SecretBackend for SqliteBackend {
         }
     }
 
-    async fn put_plugin_grants(
-        &self,
-        tenant: &TenantId,
-        plugin: &str,
-        grants: &PluginGrants,
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
+    async fn put_plugin_grants(&self, plugin: &str, grants: &PluginGrants) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let mut writer = self.db.writer.lock().await;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO plugin_grants (tenant_id, plugin, grants, updated_at) VALUES (?, ?, ?, ?)
@@ -119,7 +110,7 @@ impl SecretBackend for SqliteBackend {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        super::write_audit(&mut tx, tenant, audit).await?;
+        write_audit(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,14 +1,10 @@
 use async_trait::async_trait;
-use serde_json::Value;
-use sqlx::Connection;
+
+use crate::SqliteTenant;
 use sqlx::{Row, Sqlite, Transaction};
+use trellis_store_api::{CronSchedule, StoreError, TenantId, TriggerPlan, TriggerStore, now_ms};
 
-use super::SqliteBackend;
-use crate::store::records::now_ms;
-use crate::store::triggers::{CronSchedule, TriggerBackend, TriggerPlan};
-use crate::store::{AuditEntry, StoreError, TenantId};
-
-fn schedule(row: &sqlx::sqlite::SqliteRow) -> Result<CronSchedule, StoreError> {
+pub(crate) fn schedule(row: &sqlx::sqlite::SqliteRow) -> Result<CronSchedule, StoreError> {
     Ok(CronSchedule {
         workflow_id: row.get("workflow_id"),
         index: row.get("trigger_index"),
@@ -19,7 +15,7 @@ fn schedule(row: &sqlx::sqlite::SqliteRow) -> Result<CronSchedule, StoreError> {
 }
 
 /// Deletes a workflow's triggers (inside the caller's transaction).
-pub(super) async fn delete_triggers(
+pub(crate) async fn delete_triggers(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     workflow_id: &str,
@@ -34,7 +30,7 @@ pub(super) async fn delete_triggers(
     Ok(())
 }
 
-async fn apply(
+pub(crate) async fn apply(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     workflow_id: &str,
@@ -92,74 +88,30 @@ async fn apply(
 }
 
 #[async_trait]
-impl TriggerBackend for SqliteBackend {
-    async fn save_workflow(
-        &self,
-        tenant: &TenantId,
-        workflow: &Value,
-        triggers: &TriggerPlan,
-        audit: Option<&AuditEntry>,
-    ) -> Result<i64, StoreError> {
-        let id = workflow["id"].as_str().unwrap_or_default().to_owned();
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let version = super::insert_version(&mut tx, tenant, &id, workflow).await?;
-        apply(&mut tx, tenant, &id, triggers).await?;
-        if let Some(entry) = audit {
-            let mut entry = entry.clone();
-            if let Some(details) = entry.details.as_object_mut() {
-                details.insert("version".to_owned(), version.into());
-            }
-            super::write_audit(&mut tx, tenant, Some(&entry)).await?;
-        }
-        tx.commit().await?;
-        Ok(version)
-    }
-
-    async fn webhook_token(&self, tenant: &TenantId, workflow_id: &str) -> Result<Option<String>, StoreError> {
+impl TriggerStore for SqliteTenant {
+    async fn webhook_token(&self, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        let tenant = &self.tenant;
         let row = sqlx::query("SELECT token FROM webhooks WHERE tenant_id = ? AND workflow_id = ?")
             .bind(tenant.as_str())
             .bind(workflow_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn webhook_by_token(&self, token: &str) -> Result<Option<(TenantId, String)>, StoreError> {
-        let row = sqlx::query("SELECT tenant_id, workflow_id FROM webhooks WHERE token = ?")
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| (TenantId::new(r.get::<String, _>(0)), r.get(1))))
-    }
-
-    async fn cron_schedules(&self, tenant: &TenantId, workflow_id: &str) -> Result<Vec<CronSchedule>, StoreError> {
+    async fn cron_schedules(&self, workflow_id: &str) -> Result<Vec<CronSchedule>, StoreError> {
+        let tenant = &self.tenant;
         let rows =
             sqlx::query("SELECT * FROM cron_schedules WHERE tenant_id = ? AND workflow_id = ? ORDER BY trigger_index")
                 .bind(tenant.as_str())
                 .bind(workflow_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?;
         rows.iter().map(schedule).collect()
     }
 
-    async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM cron_schedules WHERE next_fire_at <= ? ORDER BY next_fire_at LIMIT ?")
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok((TenantId::new(r.get::<String, _>("tenant_id")), schedule(r)?))).collect()
-    }
-
-    async fn advance_cron(
-        &self,
-        tenant: &TenantId,
-        workflow_id: &str,
-        index: i64,
-        from: i64,
-        to: i64,
-    ) -> Result<bool, StoreError> {
+    async fn advance_cron(&self, workflow_id: &str, index: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
         let result = sqlx::query(
             "UPDATE cron_schedules SET next_fire_at = ?
              WHERE tenant_id = ? AND workflow_id = ? AND trigger_index = ? AND next_fire_at = ?",
@@ -169,7 +121,7 @@ impl TriggerBackend for SqliteBackend {
         .bind(workflow_id)
         .bind(index)
         .bind(from)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.db.writer.lock().await)
         .await?;
         Ok(result.rows_affected() == 1)
     }

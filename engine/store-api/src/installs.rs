@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, PluginGrants, StoreError, TenantId};
+use crate::{PluginGrants, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginInstall {
@@ -21,25 +21,14 @@ pub struct PluginInstall {
 }
 
 #[async_trait]
-pub trait InstallBackend: Send + Sync {
-    async fn installs(&self, tenant: &TenantId) -> Result<Vec<PluginInstall>, StoreError>;
+pub trait InstallStore: Send + Sync {
+    async fn installs(&self) -> Result<Vec<PluginInstall>, StoreError>;
     /// Every install with its grants (what a tenant's catalog is built from).
-    async fn installs_with_grants(&self, tenant: &TenantId) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError>;
+    async fn installs_with_grants(&self) -> Result<Vec<(PluginInstall, PluginGrants)>, StoreError>;
     /// Writes an install and its grants in one transaction (install,
     /// upgrade), with the audit entry, when given, whose details get the
     /// install written as `install`.
-    async fn put_install(
-        &self,
-        tenant: &TenantId,
-        install: &PluginInstall,
-        grants: &PluginGrants,
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError>;
+    async fn put_install(&self, install: &PluginInstall, grants: &PluginGrants) -> Result<(), StoreError>;
     /// Removes an install and its grants; `false` when it was not installed.
-    async fn delete_install(
-        &self,
-        tenant: &TenantId,
-        plugin: &str,
-        audit: Option<&AuditEntry>,
-    ) -> Result<bool, StoreError>;
+    async fn delete_install(&self, plugin: &str) -> Result<bool, StoreError>;
 }

@@ -1,0 +1,54 @@
+//! Runs and their node records: the hot path of every execution.
+
+use async_trait::async_trait;
+
+use crate::{NodeRecord, RunRecord, RunStatus, StoreError, TenantId, Usage};
+
+/// Which runs a listing keeps; `None` keeps all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunFilter<'a> {
+    pub status: Option<RunStatus>,
+    pub workflow: Option<&'a str>,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Inserts a run unless one with its id exists; returns whether it did.
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, StoreError>;
+    /// Audited (when the handle is), the run's id added to the entry's
+    /// details as `run`.
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    async fn child_runs(&self, parent_run: &str, parent_node: &str) -> Result<Vec<RunRecord>, StoreError>;
+    /// Audited when the handle is.
+    async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Writes several node records in one transaction.
+    async fn put_nodes(&self, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError>;
+    /// Writes node records and the run record, and adds usage to a day's
+    /// (when there is any), in one transaction: how a run ends.
+    async fn put_nodes_and_run(
+        &self,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+        usage: Option<(&str, &Usage)>,
+    ) -> Result<(), StoreError>;
+    async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Top-level runs, newest first, as the filter says, after a cursor
+    /// (the id of the last run of the previous page; ids are time-ordered).
+    async fn list_runs(
+        &self,
+        filter: &RunFilter<'_>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+}
+
+/// Finding work across tenants: the one place, besides sign-in, that reads
+/// every tenant's rows.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Top-level runs not finished, across tenants (for crash recovery).
+    async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError>;
+    /// Cron schedules of every tenant due at `now`, earliest first.
+    async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, crate::CronSchedule)>, StoreError>;
+}

@@ -1,0 +1,166 @@
+//! TODO
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{NodeRow, RunRow, SqliteBackend, SqliteTenant, decode, upsert_nodes, write_audit_now};
+use trellis_store_api::{
+    CronSchedule, NodeRecord, RunFilter, RunRecord, RunStatus, RunStore, StoreError, TenantId, Usage, WorkQueue,
+};
+
+#[async_trait]
+impl RunStore for SqliteTenant {
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        let tenant = &self.tenant;
+        let row = RunRow::new(tenant, run)?;
+        self.db.writes.write(move |connection| row.insert(connection)).await
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let row = RunRow::new(tenant, run)?;
+        let audit = audit.map(|entry| {
+            let mut entry = entry.clone();
+            if let Some(details) = entry.details.as_object_mut() {
+                details.insert("run".to_owned(), run.id.clone().into());
+            }
+            entry
+        });
+        self.db
+            .writes
+            .write(move |connection| {
+                row.update(connection)?;
+                write_audit_now(connection, &row.tenant, audit.as_ref())
+            })
+            .await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let tenant = &self.tenant;
+        let row = sqlx::query("SELECT record FROM runs WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(|r| decode(r.get::<&str, _>(0))).transpose()
+    }
+
+    async fn child_runs(&self, parent_run: &str, parent_node: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let tenant = &self.tenant;
+        // Sorted here: `ORDER BY id` in SQL makes SQLite walk the tenant's
+        // every run in primary-key order instead of using `runs_by_parent`.
+        let rows =
+            sqlx::query("SELECT record FROM runs WHERE tenant_id = ? AND parent_run_id = ? AND parent_node_id = ?")
+                .bind(tenant.as_str())
+                .bind(parent_run)
+                .bind(parent_node)
+                .fetch_all(&self.db.pool)
+                .await?;
+        let mut runs: Vec<RunRecord> = rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect::<Result<_, _>>()?;
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(runs)
+    }
+
+    async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let audit = self.audit.as_deref();
+        let rows = NodeRow::all(&[node])?;
+        let (tenant, run_id) = (tenant.as_str().to_owned(), run_id.to_owned());
+        let audit = audit.cloned();
+        self.db
+            .writes
+            .write(move |connection| {
+                upsert_nodes(connection, &tenant, &run_id, &rows)?;
+                write_audit_now(connection, &tenant, audit.as_ref())
+            })
+            .await
+    }
+
+    async fn put_nodes(&self, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let rows = NodeRow::all(nodes)?;
+        let (tenant, run_id) = (tenant.as_str().to_owned(), run_id.to_owned());
+        self.db.writes.write(move |connection| upsert_nodes(connection, &tenant, &run_id, &rows)).await
+    }
+
+    async fn put_nodes_and_run(
+        &self,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+        usage: Option<(&str, &Usage)>,
+    ) -> Result<(), StoreError> {
+        let tenant = &self.tenant;
+        let rows = NodeRow::all(nodes)?;
+        let run = RunRow::new(tenant, run)?;
+        let usage = usage.map(|(day, usage)| (day.to_owned(), *usage));
+        self.db
+            .writes
+            .write(move |connection| {
+                upsert_nodes(connection, &run.tenant, &run.id, &rows)?;
+                run.update(connection)?;
+                match usage {
+                    Some((day, usage)) => crate::quota::add_usage(connection, &run.tenant, &day, &usage),
+                    None => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {
+        let tenant = &self.tenant;
+        let rows = sqlx::query("SELECT record FROM node_runs WHERE tenant_id = ? AND run_id = ?")
+            .bind(tenant.as_str())
+            .bind(run_id)
+            .fetch_all(&self.db.pool)
+            .await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn list_runs(
+        &self,
+        filter: &RunFilter<'_>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let tenant = &self.tenant;
+        let status = filter.status.map(RunStatus::as_str);
+        let rows = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = ?1 AND parent_run_id IS NULL
+             AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR workflow_id = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5",
+        )
+        .bind(tenant.as_str())
+        .bind(status)
+        .bind(filter.workflow)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqliteBackend {
+    async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM runs WHERE status IN ('pending', 'running') AND parent_run_id IS NULL
+             ORDER BY created_at",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+    }
+
+    async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cron_schedules WHERE next_fire_at <= ? ORDER BY next_fire_at LIMIT ?")
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.db.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId::new(r.get::<String, _>("tenant_id")), crate::triggers::schedule(r)?)))
+            .collect()
+    }
+}
