@@ -18,6 +18,8 @@
 
 mod access;
 mod agent;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod installs;
 mod kv;
 mod llm;

@@ -1,4 +1,5 @@
-//! TODO
+//! Members, API keys and refresh tokens, and the sign-in lookups made
+//! before a tenant is known.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,4 @@
-//! TODO
+//! Plugin kv rows, with the tenant's kv quota checked in the write.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,5 @@
-//! TODO
+//! Runs and node records (through the group writer), and the untenanted
+//! work queue: unfinished runs and due crons.
 
 use async_trait::async_trait;
 use sqlx::Row;

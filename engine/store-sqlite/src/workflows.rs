@@ -1,4 +1,5 @@
-//! TODO
+//! Workflow versions; saving one applies its triggers in the same
+//! transaction.
 
 use async_trait::async_trait;
 

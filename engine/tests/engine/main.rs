@@ -8,5 +8,4 @@ mod examples;
 mod fairness;
 mod platforms;
 mod semantics;
-mod store;
 mod validation;

@@ -1,0 +1,218 @@
+//! Runs and node records, and the work queue across tenants.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+use trellis_store_api::{
+    CronSchedule, NodeRecord, RunFilter, RunRecord, RunStatus, RunStore, StoreError, TenantId, Usage, WorkQueue,
+};
+
+use crate::audit::{with_detail, write_audit};
+use crate::{PgTenant, PostgresBackend, decode};
+
+/// Inserts a run unless its id exists; returns whether it did.
+pub(crate) async fn insert_run(
+    connection: &mut PgConnection,
+    tenant: &TenantId,
+    run: &RunRecord,
+) -> Result<bool, StoreError> {
+    let parent = run.parent.as_ref();
+    let inserted = sqlx::query(
+        "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
+           updated_at, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(&run.id)
+    .bind(&run.workflow_id)
+    .bind(run.status.as_str())
+    .bind(parent.map(|p| p.run_id.as_str()))
+    .bind(parent.map(|p| p.node_id.as_str()))
+    .bind(run.created_at)
+    .bind(run.updated_at)
+    .bind(serde_json::to_string(run)?)
+    .execute(connection)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+async fn update_run(connection: &mut PgConnection, tenant: &TenantId, run: &RunRecord) -> Result<(), StoreError> {
+    sqlx::query("UPDATE runs SET status = $1, updated_at = $2, record = $3 WHERE tenant_id = $4 AND id = $5")
+        .bind(run.status.as_str())
+        .bind(run.updated_at)
+        .bind(serde_json::to_string(run)?)
+        .bind(tenant.as_str())
+        .bind(&run.id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_nodes(
+    connection: &mut PgConnection,
+    tenant: &TenantId,
+    run_id: &str,
+    nodes: &[&NodeRecord],
+) -> Result<(), StoreError> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(nodes.len());
+    let mut statuses = Vec::with_capacity(nodes.len());
+    let mut attempts = Vec::with_capacity(nodes.len());
+    let mut records = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        ids.push(node.node_id.as_str());
+        statuses.push(node.status.as_str());
+        attempts.push(i32::try_from(node.attempt).unwrap_or(i32::MAX));
+        records.push(serde_json::to_string(node)?);
+    }
+    // One statement for the whole batch: a round trip per commit, not per node.
+    sqlx::query(
+        "INSERT INTO node_runs (tenant_id, run_id, node_id, status, attempt, updated_at, record)
+         SELECT $1, $2, n.node_id, n.status, n.attempt, $3, n.record
+           FROM UNNEST($4::TEXT[], $5::TEXT[], $6::INTEGER[], $7::TEXT[]) AS n(node_id, status, attempt, record)
+         ON CONFLICT (tenant_id, run_id, node_id) DO UPDATE SET
+           status = excluded.status, attempt = excluded.attempt,
+           updated_at = excluded.updated_at, record = excluded.record",
+    )
+    .bind(tenant.as_str())
+    .bind(run_id)
+    .bind(trellis_store_api::now_ms())
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&attempts)
+    .bind(&records)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl RunStore for PgTenant {
+    async fn insert_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted = insert_run(&mut tx, &self.tenant, run).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        update_run(&mut tx, &self.tenant, run).await?;
+        let audit = with_detail(self.audit.as_deref(), "run", run.id.clone().into());
+        write_audit(&mut tx, &self.tenant, audit.as_ref()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT record FROM runs WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant.as_str())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| decode(r.get::<&str, _>(0))).transpose()
+    }
+
+    async fn child_runs(&self, parent_run: &str, parent_node: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = $1 AND parent_run_id = $2 AND parent_node_id = $3 ORDER BY id",
+        )
+        .bind(self.tenant.as_str())
+        .bind(parent_run)
+        .bind(parent_node)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn put_node(&self, run_id: &str, node: &NodeRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        upsert_nodes(&mut tx, &self.tenant, run_id, &[node]).await?;
+        write_audit(&mut tx, &self.tenant, self.audit.as_deref()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_nodes(&self, run_id: &str, nodes: &[&NodeRecord]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        upsert_nodes(&mut tx, &self.tenant, run_id, nodes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_nodes_and_run(
+        &self,
+        run: &RunRecord,
+        nodes: &[&NodeRecord],
+        usage: Option<(&str, &Usage)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        upsert_nodes(&mut tx, &self.tenant, &run.id, nodes).await?;
+        update_run(&mut tx, &self.tenant, run).await?;
+        if let Some((day, usage)) = usage {
+            crate::quota::add_usage(&mut tx, &self.tenant, day, usage).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query("SELECT record FROM node_runs WHERE tenant_id = $1 AND run_id = $2")
+            .bind(self.tenant.as_str())
+            .bind(run_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn list_runs(
+        &self,
+        filter: &RunFilter<'_>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = $1 AND parent_run_id IS NULL
+             AND ($2::TEXT IS NULL OR status = $2) AND ($3::TEXT IS NULL OR workflow_id = $3)
+             AND ($4::TEXT IS NULL OR id < $4)
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(self.tenant.as_str())
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(filter.workflow)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
+    }
+}
+
+#[async_trait]
+impl WorkQueue for PostgresBackend {
+    async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, id FROM trellis_unfinished_runs()").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+    }
+
+    async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM trellis_due_crons($1, $2)")
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId::new(r.get::<String, _>("tenant_id")), crate::triggers::schedule(r)?)))
+            .collect()
+    }
+}
