@@ -22,6 +22,53 @@ pub async fn open_sqlite(data_dir: &std::path::Path) -> Result<Store, StoreError
     Ok(Arc::new(SqliteBackend::open(data_dir).await?))
 }
 
+/// Connects to a migrated PostgreSQL database (`trellis migrate`) as the
+/// server's role, under row-level security.
+pub async fn open_postgres(
+    options: sqlx::postgres::PgConnectOptions,
+    max_connections: u32,
+) -> Result<Store, StoreError> {
+    Ok(Arc::new(trellis_store_postgres::PostgresBackend::connect(options, max_connections).await?))
+}
+
+/// The store the engine's and API's test suites run on: SQLite in `dir`,
+/// or, with `TRELLIS_TEST_STORE=postgres`, a new schema of its own on the
+/// server of `TRELLIS_TEST_POSTGRES_URL`, migrated and reached as the
+/// server's role. Without that URL it says so and uses SQLite.
+pub async fn open_for_tests(dir: &std::path::Path) -> Result<Store, StoreError> {
+    use sqlx::{Connection, Executor};
+    let wanted = std::env::var("TRELLIS_TEST_STORE").unwrap_or_default();
+    let url = std::env::var("TRELLIS_TEST_POSTGRES_URL").ok();
+    let (true, Some(url)) = (wanted == "postgres", url) else {
+        if wanted == "postgres" {
+            eprintln!("TRELLIS_TEST_POSTGRES_URL is not set: this suite runs on SQLite");
+        }
+        return open_sqlite(dir).await;
+    };
+    let now = now_ms() / 1000;
+    let schema = format!("suite_{now}_{}", uuid::Uuid::new_v4().simple());
+    let base: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let mut admin = sqlx::PgConnection::connect_with(&base).await?;
+    // Schemas of earlier runs (named with their creation second) are
+    // dropped once an hour old, so the test database does not grow.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::TEXT FROM pg_namespace
+          WHERE nspname ~ '^(suite|conformance|rls|cli)_[0-9]+_' AND split_part(nspname, '_', 2)::BIGINT < $1",
+    )
+    .bind(now - 3600)
+    .fetch_all(&mut admin)
+    .await?;
+    for old in stale {
+        // Another suite may be dropping the same one.
+        let _ = admin.execute(format!("DROP SCHEMA IF EXISTS {old} CASCADE").as_str()).await;
+    }
+    admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
+    admin.close().await?;
+    let options = base.options([("search_path", schema.as_str())]);
+    trellis_store_postgres::migrate(&options).await?;
+    open_postgres(options, 16).await
+}
+
 /// A tenant's workflows and plan as the engine's types.
 #[async_trait::async_trait]
 pub trait TenantDocuments {

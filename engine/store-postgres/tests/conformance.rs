@@ -15,7 +15,8 @@ async fn open() -> Option<Fixture> {
         eprintln!("TRELLIS_TEST_POSTGRES_URL is not set: the PostgreSQL conformance scenarios are skipped");
         return None;
     };
-    let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let schema = format!("conformance_{secs}_{}", uuid::Uuid::new_v4().simple());
     let base = PgConnectOptions::from_str(&url).expect("TRELLIS_TEST_POSTGRES_URL");
     let mut admin = PgConnection::connect_with(&base).await.expect("connect");
     admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");

@@ -30,7 +30,7 @@ pub async fn server() -> Server {
 /// The same with an engine configured otherwise (its secrets are the server's vault).
 pub async fn server_with(engine_config: EngineConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = trellis_engine::store::open_sqlite(dir.path()).await.unwrap();
+    let store = trellis_engine::store::open_for_tests(dir.path()).await.unwrap();
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(std::env::temp_dir().join(format!("trellis-test-cache-{}", env!("CARGO_PKG_VERSION")))),
         max_concurrent_instances: 8,

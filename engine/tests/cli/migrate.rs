@@ -16,7 +16,8 @@ fn migrate_brings_a_postgres_schema_up_and_refuses_other_databases() {
         eprintln!("TRELLIS_TEST_POSTGRES_URL is not set: the PostgreSQL half is skipped");
         return;
     };
-    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let schema = format!("cli_{secs}_{}", uuid::Uuid::new_v4().simple());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut admin = runtime.block_on(PgConnection::connect(&url)).unwrap();
     runtime.block_on(admin.execute(format!("CREATE SCHEMA {schema}").as_str())).unwrap();

@@ -34,7 +34,7 @@ pub fn test_config() -> EngineConfig {
 
 pub async fn harness_with(config: EngineConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = trellis_engine::store::open_sqlite(dir.path()).await.unwrap();
+    let store = trellis_engine::store::open_for_tests(dir.path()).await.unwrap();
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(shared_cache()),
         max_concurrent_instances: 16,
