@@ -3,25 +3,11 @@
 //! tenant only that tenant's rows. Runs against the PostgreSQL of
 //! `TRELLIS_TEST_POSTGRES_URL` (set by `.ci/run`), in a schema of its own.
 
-use std::str::FromStr;
+mod common;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
+use common::fresh_schema;
+use sqlx::{PgPool, Row};
 use trellis_store_postgres::{APP_ROLE, app_pool, begin_tenant, migrate};
-
-/// A fresh schema on the test server, and connect options that use it.
-async fn fresh_schema() -> Option<PgConnectOptions> {
-    let Ok(url) = std::env::var("TRELLIS_TEST_POSTGRES_URL") else {
-        eprintln!("TRELLIS_TEST_POSTGRES_URL is not set: the PostgreSQL tests are skipped");
-        return None;
-    };
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let schema = format!("rls_{secs}_{}", uuid::Uuid::new_v4().simple());
-    let base = PgConnectOptions::from_str(&url).expect("TRELLIS_TEST_POSTGRES_URL");
-    let mut admin = PgConnection::connect_with(&base).await.expect("connect");
-    admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
-    Some(base.options([("search_path", schema.as_str())]))
-}
 
 async fn add_run(pool: &PgPool, tenant: &str, id: &str) {
     let mut tx = begin_tenant(pool, tenant).await.unwrap();
@@ -45,7 +31,7 @@ async fn add_run(pool: &PgPool, tenant: &str, id: &str) {
 
 #[tokio::test]
 async fn a_transaction_sees_only_the_rows_of_the_tenant_it_names() {
-    let Some(options) = fresh_schema().await else { return };
+    let Some(options) = fresh_schema("rls").await else { return };
     migrate(&options).await.unwrap();
     // Migrating twice is a no-op.
     migrate(&options).await.unwrap();

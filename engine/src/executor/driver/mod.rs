@@ -523,9 +523,20 @@ impl Driver {
         let input = self.nodes.get(&spec.id).and_then(|n| n.input.clone()).unwrap_or(Value::Null);
         let spec = spec.clone();
         let events = self.events.clone();
+        let http_used = self.http_used;
         self.deferred.push((
             false,
             Box::pin(async move {
+                // The run tree's HTTP budget stays alive while its children
+                // run, whether or not they overlap: a child that finishes
+                // before the next starts must not hand it a fresh budget.
+                let _budget = match engine.inner.plans.plan(&store).await {
+                    Ok(plan) => {
+                        let left = plan.http_requests_per_run.saturating_sub(http_used);
+                        Some(engine.http_budget(&run_id, plan.http_requests_per_run, left))
+                    }
+                    Err(_) => None,
+                };
                 let result =
                     builtins::run_children(&engine, &store, &run_id, &workflow_id, &spec, &config, &input).await;
                 let _ = events.send(Event::Children { node_id: spec.id.clone(), result });
