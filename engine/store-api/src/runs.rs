@@ -51,4 +51,30 @@ pub trait WorkQueue: Send + Sync {
     async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError>;
     /// Cron schedules of every tenant due at `now`, earliest first.
     async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, crate::CronSchedule)>, StoreError>;
+    /// Claims, for `worker` until `until`, up to `limit` unfinished
+    /// top-level runs whose lease is free or lapsed at `now`, oldest first.
+    /// Workers claiming at once get disjoint runs.
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, String)>, StoreError>;
+    /// Claims one run (the one a worker has just recorded) unless another
+    /// worker holds a live lease on it, or it is finished.
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        worker: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+    /// The heartbeat: extends to `until` the leases `worker` still holds on
+    /// unfinished runs, and returns those runs; a run missing from the
+    /// answer was taken by another worker and must no longer be driven.
+    async fn renew_leases(&self, worker: &str, until: i64) -> Result<Vec<(TenantId, String)>, StoreError>;
+    /// Gives up `worker`'s lease on a run (a no-op when it holds none).
+    async fn release_run(&self, tenant: &TenantId, run_id: &str, worker: &str) -> Result<(), StoreError>;
 }

@@ -202,7 +202,7 @@ impl RunStore for PgTenant {
 impl WorkQueue for PostgresBackend {
     async fn unfinished_runs(&self) -> Result<Vec<(TenantId, String)>, StoreError> {
         let rows = sqlx::query("SELECT tenant_id, id FROM trellis_unfinished_runs()").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+        Ok(runs_of(&rows))
     }
 
     async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
@@ -215,4 +215,62 @@ impl WorkQueue for PostgresBackend {
             .map(|r| Ok((TenantId::new(r.get::<String, _>("tenant_id")), crate::triggers::schedule(r)?)))
             .collect()
     }
+
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, id FROM trellis_claim_runs($1, $2, $3, $4)")
+            .bind(worker)
+            .bind(now)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(runs_of(&rows))
+    }
+
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        worker: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT trellis_claim_run($1, $2, $3, $4, $5)")
+            .bind(tenant.as_str())
+            .bind(run_id)
+            .bind(worker)
+            .bind(now)
+            .bind(until)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn renew_leases(&self, worker: &str, until: i64) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, id FROM trellis_renew_leases($1, $2)")
+            .bind(worker)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(runs_of(&rows))
+    }
+
+    async fn release_run(&self, tenant: &TenantId, run_id: &str, worker: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT trellis_release_run($1, $2, $3)")
+            .bind(tenant.as_str())
+            .bind(run_id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn runs_of(rows: &[sqlx::postgres::PgRow]) -> Vec<(TenantId, String)> {
+    rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect()
 }

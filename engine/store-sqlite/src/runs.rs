@@ -164,4 +164,79 @@ impl WorkQueue for SqliteBackend {
             .map(|r| Ok((TenantId::new(r.get::<String, _>("tenant_id")), crate::triggers::schedule(r)?)))
             .collect()
     }
+
+    /// One write connection: claims never interleave, so no locking is
+    /// needed to keep two claimers' sets apart.
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE runs SET claimed_by = ?1, lease_until = ?2
+              WHERE (tenant_id, id) IN (
+                SELECT tenant_id, id FROM runs
+                 WHERE status IN ('pending', 'running') AND parent_run_id IS NULL
+                   AND (lease_until IS NULL OR lease_until < ?3)
+                 ORDER BY created_at LIMIT ?4)
+             RETURNING tenant_id, id",
+        )
+        .bind(worker)
+        .bind(until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.db.writer.lock().await)
+        .await?;
+        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+    }
+
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        worker: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE runs SET claimed_by = ?1, lease_until = ?2
+              WHERE tenant_id = ?3 AND id = ?4 AND status IN ('pending', 'running')
+                AND (lease_until IS NULL OR lease_until < ?5 OR claimed_by = ?1)",
+        )
+        .bind(worker)
+        .bind(until)
+        .bind(tenant.as_str())
+        .bind(run_id)
+        .bind(now)
+        .execute(&mut *self.db.writer.lock().await)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    async fn renew_leases(&self, worker: &str, until: i64) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE runs SET lease_until = ?1 WHERE claimed_by = ?2 AND status IN ('pending', 'running')
+             RETURNING tenant_id, id",
+        )
+        .bind(until)
+        .bind(worker)
+        .fetch_all(&mut *self.db.writer.lock().await)
+        .await?;
+        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+    }
+
+    async fn release_run(&self, tenant: &TenantId, run_id: &str, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET claimed_by = NULL, lease_until = NULL WHERE tenant_id = ? AND id = ? AND claimed_by = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(run_id)
+        .bind(worker)
+        .execute(&mut *self.db.writer.lock().await)
+        .await?;
+        Ok(())
+    }
 }

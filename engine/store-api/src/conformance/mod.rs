@@ -5,6 +5,7 @@
 //! when its database is not available); each scenario becomes a test.
 
 mod access;
+mod leases;
 mod records;
 mod tenancy;
 mod triggers;
@@ -12,6 +13,7 @@ mod triggers;
 use std::any::Any;
 
 pub use access::*;
+pub use leases::*;
 pub use records::*;
 pub use tenancy::*;
 pub use triggers::*;
@@ -45,7 +47,9 @@ macro_rules! conformance_suite {
             workflow_versions_and_their_triggers,
             cron_schedules_keep_their_fire_and_advance_once,
             secrets_keys_grants_and_installs,
-            plans_and_kv_quota
+            plans_and_kv_quota,
+            runs_are_claimed_under_leases_that_lapse,
+            concurrent_claims_take_disjoint_runs
         );
     };
     (@each $open:expr; $($scenario:ident),* $(,)?) => {
