@@ -7,7 +7,26 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use trellis_engine::quota::Plan;
-use trellis_engine::store::{StorePlans, TenantId};
+use trellis_engine::store::{Store, StorePlans, TenantId};
+
+/// Where the tenants are: the data directory's SQLite, or `--database`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
+    data_dir: PathBuf,
+    /// The PostgreSQL database a `trellis serve --database` works in.
+    #[arg(long, value_name = "URL", env = "TRELLIS_DATABASE_URL")]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        match &self.database {
+            Some(url) => super::database::open(url).await,
+            None => Ok(trellis_engine::store::open_sqlite(&self.data_dir).await?),
+        }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -25,8 +44,8 @@ pub struct SetPlanArgs {
     /// JSON object of quotas (see `GET /v1/plan` for the names).
     #[arg(long)]
     limits: String,
-    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -34,8 +53,8 @@ pub struct CreateTenantArgs {
     name: String,
     #[arg(long)]
     owner: String,
-    #[arg(long, env = "TRELLIS_DATA_DIR", default_value = "./trellis-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
@@ -45,7 +64,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
             if !email.contains('@') || email.len() > 254 {
                 anyhow::bail!("--owner `{}` is not an email address", args.owner);
             }
-            let store = trellis_engine::store::open_sqlite(&args.data_dir).await?;
+            let store = args.store.open().await?;
             let created = trellis_engine::auth::create_tenant(&store, &args.name, &email).await?;
             println!("{}", serde_json::to_string_pretty(&created)?);
             eprintln!("the password and the API key are shown once; store them now");
@@ -54,7 +73,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::SetPlan(args) => {
             let changes: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&args.limits).context("--limits must be a JSON object")?;
-            let store = trellis_engine::store::open_sqlite(&args.data_dir).await?;
+            let store = args.store.open().await?;
             let tenant = TenantId::new(args.tenant_id.clone());
             // Shown over the built-in defaults; a server applies them over
             // its configuration's `[plan]`.

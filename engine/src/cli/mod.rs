@@ -9,6 +9,7 @@ mod bench_engine;
 mod bench_hostile;
 mod bench_server;
 mod blob_args;
+mod database;
 mod keygen;
 mod local;
 mod marketplace;

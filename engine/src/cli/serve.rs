@@ -1,4 +1,5 @@
-//! `trellis serve`: the multi-tenant HTTP API on the embedded SQLite store.
+//! `trellis serve`: the multi-tenant HTTP API, on the embedded SQLite
+//! store or on a PostgreSQL database.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,11 @@ pub struct ServeArgs {
     /// marketplace's database and blobs; default `./trellis-data`).
     #[arg(long, env = "TRELLIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep tenants, workflows and runs in this PostgreSQL database
+    /// (`postgres://USER@HOST:PORT/NAME`, brought up with `trellis migrate`)
+    /// instead of the data directory's SQLite. One server per database.
+    #[arg(long, value_name = "URL", env = "TRELLIS_DATABASE_URL")]
+    database: Option<String>,
     /// Install plugins from this central registry (`trellis marketplace
     /// serve`) instead of this server's own; components are pulled by
     /// digest and their signatures verified.
@@ -51,9 +57,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("./trellis-data"));
     let marketplace_url = args.marketplace.clone().or(file.marketplace.clone());
-    let store = trellis_engine::store::open_sqlite(&data_dir)
-        .await
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let (store, _server_lock) = match &args.database {
+        Some(url) => {
+            let (store, lock) = super::database::open_for_server(url).await?;
+            (store, Some(lock))
+        }
+        None => {
+            let store = trellis_engine::store::open_sqlite(&data_dir)
+                .await
+                .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+            (store, None)
+        }
+    };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data_dir.join("cache")),
         max_concurrent_instances: file.execution.sandbox_instances,
@@ -98,7 +114,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The exact program this is, so the printed command runs as shown
     // (under `cargo run` too).
     let program = std::env::current_exe().map_or_else(|_| "trellis".to_owned(), |path| path.display().to_string());
-    eprintln!("{}", welcome(listener.local_addr()?, &program, &data_dir, first_start));
+    let target = match &args.database {
+        Some(url) => format!("--database {url}"),
+        None => format!("--data-dir {}", data_dir.display()),
+    };
+    eprintln!("{}", welcome(listener.local_addr()?, &program, &target, first_start));
     // The peer address feeds the sign-in throttle.
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -110,15 +130,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// What `serve` prints once it listens: where it is and its docs, and
 /// while there is no tenant, the two commands that make one and try it.
-fn welcome(addr: SocketAddr, program: &str, data_dir: &std::path::Path, first_start: bool) -> String {
+fn welcome(addr: SocketAddr, program: &str, store: &str, first_start: bool) -> String {
     let url = format!("http://{addr}");
     let mut text = format!("trellis listening on {url}\nAPI docs: {url}/docs (OpenAPI: {url}/openapi.json)");
     if first_start {
         text.push_str(&format!(
             "\nNo tenant yet. Create the first one (it prints the owner's one-time password and an API key, once):\n  \
-             {program} admin create-tenant acme --owner you@example.com --data-dir {}\nthen try the key it prints \
-             (`api_key`):\n  curl -H 'Authorization: Bearer <api_key>' {url}/v1/me",
-            data_dir.display()
+             {program} admin create-tenant acme --owner you@example.com {store}\nthen try the key it prints \
+             (`api_key`):\n  curl -H 'Authorization: Bearer <api_key>' {url}/v1/me"
         ));
     }
     text

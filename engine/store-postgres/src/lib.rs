@@ -63,6 +63,20 @@ pub async fn app_pool(options: PgConnectOptions, max_connections: u32) -> Result
     Ok(pool)
 }
 
+/// Takes the database's one-server lock for as long as the returned
+/// connection lives; `None` when another process holds it.
+///
+/// Until work is shared by lease, two servers on one database would both
+/// resume every unfinished run, so a second one is refused.
+pub async fn hold_server_lock(options: &PgConnectOptions) -> Result<Option<PgConnection>, StoreError> {
+    let mut connection = PgConnection::connect_with(options).await?;
+    let held: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('trellis serve ' || current_schema(), 0))")
+            .fetch_one(&mut connection)
+            .await?;
+    Ok(held.then_some(connection))
+}
+
 /// The PostgreSQL backend.
 pub struct PostgresBackend {
     pool: PgPool,

@@ -1,5 +1,6 @@
 //! `trellis migrate`: a PostgreSQL database brought to the newest schema,
-//! twice without harm; anything but a postgres:// URL refused.
+//! twice without harm; anything but a postgres:// URL refused. Then
+//! `trellis admin` and `trellis serve` working in it.
 
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -48,4 +49,57 @@ fn migrate_brings_a_postgres_schema_up_and_refuses_other_databases() {
         )
         .unwrap();
     assert_eq!(secured, 18, "every tenant table and `tenants` carry row-level security");
+}
+
+/// A migrated schema of its own on the test server, as a `--database` URL.
+fn migrated_database(dir: &std::path::Path) -> Option<String> {
+    let Ok(url) = std::env::var("TRELLIS_TEST_POSTGRES_URL") else {
+        eprintln!("TRELLIS_TEST_POSTGRES_URL is not set: the PostgreSQL test is skipped");
+        return None;
+    };
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let schema = format!("cli_{secs}_{}", uuid::Uuid::new_v4().simple());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut admin = runtime.block_on(PgConnection::connect(&url)).unwrap();
+    runtime.block_on(admin.execute(format!("CREATE SCHEMA {schema}").as_str())).unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let in_schema = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let output = trellis(&["migrate", "--database", &in_schema], dir);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Some(in_schema)
+}
+
+#[test]
+fn serve_and_admin_work_in_a_postgres_database_and_a_second_server_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(database) = migrated_database(dir.path()) else { return };
+    let created =
+        trellis(&["admin", "create-tenant", "Acme", "--owner", "o@acme.test", "--database", &database], dir.path());
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = stdout_json(&created)["api_key"].as_str().unwrap().to_owned();
+
+    let data = dir.path().join("data");
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--database", &database, "--data-dir", data.to_str().unwrap()];
+    let (mut child, address) = spawn_listening(&serve, dir.path(), "trellis listening on http://");
+    let (status, me) = http(&address, "GET", "/v1/me", Some(&key), None);
+    assert!(status == 200 && me.to_string().contains("\"owner\""), "{me}");
+    let workflow = json!({"id": "hello", "nodes": [
+        {"id": "a", "uses": "trellis/transform@^0.1", "kind": "reshape", "config": {"template": {"hi": true}}}]});
+    let (status, saved) = http(&address, "POST", "/v1/workflows", Some(&key), Some(workflow));
+    assert_eq!(status, 201, "{saved}");
+    let (status, run) = http(&address, "POST", "/v1/workflows/hello/runs?wait=30", Some(&key), Some(json!({})));
+    assert_eq!((status, &run["run"]["status"]), (200, &json!("succeeded")), "{run}");
+    // Nothing went to the data directory's SQLite.
+    assert!(!data.join("trellis.db").exists());
+
+    // Until runs are shared by lease, one server per database.
+    let other = dir.path().join("other");
+    let second = trellis(
+        &["serve", "--listen", "127.0.0.1:0", "--database", &database, "--data-dir", other.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another `trellis serve` already works in this database"));
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
