@@ -7,7 +7,9 @@
 ALTER TABLE runs ADD COLUMN claimed_by TEXT;
 ALTER TABLE runs ADD COLUMN lease_until BIGINT;
 CREATE INDEX runs_claimable ON runs (lease_until) WHERE status IN ('pending', 'running') AND parent_run_id IS NULL;
-CREATE INDEX runs_by_claimer ON runs (claimed_by) WHERE claimed_by IS NOT NULL;
+-- What a heartbeat renews: a worker's unfinished runs (finished runs keep
+-- their last worker's name, and drop out of this index).
+CREATE INDEX runs_by_claimer ON runs (claimed_by) WHERE status IN ('pending', 'running');
 
 -- Up to p_limit unfinished top-level runs whose lease is free or lapsed,
 -- oldest first. SKIP LOCKED: processes claiming at once take disjoint sets

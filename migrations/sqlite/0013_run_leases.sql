@@ -4,4 +4,6 @@
 ALTER TABLE runs ADD COLUMN claimed_by TEXT;
 ALTER TABLE runs ADD COLUMN lease_until INTEGER;
 CREATE INDEX runs_claimable ON runs (lease_until) WHERE status IN ('pending', 'running') AND parent_run_id IS NULL;
-CREATE INDEX runs_by_claimer ON runs (claimed_by) WHERE claimed_by IS NOT NULL;
+-- What a heartbeat renews: a worker's unfinished runs (finished runs keep
+-- their last worker's name, and drop out of this index).
+CREATE INDEX runs_by_claimer ON runs (claimed_by) WHERE status IN ('pending', 'running');

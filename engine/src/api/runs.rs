@@ -46,10 +46,18 @@ async fn drive_and_answer(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if let Some(wait) = wait.filter(|w| *w > 0) {
         let wait = Duration::from_secs(wait.min(MAX_WAIT_SECS));
-        if let Ok(joined) = tokio::time::timeout(wait, &mut driving).await {
-            joined.map_err(ApiError::internal)??;
-            let (run, nodes) = state.engine.details(&store, &run.id).await?;
-            return Ok((StatusCode::OK, Json(json!({"run": run, "nodes": nodes}))));
+        match tokio::time::timeout(wait, &mut driving).await {
+            Ok(Ok(driven)) => {
+                driven?;
+                let (run, nodes) = state.engine.details(&store, &run.id).await?;
+                if run.status.is_finished() {
+                    return Ok((StatusCode::OK, Json(json!({"run": run, "nodes": nodes}))));
+                }
+            }
+            // Another worker took the run over: it is still going.
+            Ok(Err(stopped)) if stopped.is_cancelled() => {}
+            Ok(Err(failed)) => return Err(ApiError::internal(failed)),
+            Err(_) => {}
         }
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))

@@ -99,7 +99,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tokens = TokenService::load_or_create(&data_dir)?;
     let state = AppState::new(engine.clone(), store, tokens, vault, marketplace)?;
 
-    // Runs a previous process left unfinished continue in the background.
+    // Runs a previous process left unfinished continue in the background,
+    // and the leases on the runs driven here are renewed by heartbeat.
+    engine.keep_leases();
     tokio::spawn(async move {
         if let Err(error) = engine.resume_all().await {
             eprintln!("resuming unfinished runs failed: {error}");

@@ -7,6 +7,7 @@ mod builtins;
 mod driver;
 mod error_workflow;
 mod fair;
+mod leases;
 mod node_test;
 mod offload;
 mod prepare;
@@ -59,6 +60,9 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// The plan of tenants that have none of their own.
     pub default_plan: Plan,
+    /// How long a run stays leased to this process without a heartbeat;
+    /// after it, another worker may take the run over.
+    pub lease: Duration,
     /// LLM providers and the rules their calls follow.
     pub llm: Arc<crate::llm::LlmGateway>,
 }
@@ -76,6 +80,7 @@ impl Default for EngineConfig {
             // Embedded and local use serve one user, with nothing to share
             // by rate; `trellis serve` takes the operator's plan instead.
             default_plan: Plan { runs_per_second: u64::MAX, requests_per_second: u64::MAX, ..Plan::default() },
+            lease: Duration::from_secs(30),
             llm: Arc::new(crate::llm::LlmGateway::none()),
         }
     }
@@ -166,6 +171,8 @@ struct Inner {
     http_budgets: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<RequestBudget>>>,
     /// Each tenant's run starts a second (`runs_per_second`).
     run_rates: Rates<crate::store::TenantId>,
+    /// The top-level runs this process drives, and its leases on them.
+    leases: leases::Leases,
 }
 
 /// How long a top-level start waits for its turn under `runs_per_second`
@@ -184,6 +191,7 @@ impl Engine {
         let (events, _) = broadcast::channel(1024);
         let permits = FairSlots::new(config.max_concurrency);
         let plans = Plans::new(config.default_plan.clone());
+        let leases = leases::Leases::new(config.lease);
         Engine {
             inner: Arc::new(Inner {
                 runtime,
@@ -197,6 +205,7 @@ impl Engine {
                 metrics: crate::metrics::Metrics::default(),
                 http_budgets: std::sync::Mutex::default(),
                 run_rates: Rates::new("runs_per_second"),
+                leases,
             }),
         }
     }
@@ -391,7 +400,8 @@ impl Engine {
     }
 
     /// Drives a run that was just recorded as running (by `start_saved` or
-    /// `start_loaded`) on a task of its own: nothing is read back.
+    /// `start_loaded`, leased to this process) on a task of its own:
+    /// nothing is read back.
     pub fn launch(
         &self,
         store: TenantStore,
@@ -399,7 +409,8 @@ impl Engine {
         workflow: Workflow,
     ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
         let engine = self.clone();
-        tokio::spawn(async move {
+        let (tenant, run_id) = (store.tenant().clone(), run.id.clone());
+        self.drive_leased(tenant, run_id, async move {
             let run_id = run.id.clone();
             let result = driver::Driver::fresh(engine, store, run, workflow).run().await;
             if let Err(error) = &result {
@@ -444,29 +455,25 @@ impl Engine {
             .await
             .map_err(|too_fast| too_fast.exceeded())?;
         let quotas = RunQuotas { concurrent_runs: plan.concurrent_runs, runs_per_day: plan.runs_per_day };
-        match store.admit_run(&run, &day_of(run.created_at), quotas).await? {
+        // A top-level run is recorded leased to this process, which drives
+        // it; a child run follows its parent's driver.
+        let lease = run.parent.is_none().then(|| self.inner.leases.new_lease());
+        match store.admit_run(&run, &day_of(run.created_at), quotas, lease).await? {
             Admission::Admitted => Ok(Some(run)),
             Admission::Exists => Ok(None),
             Admission::Refused(exceeded) => Err(exceeded.into()),
         }
     }
 
-    /// Drives a recorded run (any state) on a task of its own, reading it
-    /// back from the store; failures are logged (the run record carries the
-    /// outcome).
+    /// Drives a recorded top-level run (any state) on a task of its own,
+    /// reading it back from the store, once this process holds its lease;
+    /// failures are logged (the run record carries the outcome).
     pub fn spawn_drive(
         &self,
         store: TenantStore,
         run_id: String,
     ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let result = engine.drive(&store, &run_id).await;
-            if let Err(error) = &result {
-                tracing::error!(%error, run = %run_id, "driving a run failed");
-            }
-            result
-        })
+        self.claim_and_drive(store, run_id)
     }
 
     /// Starts a run of a saved version and drives it to the end.
@@ -539,18 +546,6 @@ impl Engine {
         // nothing of it is stored but that record, so nothing is read back.
         let run = self.record_run(store, workflow, None, input, RunStatus::Running, None).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow.clone()).run().await
-    }
-
-    /// Drives every unfinished top-level run of every tenant (after a crash
-    /// or restart) to completion, concurrently.
-    pub async fn resume_all(&self) -> Result<Vec<RunRecord>, EngineError> {
-        let unfinished = self.inner.store.unfinished_runs().await?;
-        let drives = unfinished.into_iter().map(|(tenant, run_id)| {
-            let engine = self.clone();
-            let store = engine.inner.store.tenant(tenant);
-            async move { engine.drive(&store, &run_id).await }
-        });
-        futures::future::join_all(drives).await.into_iter().collect()
     }
 
     /// Starts a new run of a finished run's document and input that reuses

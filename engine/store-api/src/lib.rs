@@ -41,7 +41,7 @@ pub use agent::{AgentRecord, AgentStep, ModelTurn, ToolStatus, ToolStep};
 pub use installs::{InstallStore, PluginInstall};
 pub use kv::{PluginKvStore, StoreKv};
 pub use llm::{LlmProviderRow, LlmStore, ModelUsage};
-pub use quota::{Admission, QuotaExceeded, QuotaStore, RunQuotas, Usage};
+pub use quota::{Admission, Lease, QuotaExceeded, QuotaStore, RunQuotas, Usage};
 pub use records::{AttemptRecord, Document, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use runs::{RunFilter, RunStore, WorkQueue};
 pub use secrets::{PluginGrants, SecretName, SecretStore};

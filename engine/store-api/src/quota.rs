@@ -17,6 +17,14 @@ pub enum Admission {
     Refused(QuotaExceeded),
 }
 
+/// A worker's hold on a top-level run: who drives it, and until when
+/// (milliseconds since the epoch) unless renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub worker: &'a str,
+    pub until: i64,
+}
+
 /// The run quotas checked when a run is recorded.
 #[derive(Debug, Clone, Copy)]
 pub struct RunQuotas {
@@ -34,8 +42,16 @@ pub trait QuotaStore: Send + Sync {
     async fn set_plan(&self, plan: &Value) -> Result<bool, StoreError>;
     /// In one transaction: checks the active-run and daily-run quotas,
     /// inserts the run and counts it in `day`'s usage. Child runs are
-    /// admitted the same way and count like any run.
-    async fn admit_run(&self, run: &RunRecord, day: &str, quotas: RunQuotas) -> Result<Admission, StoreError>;
+    /// admitted the same way and count like any run. With a lease, the run
+    /// is recorded already held by that worker, so no other worker's claim
+    /// can take it before its creator drives it.
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        day: &str,
+        quotas: RunQuotas,
+        lease: Option<Lease<'_>>,
+    ) -> Result<Admission, StoreError>;
     /// Days from `from` to `to` (inclusive, `YYYY-MM-DD`), oldest first;
     /// days without use are left out.
     async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError>;

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
-use trellis_store_api::{Admission, QuotaExceeded, QuotaStore, RunQuotas, RunRecord, StoreError, TenantId, Usage};
+use trellis_store_api::{
+    Admission, Lease, QuotaExceeded, QuotaStore, RunQuotas, RunRecord, StoreError, TenantId, Usage,
+};
 
 use crate::{PgTenant, count, int};
 
@@ -65,7 +67,13 @@ impl QuotaStore for PgTenant {
     /// Admissions of one tenant are serialised by a transaction-scoped
     /// advisory lock, so processes admitting at once cannot both take the
     /// last slot; other tenants' admissions do not wait.
-    async fn admit_run(&self, run: &RunRecord, day: &str, quotas: RunQuotas) -> Result<Admission, StoreError> {
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        day: &str,
+        quotas: RunQuotas,
+        lease: Option<Lease<'_>>,
+    ) -> Result<Admission, StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("admit:{}", self.tenant.as_str()))
@@ -91,7 +99,7 @@ impl QuotaStore for PgTenant {
             return Ok(Admission::Refused(exceeded));
         }
         // The `runs_after_insert` trigger counts it in the day's usage.
-        crate::runs::insert_run(&mut tx, &self.tenant, run).await?;
+        crate::runs::insert_run(&mut tx, &self.tenant, run, lease).await?;
         tx.commit().await?;
         Ok(Admission::Admitted)
     }

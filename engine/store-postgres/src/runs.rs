@@ -3,23 +3,25 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 use trellis_store_api::{
-    CronSchedule, NodeRecord, RunFilter, RunRecord, RunStatus, RunStore, StoreError, TenantId, Usage, WorkQueue,
+    CronSchedule, Lease, NodeRecord, RunFilter, RunRecord, RunStatus, RunStore, StoreError, TenantId, Usage, WorkQueue,
 };
 
 use crate::audit::{with_detail, write_audit};
 use crate::{PgTenant, PostgresBackend, decode};
 
-/// Inserts a run unless its id exists; returns whether it did.
+/// Inserts a run (held by `lease`'s worker, when given) unless its id
+/// exists; returns whether it did.
 pub(crate) async fn insert_run(
     connection: &mut PgConnection,
     tenant: &TenantId,
     run: &RunRecord,
+    lease: Option<Lease<'_>>,
 ) -> Result<bool, StoreError> {
     let parent = run.parent.as_ref();
     let inserted = sqlx::query(
         "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
-           updated_at, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
+           updated_at, record, claimed_by, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING",
     )
     .bind(tenant.as_str())
     .bind(&run.id)
@@ -30,6 +32,8 @@ pub(crate) async fn insert_run(
     .bind(run.created_at)
     .bind(run.updated_at)
     .bind(serde_json::to_string(run)?)
+    .bind(lease.map(|l| l.worker))
+    .bind(lease.map(|l| l.until))
     .execute(connection)
     .await?
     .rows_affected();
@@ -92,7 +96,7 @@ async fn upsert_nodes(
 impl RunStore for PgTenant {
     async fn insert_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let inserted = insert_run(&mut tx, &self.tenant, run).await?;
+        let inserted = insert_run(&mut tx, &self.tenant, run, None).await?;
         tx.commit().await?;
         Ok(inserted)
     }

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use crate::{RunRow, SqliteTenant, driver};
 use serde_json::Value;
 use sqlx::Row;
-use trellis_store_api::{Admission, QuotaExceeded, QuotaStore, RunQuotas, RunRecord, StoreError, Usage};
+use trellis_store_api::{Admission, Lease, QuotaExceeded, QuotaStore, RunQuotas, RunRecord, StoreError, Usage};
 
 const ADD_USAGE: &str = "INSERT INTO usage_daily (tenant_id, day, runs, node_executions, fuel, http_calls, llm_tokens)
      VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -69,12 +69,14 @@ fn admit(
     run: &RunRow,
     day: &str,
     quotas: RunQuotas,
+    lease: Option<(String, i64)>,
 ) -> Result<Admission, StoreError> {
+    let (claimed_by, lease_until) = lease.unzip();
     let inserted = connection
         .prepare_cached(concat!(
             "INSERT INTO runs (tenant_id, id, workflow_id, status, parent_run_id, parent_node_id, created_at,
-                   updated_at, record)
-                 SELECT ?1, ?2, ?3, ?4, ?11, ?12, ?5, ?6, ?7
+                   updated_at, record, claimed_by, lease_until)
+                 SELECT ?1, ?2, ?3, ?4, ?11, ?12, ?5, ?6, ?7, ?13, ?14
                  WHERE NOT ",
             run_exists!(),
             " AND ",
@@ -96,7 +98,9 @@ fn admit(
             day,
             int(quotas.runs_per_day),
             run.parent_run_id,
-            run.parent_node_id
+            run.parent_node_id,
+            claimed_by,
+            lease_until
         ])
         .map_err(driver)?;
     if inserted == 1 {
@@ -148,11 +152,18 @@ impl QuotaStore for SqliteTenant {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn admit_run(&self, run: &RunRecord, day: &str, quotas: RunQuotas) -> Result<Admission, StoreError> {
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        day: &str,
+        quotas: RunQuotas,
+        lease: Option<Lease<'_>>,
+    ) -> Result<Admission, StoreError> {
         let tenant = &self.tenant;
         let row = RunRow::new(tenant, run)?;
         let day = day.to_owned();
-        self.db.writes.write(move |connection| admit(connection, &row, &day, quotas)).await
+        let lease = lease.map(|lease| (lease.worker.to_owned(), lease.until));
+        self.db.writes.write(move |connection| admit(connection, &row, &day, quotas, lease)).await
     }
 
     async fn usage(&self, from: &str, to: &str) -> Result<Vec<(String, Usage)>, StoreError> {

@@ -35,6 +35,13 @@ pub fn test_config() -> EngineConfig {
 pub async fn harness_with(config: EngineConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = trellis_engine::store::open_for_tests(dir.path()).await.unwrap();
+    let engine = engine_on(store.clone(), config).await;
+    Harness { engine, store: store.tenant(TenantId::new("t1")), _dir: dir }
+}
+
+/// An engine on `store` (another worker, when the store has one already),
+/// with the first-party plugins and the test guests.
+pub async fn engine_on(store: trellis_engine::store::Store, config: EngineConfig) -> Engine {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(shared_cache()),
         max_concurrent_instances: 16,
@@ -49,8 +56,7 @@ pub async fn harness_with(config: EngineConfig) -> Harness {
         let bytes = std::fs::read(path).unwrap();
         catalog.install(&runtime, name, semver::Version::new(0, 0, 0), &bytes).await.unwrap();
     }
-    let engine = Engine::new(runtime, catalog, store.clone(), config);
-    Harness { engine, store: store.tenant(TenantId::new("t1")), _dir: dir }
+    Engine::new(runtime, catalog, store, config)
 }
 
 /// Compiled components shared by the tests of one build.

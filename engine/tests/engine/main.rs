@@ -6,6 +6,7 @@ mod agent;
 mod common;
 mod examples;
 mod fairness;
+mod leases;
 mod platforms;
 mod semantics;
 mod validation;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::{ParentRef, RunStatus, Store, TenantId};
+use crate::{Admission, Lease, ParentRef, RunQuotas, RunStatus, Store, TenantId};
 
 use super::run;
 
@@ -38,8 +38,11 @@ pub async fn runs_are_claimed_under_leases_that_lapse(store: &Store) {
     assert!(store.renew_leases("w2", 90_000).await.unwrap().is_empty(), "w2 learns it lost the run");
     assert!(!store.claim_run(&second[0].0, &second[0].1, "w2", 40_000, 90_000).await.unwrap(), "w3 holds it");
 
-    // A run w1 has just recorded is its own at once.
-    acme.insert_run(&run("a3")).await.unwrap();
+    // A run w1 records is its own from the start: no sweep takes it.
+    let quotas = RunQuotas { concurrent_runs: 100, runs_per_day: 100 };
+    let lease = Some(Lease { worker: "w1", until: 70_000 });
+    assert_eq!(acme.admit_run(&run("a3"), "2026-12-07", quotas, lease).await.unwrap(), Admission::Admitted);
+    assert!(store.claim_runs("w5", 40_000, 90_000, 10).await.unwrap().is_empty(), "a3 is held by w1");
     assert!(store.claim_run(&TenantId::new("acme"), "a3", "w1", 40_000, 70_000).await.unwrap());
     assert!(store.claim_run(&TenantId::new("acme"), "a3", "w1", 40_000, 70_000).await.unwrap(), "again: still w1's");
     assert!(!store.claim_run(&TenantId::new("acme"), "done", "w1", 40_000, 70_000).await.unwrap(), "finished");

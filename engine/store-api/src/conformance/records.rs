@@ -146,7 +146,7 @@ pub async fn admission_counts_runs_atomically_at_a_quotas_edge(store: &Store) {
     let quotas = RunQuotas { concurrent_runs: 5, runs_per_day: 7 };
     let admissions = (0..40).map(|i| {
         let (tenant, run) = (tenant.clone(), run(&format!("r{i}")));
-        tokio::spawn(async move { tenant.admit_run(&run, "2026-12-07", quotas).await.unwrap() })
+        tokio::spawn(async move { tenant.admit_run(&run, "2026-12-07", quotas, None).await.unwrap() })
     });
     let mut admitted = Vec::new();
     let mut refused = Vec::new();
@@ -160,7 +160,7 @@ pub async fn admission_counts_runs_atomically_at_a_quotas_edge(store: &Store) {
     assert_eq!(admitted.len(), 5, "admitted {admitted:?}");
     assert!(refused.iter().all(|quota| *quota == "concurrent_runs"), "{refused:?}");
     let again = run(&format!("r{}", admitted[0]));
-    assert_eq!(tenant.admit_run(&again, "2026-12-07", quotas).await.unwrap(), Admission::Exists);
+    assert_eq!(tenant.admit_run(&again, "2026-12-07", quotas, None).await.unwrap(), Admission::Exists);
 
     // Two finish: two more fit under the concurrency, and the day is then full.
     for i in &admitted[..2] {
@@ -170,7 +170,7 @@ pub async fn admission_counts_runs_atomically_at_a_quotas_edge(store: &Store) {
     }
     let late = (100..110).map(|i| {
         let (tenant, run) = (tenant.clone(), run(&format!("r{i}")));
-        tokio::spawn(async move { tenant.admit_run(&run, "2026-12-07", quotas).await.unwrap() })
+        tokio::spawn(async move { tenant.admit_run(&run, "2026-12-07", quotas, None).await.unwrap() })
     });
     let mut outcomes = Vec::new();
     for admission in late.collect::<Vec<_>>() {
@@ -181,13 +181,13 @@ pub async fn admission_counts_runs_atomically_at_a_quotas_edge(store: &Store) {
     let mut finished = tenant.get_run(&format!("r{}", admitted[2])).await.unwrap().unwrap();
     finished.status = RunStatus::Succeeded;
     tenant.update_run(&finished).await.unwrap();
-    match tenant.admit_run(&run("r200"), "2026-12-07", quotas).await.unwrap() {
+    match tenant.admit_run(&run("r200"), "2026-12-07", quotas, None).await.unwrap() {
         Admission::Refused(exceeded) => assert_eq!((exceeded.quota, exceeded.used), ("runs_per_day", 7)),
         other => panic!("{other:?}"),
     }
     // Another tenant's quota is its own.
     let other = store.tenant(TenantId::new("u"));
-    assert_eq!(other.admit_run(&run("r0"), "2026-12-07", quotas).await.unwrap(), Admission::Admitted);
+    assert_eq!(other.admit_run(&run("r0"), "2026-12-07", quotas, None).await.unwrap(), Admission::Admitted);
 }
 
 /// LLM provider rows keep their sealed key across a change that sends none,

@@ -1,0 +1,176 @@
+//! Which top-level runs this process drives. Each is leased to it in the
+//! store: recorded already held (a run it starts), or claimed (a run it
+//! resumes or takes over). A heartbeat renews the leases; a run whose lease
+//! another worker took after it lapsed is no longer driven here, and a run
+//! whose worker stopped renewing is claimed here and resumed from its
+//! records (finished nodes are not run again; the interrupted one runs
+//! again with the next attempt and the same idempotency key).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::task::{AbortHandle, JoinHandle};
+
+use super::{Engine, EngineError};
+use crate::store::{Lease, RunRecord, TenantId, TenantStore, now_ms};
+
+/// Runs taken over per heartbeat, at most: the rest wait for the next.
+const CLAIMS_PER_BEAT: u32 = 64;
+
+pub(super) struct Leases {
+    /// This process, as the store's leases name it.
+    worker: String,
+    lease: Duration,
+    /// The top-level runs driven here.
+    driving: Mutex<HashMap<(TenantId, String), AbortHandle>>,
+}
+
+impl Leases {
+    pub(super) fn new(lease: Duration) -> Self {
+        Leases { worker: uuid::Uuid::now_v7().to_string(), lease, driving: Mutex::default() }
+    }
+
+    fn until(&self) -> i64 {
+        now_ms().saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// The lease a run this process records is created with.
+    pub(super) fn new_lease(&self) -> Lease<'_> {
+        Lease { worker: &self.worker, until: self.until() }
+    }
+
+    fn driving(&self) -> MutexGuard<'_, HashMap<(TenantId, String), AbortHandle>> {
+        self.driving.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Engine {
+    /// This process, as the store's leases name it.
+    pub fn worker_id(&self) -> &str {
+        &self.inner.leases.worker
+    }
+
+    /// Drives a top-level run on a task of its own, tracked as leased here.
+    pub(super) fn drive_leased<F>(
+        &self,
+        tenant: TenantId,
+        run_id: String,
+        drive: F,
+    ) -> JoinHandle<Result<RunRecord, EngineError>>
+    where
+        F: Future<Output = Result<RunRecord, EngineError>> + Send + 'static,
+    {
+        let task = tokio::spawn(drive);
+        let mut driving = self.inner.leases.driving();
+        // The heartbeat forgets finished runs; without one (an embedded
+        // engine), the map is swept as it doubles.
+        if driving.len() >= 1024 && driving.len().is_power_of_two() {
+            driving.retain(|_, task| !task.is_finished());
+        }
+        driving.insert((tenant, run_id), task.abort_handle());
+        task
+    }
+
+    /// Claims a recorded run, then drives it; when another worker holds a
+    /// live lease on it, answers the run as it stands instead.
+    pub(super) fn claim_and_drive(
+        &self,
+        store: TenantStore,
+        run_id: String,
+    ) -> JoinHandle<Result<RunRecord, EngineError>> {
+        let engine = self.clone();
+        let tenant = store.tenant().clone();
+        let (claimed_tenant, claimed_id) = (tenant.clone(), run_id.clone());
+        let drive = async move {
+            let leases = &engine.inner.leases;
+            let store_db = &engine.inner.store;
+            if !store_db.claim_run(&claimed_tenant, &claimed_id, &leases.worker, now_ms(), leases.until()).await? {
+                return store.get_run(&claimed_id).await?.ok_or(EngineError::RunNotFound(claimed_id));
+            }
+            let result = engine.drive(&store, &claimed_id).await;
+            if let Err(error) = &result {
+                tracing::error!(%error, run = %claimed_id, "driving a run failed");
+            }
+            result
+        };
+        self.drive_leased(tenant, run_id, drive)
+    }
+
+    /// Drives every unfinished top-level run of every tenant to completion.
+    /// Called when this process starts as the only one working in its store
+    /// (it holds the data directory, or the database's server lock), so the
+    /// leases of earlier processes are stale: every such run is claimed.
+    pub async fn resume_all(&self) -> Result<Vec<RunRecord>, EngineError> {
+        let leases = &self.inner.leases;
+        let claimed = self.inner.store.claim_runs(&leases.worker, i64::MAX, leases.until(), u32::MAX).await?;
+        let drives: Vec<_> = claimed
+            .into_iter()
+            .map(|(tenant, run_id)| {
+                let engine = self.clone();
+                let store = engine.inner.store.tenant(tenant.clone());
+                let id = run_id.clone();
+                self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await })
+            })
+            .collect();
+        let mut finished = Vec::with_capacity(drives.len());
+        for drive in drives {
+            match drive.await {
+                Ok(result) => finished.push(result?),
+                // Stopped: another worker took the run over.
+                Err(stopped) if stopped.is_cancelled() => {}
+                Err(panicked) => tracing::error!(error = %panicked, "driving a resumed run panicked"),
+            }
+        }
+        Ok(finished)
+    }
+
+    /// One heartbeat: renews the leases held here, stops driving any run
+    /// another worker took, and takes over runs whose lease lapsed.
+    pub async fn beat(&self) -> Result<(), EngineError> {
+        let leases = &self.inner.leases;
+        let held: HashSet<(TenantId, String)> =
+            self.inner.store.renew_leases(&leases.worker, leases.until()).await?.into_iter().collect();
+        {
+            let mut driving = leases.driving();
+            driving.retain(|key, task| {
+                if task.is_finished() {
+                    return false;
+                }
+                if held.contains(key) {
+                    return true;
+                }
+                // Its record says another worker drives it now (or it
+                // finished between the renewal and this look).
+                task.abort();
+                false
+            });
+        }
+        let taken = self.inner.store.claim_runs(&leases.worker, now_ms(), leases.until(), CLAIMS_PER_BEAT).await?;
+        for (tenant, run_id) in taken {
+            let engine = self.clone();
+            let store = engine.inner.store.tenant(tenant.clone());
+            let id = run_id.clone();
+            tracing::info!(run = %run_id, "taking over a run whose lease lapsed");
+            self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await });
+        }
+        Ok(())
+    }
+
+    /// Beats every third of the lease, for as long as the process runs.
+    pub fn keep_leases(&self) -> JoinHandle<()> {
+        let engine = self.clone();
+        let period = (self.inner.leases.lease / 3).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = engine.beat().await {
+                    tracing::error!(%error, "renewing run leases failed");
+                }
+            }
+        })
+    }
+}
