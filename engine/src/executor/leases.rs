@@ -132,20 +132,21 @@ impl Engine {
         let leases = &self.inner.leases;
         let held: HashSet<(TenantId, String)> =
             self.inner.store.renew_leases(&leases.worker, leases.until()).await?.into_iter().collect();
-        {
+        let unheld: Vec<((TenantId, String), AbortHandle)> = {
             let mut driving = leases.driving();
-            driving.retain(|key, task| {
-                if task.is_finished() {
-                    return false;
-                }
-                if held.contains(key) {
-                    return true;
-                }
-                // Its record says another worker drives it now (or it
-                // finished between the renewal and this look).
+            driving.retain(|_, task| !task.is_finished());
+            driving.iter().filter(|(key, _)| !held.contains(*key)).map(|(k, t)| (k.clone(), t.clone())).collect()
+        };
+        for ((tenant, run_id), task) in unheld {
+            // Not renewed: another worker took it, or it has just finished
+            // and its drive is winding down (starting its error workflow,
+            // answering a wait), which must not be cut short.
+            let run = self.inner.store.tenant(tenant.clone()).get_run(&run_id).await?;
+            if run.is_some_and(|run| !run.status.is_finished()) {
+                tracing::info!(run = %run_id, "another worker took over a run driven here");
                 task.abort();
-                false
-            });
+                leases.driving().remove(&(tenant, run_id));
+            }
         }
         let taken = self.inner.store.claim_runs(&leases.worker, now_ms(), leases.until(), CLAIMS_PER_BEAT).await?;
         for (tenant, run_id) in taken {
