@@ -151,7 +151,7 @@ impl WorkQueue for SqliteBackend {
         )
         .fetch_all(&self.db.pool)
         .await?;
-        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+        Ok(runs_of(&rows))
     }
 
     async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, CronSchedule)>, StoreError> {
@@ -189,7 +189,7 @@ impl WorkQueue for SqliteBackend {
         .bind(i64::from(limit))
         .fetch_all(&mut *self.db.writer.lock().await)
         .await?;
-        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+        Ok(runs_of(&rows))
     }
 
     async fn claim_run(
@@ -225,7 +225,7 @@ impl WorkQueue for SqliteBackend {
         .bind(worker)
         .fetch_all(&mut *self.db.writer.lock().await)
         .await?;
-        Ok(rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect())
+        Ok(runs_of(&rows))
     }
 
     async fn release_run(&self, tenant: &TenantId, run_id: &str, worker: &str) -> Result<(), StoreError> {
@@ -239,4 +239,9 @@ impl WorkQueue for SqliteBackend {
         .await?;
         Ok(())
     }
+}
+
+/// `(tenant_id, id)` rows as the runs they name.
+fn runs_of(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<(TenantId, String)> {
+    rows.iter().map(|r| (TenantId::new(r.get::<String, _>(0)), r.get::<String, _>(1))).collect()
 }
