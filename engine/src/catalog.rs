@@ -49,8 +49,8 @@ pub fn ports_of(kind: &NodeKind, config: &serde_json::Value) -> Vec<String> {
 pub trait Plugins: Send + Sync {
     /// The plugins the tenant's workflows may use.
     async fn for_tenant(&self, store: &TenantStore) -> Result<Arc<Catalog>, CatalogError>;
-    /// The tenant's installs changed in this process.
-    fn forget(&self, _tenant: &TenantId) {}
+    /// The tenant's installs changed (`None`: any tenant's may have).
+    fn forget(&self, _tenant: Option<&TenantId>) {}
 }
 
 /// One catalog for every tenant: the local commands and benchmarks.

@@ -141,11 +141,18 @@ pub struct ExecutionSection {
     /// Sandbox instances alive at once (pooling allocator slots); at least
     /// `slots`.
     pub sandbox_instances: u32,
+    /// Runs recorded by other processes (an API-only server, a worker that
+    /// died) this process takes at once, when several share a database.
+    pub claimed_runs: usize,
+    /// How long a run stays leased to the process driving it without a
+    /// heartbeat (one every third of it); after it, another process
+    /// takes the run over.
+    pub lease_ms: u64,
 }
 
 impl Default for ExecutionSection {
     fn default() -> Self {
-        ExecutionSection { slots: 16, sandbox_instances: 64 }
+        ExecutionSection { slots: 16, sandbox_instances: 64, claimed_runs: 64, lease_ms: 30_000 }
     }
 }
 
@@ -226,6 +233,12 @@ impl ServerConfig {
     fn check(&self) -> Result<(), (String, String)> {
         if self.execution.slots == 0 {
             return Err(("execution.slots".to_owned(), "must be at least 1".to_owned()));
+        }
+        if self.execution.lease_ms < 300 {
+            return Err(("execution.lease_ms".to_owned(), "must be at least 300".to_owned()));
+        }
+        if self.execution.claimed_runs == 0 {
+            return Err(("execution.claimed_runs".to_owned(), "must be at least 1".to_owned()));
         }
         if (self.execution.sandbox_instances as usize) < self.execution.slots {
             return Err((

@@ -45,6 +45,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub fn clear(&self) {
         self.lock().clear();
     }
+
+    /// Forgets every entry whose key `stale` picks.
+    pub fn forget_where(&self, stale: impl Fn(&K) -> bool) {
+        self.lock().retain(|key, _| !stale(key));
+    }
 }
 
 #[cfg(test)]

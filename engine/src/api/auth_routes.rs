@@ -77,7 +77,7 @@ pub async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
-    state.sign_ins.check(&email, address).map_err(throttled)?;
+    state.sign_ins.check(&email, address).await?.map_err(throttled)?;
     let found = state.store.member_by_email(&email).await?;
     // Verify against a dummy hash when the email is unknown, so timing does
     // not reveal which emails exist.
@@ -85,13 +85,13 @@ pub async fn login(
         Some(found) => found,
         None => {
             verify_password_bounded(body.password, state.dummy_hash.to_string()).await.map_err(ApiError::internal)?;
-            state.sign_ins.failed(&email, address);
+            state.sign_ins.failed(&email, address).await?;
             return Err(ApiError::unauthorized());
         }
     };
     let store = state.store.tenant(tenant.clone());
     if !verify_password_bounded(body.password, hash).await.map_err(ApiError::internal)? {
-        state.sign_ins.failed(&email, address);
+        state.sign_ins.failed(&email, address).await?;
         store.audit("anonymous", "auth.login_failed", &member.id, Value::Null).await?;
         return Err(ApiError::unauthorized());
     }
@@ -169,10 +169,10 @@ pub async fn change_password(
     let store = principal.store(&state);
     let member = store.member(member_id).await?.ok_or_else(ApiError::unauthorized)?;
     // Guessing the current password here counts like failed sign-ins.
-    state.sign_ins.check(&member.email, address).map_err(throttled)?;
+    state.sign_ins.check(&member.email, address).await?.map_err(throttled)?;
     let hash = store.password_hash(member_id).await?.ok_or_else(ApiError::unauthorized)?;
     if !verify_password_bounded(body.current_password, hash).await.map_err(ApiError::internal)? {
-        state.sign_ins.failed(&member.email, address);
+        state.sign_ins.failed(&member.email, address).await?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "current_password is not your password"));
     }
     let hash = hash_password_bounded(body.new_password).await.map_err(ApiError::internal)?;

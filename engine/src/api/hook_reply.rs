@@ -40,9 +40,17 @@ pub(super) async fn wait(
         if let Some(reply) = check(state, store, run_id, &respond_nodes).await? {
             return Ok(Some(reply));
         }
-        // Woken by this run's events; a lagging receiver or a quiet second
-        // looks at the store anyway.
-        let woken = tokio::time::timeout_at(deadline, async {
+        // Woken by this run's events; a lagging receiver looks at the store
+        // anyway. A server that does not execute hears no events (a worker
+        // drives the run) and looks every quarter second.
+        let look = match state.engine.executes() {
+            true => deadline,
+            false => deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let woken = tokio::time::timeout_at(look, async {
             loop {
                 match events.recv().await {
                     Ok(LiveEvent::Node(event)) if event.run_id == run_id => return,
@@ -53,7 +61,7 @@ pub(super) async fn wait(
             }
         })
         .await;
-        if woken.is_err() {
+        if woken.is_err() && look == deadline {
             return Ok(None);
         }
     }

@@ -22,6 +22,7 @@ use crate::store::TenantDocuments;
 use crate::store::{TenantId, now_ms};
 use crate::triggers::WEBHOOK_TOKEN_PREFIX;
 use crate::triggers::provider_signatures::{Delivery, Scheme, verify};
+use crate::triggers::webhook::{SignatureError, delivery_run_id};
 use crate::workflow::{Trigger, Workflow};
 
 /// How long this process trusts what it read about a token. A workflow
@@ -100,7 +101,7 @@ pub async fn receive(
     });
     let Some(trigger) = trigger else { return Err(ApiError::not_found("webhook")) };
 
-    let mut reservation = None;
+    let mut delivery_id = None;
     if let Some(name) = &trigger.secret {
         let secret = state
             .vault
@@ -114,18 +115,21 @@ pub async fn receive(
         let delivery = Delivery { header: &header, body: &body, url: &url, now };
         let verified = verify(trigger.verify.unwrap_or(Scheme::Trellis), &secret, &delivery)
             .map_err(|e| unsigned(e.to_string()))?;
-        if let Some(verified) = verified {
-            reservation = Some(state.replays.reserve(&verified, now).map_err(|e| unsigned(e.to_string()))?);
-        }
+        delivery_id = verified.map(|verified| delivery_run_id(target.tenant.as_str(), &verified));
     }
 
     let input = input_of(&headers, &body)?;
-    // Audited as started by `webhook` in the statement that records it.
-    let run = state.engine.start_loaded(&store, workflow, version, input, "webhook").await?;
-    // Spent only now: a request refused above (bad body, a quota) may be sent again.
-    if let Some(reservation) = reservation {
-        reservation.spend();
-    }
+    // Audited as started by `webhook` in the statement that records it. A
+    // signed delivery's run has an id of its own, which the store takes
+    // once: a replay finds it taken.
+    let run = match delivery_id {
+        Some(id) => state
+            .engine
+            .start_loaded_as(&store, workflow, version, input, &id, "webhook")
+            .await?
+            .ok_or_else(|| unsigned(SignatureError::Replayed.to_string()))?,
+        None => state.engine.start_loaded(&store, workflow, version, input, "webhook").await?,
+    };
     let answer = json!({"run_id": run.id, "status": run.status});
     let run_id = run.id.clone();
     // Listening before the run starts, so no event of it is missed.

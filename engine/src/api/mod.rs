@@ -52,7 +52,6 @@ use crate::auth::TokenService;
 use crate::executor::Engine;
 use crate::secrets::Vault;
 use crate::store::{Role, Store};
-use crate::triggers::webhook::ReplayGuard;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -61,7 +60,6 @@ pub struct AppState {
     pub tokens: TokenService,
     pub vault: Vault,
     pub marketplace: Marketplace,
-    replays: ReplayGuard,
     /// What each webhook token starts, read once per time to live instead
     /// of twice per request; forgotten when this process changes workflows.
     hooks: crate::ttl_cache::TtlCache<String, hooks::HookTarget>,
@@ -93,13 +91,12 @@ impl AppState {
     ) -> Result<Self, crate::auth::AuthError> {
         Ok(AppState {
             engine,
+            sign_ins: sign_in_throttle::SignInThrottle::new(store.clone()),
             store,
             tokens,
             vault,
             marketplace,
-            replays: ReplayGuard::default(),
             hooks: crate::ttl_cache::TtlCache::new(hooks::HOOK_CACHE_TTL),
-            sign_ins: sign_in_throttle::SignInThrottle::default(),
             request_rates: crate::quota::rate::Rates::new("requests_per_second"),
             refusals: refusal_pace::refusal_rates(),
             dummy_hash: Arc::new(crate::auth::hash_password("not a real password")?),
@@ -124,16 +121,25 @@ impl AppState {
     }
 
     /// A workflow was saved or deleted through this process: webhooks see
-    /// it from the next request on.
-    pub(crate) fn workflows_changed(&self) {
+    /// it from the next request on, here and on the other servers.
+    pub(crate) async fn workflows_changed(&self, tenant: &crate::store::TenantId) {
         self.hooks.clear();
+        self.engine.changed(tenant, crate::store::Area::Workflows).await;
     }
 
     /// A tenant's installs or grants changed through this process: its next
-    /// run and node see them.
-    pub(crate) fn plugins_changed(&self, tenant: &crate::store::TenantId, plugin: &str) {
-        self.engine.forget_plugins(tenant);
-        self.vault.forget_grants(tenant, plugin);
+    /// run and node see them, here and on the other servers.
+    pub(crate) async fn plugins_changed(&self, tenant: &crate::store::TenantId) {
+        self.engine.changed(tenant, crate::store::Area::Installs).await;
+        self.engine.changed(tenant, crate::store::Area::Grants).await;
+    }
+
+    /// What the API caches itself, dropped on another process's notice.
+    pub fn on_notice(&self, notice: &crate::store::Notice) {
+        use crate::store::{Area, Notice};
+        if matches!(notice, Notice::Changed { area: Area::Workflows, .. } | Notice::Resync) {
+            self.hooks.clear();
+        }
     }
 }
 

@@ -109,7 +109,7 @@ pub async fn install(
     let store = principal.store(&state).audited(&principal.subject, "plugin.install", &request.name, details);
     let range = request.version.as_deref().unwrap_or("*");
     let install = service::install(&store, &state.marketplace.installed, &request.name, range, &request.grants).await?;
-    state.plugins_changed(store.tenant(), &install.plugin);
+    state.plugins_changed(store.tenant()).await;
     Ok((StatusCode::CREATED, Json(json!({ "install": install, "grants": request.grants }))))
 }
 
@@ -156,7 +156,7 @@ pub async fn upgrade(
     let store = store.audited(&principal.subject, "plugin.upgrade", &name, json!({ "from": from }));
     let (from, install) =
         service::upgrade(&store, &state.marketplace.installed, &name, request.version.as_deref()).await?;
-    state.plugins_changed(store.tenant(), &name);
+    state.plugins_changed(store.tenant()).await;
     Ok(Json(json!({ "from": from, "install": install })))
 }
 
@@ -177,6 +177,6 @@ pub async fn uninstall(
     let name = plugin_name(&publisher, &plugin)?;
     let store = principal.store(&state).audited(&principal.subject, "plugin.uninstall", &name, Value::Null);
     service::uninstall(&store, &name).await?;
-    state.plugins_changed(store.tenant(), &name);
+    state.plugins_changed(store.tenant()).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -159,6 +159,6 @@ pub async fn put_grants(
     crate::installs::service::check_new_grants(&store, &state.marketplace.installed, &plugin, &grants).await?;
     let store = store.audited(&principal.subject, "plugin.grant", &plugin, json!({ "grants": grants }));
     store.put_plugin_grants(&plugin, &grants).await?;
-    state.plugins_changed(store.tenant(), &plugin);
+    state.plugins_changed(store.tenant()).await;
     Ok(Json(json!({ "plugin": plugin, "grants": grants })))
 }

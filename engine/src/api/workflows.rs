@@ -89,7 +89,7 @@ pub async fn create(
     }
     let audited = store.audited(&principal.subject, "workflow.create", &workflow.id, json!({}));
     let version = state.engine.save(&audited, &workflow).await?;
-    state.workflows_changed();
+    state.workflows_changed(store.tenant()).await;
     Ok((StatusCode::CREATED, Json(json!({"id": workflow.id, "version": version}))))
 }
 
@@ -119,7 +119,7 @@ pub async fn update(
     }
     let audited = store.audited(&principal.subject, "workflow.update", &id, json!({}));
     let version = state.engine.save(&audited, &workflow).await?;
-    state.workflows_changed();
+    state.workflows_changed(store.tenant()).await;
     Ok(Json(json!({"id": id, "version": version})))
 }
 
@@ -259,7 +259,7 @@ pub async fn delete(
     check_workflow_id(&id)?;
     let store = principal.store(&state).audited(&principal.subject, "workflow.delete", &id, Value::Null);
     let deleted = store.delete_workflow(&id).await?;
-    state.workflows_changed();
+    state.workflows_changed(store.tenant()).await;
     if !deleted {
         return Err(ApiError::not_found("workflow"));
     }

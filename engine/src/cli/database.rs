@@ -21,15 +21,3 @@ pub async fn open(url: &str) -> anyhow::Result<Store> {
         .await
         .context("opening --database (has `trellis migrate` brought it up?)")
 }
-
-/// The store of `--database` for `trellis serve`, with the database's
-/// one-server lock, held for as long as the returned connection lives.
-pub async fn open_for_server(url: &str) -> anyhow::Result<(Store, sqlx::PgConnection)> {
-    let lock = trellis_store_postgres::hold_server_lock(&options(url)?).await.context("connecting to --database")?;
-    let Some(lock) = lock else {
-        anyhow::bail!(
-            "another `trellis serve` already works in this database; several servers on one database are not supported yet"
-        );
-    };
-    Ok((open(url).await?, lock))
-}

@@ -5,6 +5,7 @@ mod approve;
 mod bench;
 mod bench_agent;
 mod bench_api;
+mod bench_cluster;
 mod bench_engine;
 mod bench_hostile;
 mod bench_server;
@@ -26,6 +27,7 @@ mod run;
 mod sandbox_args;
 mod serve;
 mod validate;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,8 +47,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the multi-tenant HTTP API.
+    /// Serve the multi-tenant HTTP API (and execute runs, unless
+    /// `--no-worker`).
     Serve(serve::ServeArgs),
+    /// Execute runs recorded in a shared PostgreSQL database; no API.
+    Worker(worker::WorkerArgs),
     /// Server operator tasks.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -117,6 +122,8 @@ enum BenchCommand {
     Engine(bench_engine::BenchEngineArgs),
     /// Runs/second of a 10-node workflow started over HTTP: webhooks and `?wait`, 1 and 4 connections.
     Api(bench_api::BenchApiArgs),
+    /// Runs/second of I/O-bound workflows on one PostgreSQL: one worker vs three, slots fixed.
+    Cluster(bench_cluster::BenchClusterArgs),
     /// Each hostile-tenant attack against a live server: its memory and
     /// the other tenant's latency.
     Hostile(bench_hostile::BenchHostileArgs),
@@ -153,6 +160,7 @@ impl CacheArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
         Command::Admin(command) => admin::run(command).await,
         Command::Migrate(args) => migrate::run(args).await,
         Command::Run(args) => run::run(args).await,
@@ -177,6 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Node(args)) => bench::node(args).await,
         Command::Bench(BenchCommand::Engine(args)) => bench_engine::engine(args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::api(args).await,
+        Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(args).await,
         Command::Bench(BenchCommand::Hostile(args)) => bench_hostile::hostile(args).await,
         Command::Bench(BenchCommand::Agent(args)) => bench_agent::agent(args).await,
     }

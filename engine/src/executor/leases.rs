@@ -16,23 +16,34 @@ use tokio::task::{AbortHandle, JoinHandle};
 use super::{Engine, EngineError};
 use crate::store::{Lease, RunRecord, TenantId, TenantStore, now_ms};
 
-/// Runs taken over per heartbeat, at most: the rest wait for the next.
-const CLAIMS_PER_BEAT: u32 = 64;
-
 pub(super) struct Leases {
     /// This process, as the store's leases name it.
     worker: String,
     lease: Duration,
     /// The top-level runs driven here.
     driving: Mutex<HashMap<(TenantId, String), AbortHandle>>,
+    /// Held while claiming, so claims made at once do not overfill.
+    pub(super) claiming: tokio::sync::Mutex<()>,
+    /// Runs the last heartbeat found leased here but not driven.
+    orphans: Mutex<HashSet<(TenantId, String)>>,
 }
 
 impl Leases {
     pub(super) fn new(lease: Duration) -> Self {
-        Leases { worker: uuid::Uuid::now_v7().to_string(), lease, driving: Mutex::default() }
+        Leases {
+            worker: uuid::Uuid::now_v7().to_string(),
+            lease,
+            driving: Mutex::default(),
+            claiming: tokio::sync::Mutex::new(()),
+            orphans: Mutex::default(),
+        }
     }
 
-    fn until(&self) -> i64 {
+    pub(super) fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    pub(super) fn until(&self) -> i64 {
         now_ms().saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX))
     }
 
@@ -44,6 +55,11 @@ impl Leases {
     fn driving(&self) -> MutexGuard<'_, HashMap<(TenantId, String), AbortHandle>> {
         self.driving.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Top-level runs being driven here now.
+    pub(super) fn driving_count(&self) -> usize {
+        self.driving().values().filter(|task| !task.is_finished()).count()
+    }
 }
 
 impl Engine {
@@ -53,6 +69,8 @@ impl Engine {
     }
 
     /// Drives a top-level run on a task of its own, tracked as leased here.
+    /// On a shared store, a drive that ends makes room: more work is
+    /// claimed.
     pub(super) fn drive_leased<F>(
         &self,
         tenant: TenantId,
@@ -62,14 +80,27 @@ impl Engine {
     where
         F: Future<Output = Result<RunRecord, EngineError>> + Send + 'static,
     {
-        let task = tokio::spawn(drive);
+        let key = (tenant, run_id);
+        let engine = self.clone();
+        let done = key.clone();
+        let task = tokio::spawn(async move {
+            let result = drive.await;
+            engine.inner.leases.driving().remove(&done);
+            if engine.inner.store.shared() {
+                let engine = engine.clone();
+                tokio::spawn(async move { engine.take_work().await });
+            }
+            result
+        });
         let mut driving = self.inner.leases.driving();
-        // The heartbeat forgets finished runs; without one (an embedded
-        // engine), the map is swept as it doubles.
+        // Aborted drives leave their entry; without a heartbeat (an
+        // embedded engine), the map is swept as it doubles.
         if driving.len() >= 1024 && driving.len().is_power_of_two() {
             driving.retain(|_, task| !task.is_finished());
         }
-        driving.insert((tenant, run_id), task.abort_handle());
+        if !task.is_finished() {
+            driving.insert(key, task.abort_handle());
+        }
         task
     }
 
@@ -98,13 +129,20 @@ impl Engine {
         self.drive_leased(tenant, run_id, drive)
     }
 
-    /// Drives every unfinished top-level run of every tenant to completion.
-    /// Called when this process starts as the only one working in its store
-    /// (it holds the data directory, or the database's server lock), so the
-    /// leases of earlier processes are stale: every such run is claimed.
+    /// Drives unfinished top-level runs to completion, when this process
+    /// starts. Alone in its store (it holds the data directory), the leases
+    /// of earlier processes are stale: every such run is claimed. On a
+    /// shared store, only runs whose lease lapsed are, as many as this
+    /// process has room for; the heartbeat takes the rest in turn.
     pub async fn resume_all(&self) -> Result<Vec<RunRecord>, EngineError> {
         let leases = &self.inner.leases;
-        let claimed = self.inner.store.claim_runs(&leases.worker, i64::MAX, leases.until(), u32::MAX).await?;
+        let store = &self.inner.store;
+        let claimed = if store.shared() {
+            let room = self.inner.config.max_claimed_runs.saturating_sub(leases.driving_count());
+            store.claim_runs(&leases.worker, now_ms(), leases.until(), u32::try_from(room).unwrap_or(u32::MAX)).await?
+        } else {
+            store.claim_runs(&leases.worker, i64::MAX, leases.until(), u32::MAX).await?
+        };
         let drives: Vec<_> = claimed
             .into_iter()
             .map(|(tenant, run_id)| {
@@ -127,7 +165,8 @@ impl Engine {
     }
 
     /// One heartbeat: renews the leases held here, stops driving any run
-    /// another worker took, and takes over runs whose lease lapsed.
+    /// another worker took, and takes over runs whose lease lapsed (or that
+    /// were never leased), as many as there is room for.
     pub async fn beat(&self) -> Result<(), EngineError> {
         let leases = &self.inner.leases;
         let held: HashSet<(TenantId, String)> =
@@ -137,24 +176,44 @@ impl Engine {
             driving.retain(|_, task| !task.is_finished());
             driving.iter().filter(|(key, _)| !held.contains(*key)).map(|(k, t)| (k.clone(), t.clone())).collect()
         };
+        let store = &self.inner.store;
         for ((tenant, run_id), task) in unheld {
-            // Not renewed: another worker took it, or it has just finished
-            // and its drive is winding down (starting its error workflow,
-            // answering a wait), which must not be cut short.
-            let run = self.inner.store.tenant(tenant.clone()).get_run(&run_id).await?;
+            // Not renewed: another worker took it; or this process claimed
+            // it just after the renewal (the claim is taken again, which
+            // succeeds unless another worker holds a live lease); or it has
+            // just finished and its drive is winding down (starting its
+            // error workflow, answering a wait), which must not be cut short.
+            if store.claim_run(&tenant, &run_id, &leases.worker, now_ms(), leases.until()).await? {
+                continue;
+            }
+            let run = store.tenant(tenant.clone()).get_run(&run_id).await?;
             if run.is_some_and(|run| !run.status.is_finished()) {
                 tracing::info!(run = %run_id, "another worker took over a run driven here");
                 task.abort();
                 leases.driving().remove(&(tenant, run_id));
             }
         }
-        let taken = self.inner.store.claim_runs(&leases.worker, now_ms(), leases.until(), CLAIMS_PER_BEAT).await?;
-        for (tenant, run_id) in taken {
-            let engine = self.clone();
-            let store = engine.inner.store.tenant(tenant.clone());
-            let id = run_id.clone();
-            tracing::info!(run = %run_id, "taking over a run whose lease lapsed");
-            self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await });
+        self.release_orphans(held).await?;
+        self.take_work().await;
+        Ok(())
+    }
+
+    /// Gives up the leases of runs held here that no drive here is working
+    /// on (a drive that ended in an error, with its run unfinished), so
+    /// that a worker claims and resumes them. A run is given up only when
+    /// two heartbeats in a row found it so: one just recorded, between its
+    /// admission and the start of its drive, is not.
+    async fn release_orphans(&self, held: HashSet<(TenantId, String)>) -> Result<(), EngineError> {
+        let leases = &self.inner.leases;
+        let orphans: HashSet<(TenantId, String)> = {
+            let driving = leases.driving();
+            held.into_iter().filter(|key| driving.get(key).is_none_or(|task| task.is_finished())).collect()
+        };
+        let previous =
+            std::mem::replace(&mut *leases.orphans.lock().unwrap_or_else(|p| p.into_inner()), orphans.clone());
+        for (tenant, run_id) in orphans.intersection(&previous) {
+            tracing::warn!(run = %run_id, "no drive here works on a leased run: releasing it");
+            self.inner.store.release_run(tenant, run_id, &leases.worker).await?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod agent;
 mod builtins;
+mod cluster;
 mod driver;
 mod error_workflow;
 mod fair;
@@ -63,6 +64,12 @@ pub struct EngineConfig {
     /// How long a run stays leased to this process without a heartbeat;
     /// after it, another worker may take the run over.
     pub lease: Duration,
+    /// Whether this process drives runs. A process that does not (the API
+    /// of `serve --no-worker`) records runs unleased, for the workers.
+    pub executes: bool,
+    /// Runs this process takes from other processes' work at once (runs
+    /// it records itself are driven here whatever their number).
+    pub max_claimed_runs: usize,
     /// LLM providers and the rules their calls follow.
     pub llm: Arc<crate::llm::LlmGateway>,
 }
@@ -81,6 +88,8 @@ impl Default for EngineConfig {
             // by rate; `trellis serve` takes the operator's plan instead.
             default_plan: Plan { runs_per_second: u64::MAX, requests_per_second: u64::MAX, ..Plan::default() },
             lease: Duration::from_secs(30),
+            executes: true,
+            max_claimed_runs: 64,
             llm: Arc::new(crate::llm::LlmGateway::none()),
         }
     }
@@ -234,7 +243,7 @@ impl Engine {
 
     /// The tenant's installs changed in this process: its next run sees them.
     pub fn forget_plugins(&self, tenant: &crate::store::TenantId) {
-        self.inner.plugins.forget(tenant);
+        self.inner.plugins.forget(Some(tenant));
     }
 
     /// The LLM gateway plugins and agent nodes call through.
@@ -324,7 +333,7 @@ impl Engine {
 
     /// Forget a cached plan after the operator changed it in this process.
     pub fn forget_plan(&self, tenant: &crate::store::TenantId) {
-        self.inner.plans.forget(tenant);
+        self.inner.plans.forget(Some(tenant));
     }
 
     /// Validation as a gate: an invalid document goes no further.
@@ -408,6 +417,9 @@ impl Engine {
         run: RunRecord,
         workflow: Workflow,
     ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
+        if !self.executes() {
+            return self.await_worker(store, run.id);
+        }
         let engine = self.clone();
         let (tenant, run_id) = (store.tenant().clone(), run.id.clone());
         self.drive_leased(tenant, run_id, async move {
@@ -440,6 +452,22 @@ impl Engine {
         Ok(self.admit(store, run).await?.map(|run| (run, workflow)))
     }
 
+    /// [`Engine::start_loaded`] under a given id: `None` when a run with
+    /// that id exists (the store admits an id once).
+    pub async fn start_loaded_as(
+        &self,
+        store: &TenantStore,
+        workflow: &Workflow,
+        version: i64,
+        input: Value,
+        run_id: &str,
+        started_by: &str,
+    ) -> Result<Option<RunRecord>, EngineError> {
+        let mut run = self.new_run(workflow, Some(version), input, RunStatus::Running, run_id.to_owned())?;
+        run.started_by = Some(started_by.to_owned());
+        self.admit(store, run).await
+    }
+
     /// Records a new run (top-level or child) within the tenant's quotas;
     /// `None` when a run with its id exists.
     pub(super) async fn admit(&self, store: &TenantStore, run: RunRecord) -> Result<Option<RunRecord>, EngineError> {
@@ -456,8 +484,9 @@ impl Engine {
             .map_err(|too_fast| too_fast.exceeded())?;
         let quotas = RunQuotas { concurrent_runs: plan.concurrent_runs, runs_per_day: plan.runs_per_day };
         // A top-level run is recorded leased to this process, which drives
-        // it; a child run follows its parent's driver.
-        let lease = run.parent.is_none().then(|| self.inner.leases.new_lease());
+        // it (unleased when this process does not execute, for a worker to
+        // claim); a child run follows its parent's driver.
+        let lease = (run.parent.is_none() && self.executes()).then(|| self.inner.leases.new_lease());
         match store.admit_run(&run, &day_of(run.created_at), quotas, lease).await? {
             Admission::Admitted => Ok(Some(run)),
             Admission::Exists => Ok(None),
@@ -473,6 +502,9 @@ impl Engine {
         store: TenantStore,
         run_id: String,
     ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
+        if !self.executes() {
+            return self.await_worker(store, run_id);
+        }
         self.claim_and_drive(store, run_id)
     }
 
@@ -620,7 +652,7 @@ impl Engine {
             .ok_or_else(|| EngineError::NotWaiting { run: run_id.to_owned(), node: node_id.to_owned() })?;
         node.signal = Some(decision);
         store.put_node(run_id, &node).await?;
-        self.inner.signals.notify_waiters();
+        self.signalled(store, run_id).await;
         Ok(())
     }
 
@@ -630,9 +662,18 @@ impl Engine {
         if !run.status.is_finished() {
             run.cancel_requested = true;
             store.update_run(&run).await?;
-            self.inner.signals.notify_waiters();
+            self.signalled(store, run_id).await;
         }
         Ok(())
+    }
+
+    /// A run's approval or cancel request was written: its driver reads it
+    /// now, here or in the process that drives it.
+    async fn signalled(&self, store: &TenantStore, run_id: &str) {
+        self.inner.signals.notify_waiters();
+        // A child run's driver is its top-level run's.
+        let top = run_id.split('.').next().unwrap_or(run_id).to_owned();
+        self.announce(crate::store::Notice::Signal { tenant: store.tenant().clone(), run: top }).await;
     }
 
     /// The run record with every node record, in document order.

@@ -137,7 +137,10 @@ impl Plugins for InstalledPlugins {
         Ok(catalog)
     }
 
-    fn forget(&self, tenant: &TenantId) {
-        self.tenants.forget(tenant);
+    fn forget(&self, tenant: Option<&TenantId>) {
+        match tenant {
+            Some(tenant) => self.tenants.forget(tenant),
+            None => self.tenants.clear(),
+        }
     }
 }

@@ -58,8 +58,12 @@ impl Plans {
         Ok((entry.plan, entry.today))
     }
 
-    /// Forgets a tenant's entry (after its plan changed in this process).
-    pub fn forget(&self, tenant: &TenantId) {
-        self.cache.forget(tenant);
+    /// Forgets a tenant's entry after its plan changed (`None`: every
+    /// tenant's).
+    pub fn forget(&self, tenant: Option<&TenantId>) {
+        match tenant {
+            Some(tenant) => self.cache.forget(tenant),
+            None => self.cache.clear(),
+        }
     }
 }

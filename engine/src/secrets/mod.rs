@@ -17,7 +17,7 @@ pub use master::MasterKey;
 pub use trellis_host_api::capabilities::secret_names::check_name;
 pub use vault::Vault;
 
-use crate::store::{StoreError, TenantStore};
+use crate::store::{StoreError, TenantId, TenantStore};
 
 #[derive(Debug, Error)]
 pub enum SecretError {
@@ -40,6 +40,8 @@ pub trait SecretSource: Send + Sync {
         store: &TenantStore,
         plugin: &str,
     ) -> Result<(Arc<dyn SecretStore>, BTreeSet<String>), SecretError>;
+    /// The tenant's grants changed (`None`: any tenant's may have).
+    fn forget_grants(&self, _tenant: Option<&TenantId>) {}
 }
 
 /// The same secrets for every node: `--secret NAME=VALUE` of the local

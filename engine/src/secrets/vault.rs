@@ -95,12 +95,6 @@ impl Vault {
         String::from_utf8(bytes).map_err(|_| undecryptable())
     }
 
-    /// Grants were rewritten in this process (a grant, an install, an
-    /// upgrade, an uninstall): read them again at the next node.
-    pub fn forget_grants(&self, tenant: &TenantId, plugin: &str) {
-        self.grants.forget(&(tenant.clone(), plugin.to_owned()));
-    }
-
     /// Secret names granted to a plugin, cached briefly: this is read once
     /// per node execution.
     async fn granted(&self, store: &TenantStore, plugin: &str) -> Result<BTreeSet<String>, SecretError> {
@@ -123,6 +117,13 @@ impl SecretSource for Vault {
     ) -> Result<(Arc<dyn SecretStore>, BTreeSet<String>), SecretError> {
         let granted = self.granted(store, plugin).await?;
         Ok((Arc::new(TenantSecrets { vault: self.clone(), store: store.clone() }), granted))
+    }
+
+    fn forget_grants(&self, tenant: Option<&TenantId>) {
+        match tenant {
+            Some(tenant) => self.grants.forget_where(|(of, _)| of == tenant),
+            None => self.grants.clear(),
+        }
     }
 }
 

@@ -162,7 +162,9 @@ pub trait StorePlans {
 #[async_trait::async_trait]
 impl StorePlans for Store {
     async fn set_plan(&self, tenant: &TenantId, plan: &Plan) -> Result<bool, StoreError> {
-        self.tenant(tenant.clone()).set_plan(&serde_json::to_value(plan)?).await
+        let set = self.tenant(tenant.clone()).set_plan(&serde_json::to_value(plan)?).await?;
+        self.notify(&Notice::Changed { tenant: tenant.clone(), area: Area::Plan }).await?;
+        Ok(set)
     }
 
     async fn change_plan(
@@ -186,6 +188,8 @@ impl StorePlans for Store {
         }
         let applied: Plan = serde_json::from_value(applied)?;
         store.set_plan(&own).await?;
+        // The servers sharing the database apply it at their next request.
+        self.notify(&Notice::Changed { tenant: tenant.clone(), area: Area::Plan }).await?;
         Ok(Some(applied))
     }
 }

@@ -3,12 +3,9 @@
 //! `sha256=HEX(HMAC-SHA256(secret, "{timestamp}.{body}"))` in
 //! `X-Trellis-Signature`. A timestamp outside the window is refused, so a
 //! captured request cannot be replayed later; inside the window, a
-//! signature seen before is refused too (per server process). A replay is
-//! recognised by the decoded MAC, so another spelling of the same signature
-//! (upper-case hex) is the same signature.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! signature seen before is refused too: its run's id is derived from the
+//! decoded MAC ([`delivery_run_id`]), so another spelling of the same
+//! signature (upper-case hex) is the same run, admitted once by the store.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -77,54 +74,19 @@ pub fn verify(
     Ok(Verified { timestamp, mac: given })
 }
 
-/// Signatures accepted within the window, so the same request is taken once.
-#[derive(Clone, Default)]
-pub struct ReplayGuard {
-    seen: Arc<Mutex<HashMap<Vec<u8>, i64>>>,
-}
-
-/// Past this many remembered signatures, expired ones are swept.
-const SWEEP_AT: usize = 10_000;
-
-/// A signature held while its run is admitted: dropped unspent (the run was
-/// refused), it is forgotten so the sender may retry; spent, it is kept
-/// until its window closes.
-#[must_use]
-pub struct Reservation {
-    guard: ReplayGuard,
-    mac: Option<Vec<u8>>,
-}
-
-impl Reservation {
-    pub fn spend(mut self) {
-        self.mac = None;
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Some(mac) = self.mac.take()
-            && let Ok(mut seen) = self.guard.seen.lock()
-        {
-            seen.remove(&mac);
-        }
-    }
-}
-
-impl ReplayGuard {
-    /// Holds a verified signature; `Replayed` if it was seen in the window
-    /// (or is held by a request being admitted now).
-    pub fn reserve(&self, verified: &Verified, now: i64) -> Result<Reservation, SignatureError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= SWEEP_AT {
-            seen.retain(|_, at| now.saturating_sub(*at) <= WINDOW_SECS);
-        }
-        if seen.contains_key(&verified.mac) {
-            return Err(SignatureError::Replayed);
-        }
-        seen.insert(verified.mac.clone(), verified.timestamp);
-        Ok(Reservation { guard: self.clone(), mac: Some(verified.mac.clone()) })
-    }
+/// The id of the run a signed delivery starts: a UUIDv7 whose time is the
+/// signature's timestamp and whose other bits come from the tenant and the
+/// MAC. A replay inside the window names the same run, whose id the store
+/// admits once, across every server sharing it, so the replay is refused;
+/// a delivery whose run was refused (a quota) recorded nothing and may be
+/// sent again. Outside the window the timestamp check refuses it.
+pub fn delivery_run_id(tenant: &str, verified: &Verified) -> String {
+    use sha2::Digest;
+    let digest = Sha256::new().chain_update(tenant.as_bytes()).chain_update([0]).chain_update(&verified.mac).finalize();
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(verified.timestamp).unwrap_or(0).saturating_mul(1000);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().to_string()
 }
 
 #[cfg(test)]
@@ -170,25 +132,25 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_is_the_same_mac_whatever_its_spelling_and_a_refused_run_spends_nothing() {
+    fn a_replay_names_the_same_run_whatever_its_spelling_and_runs_sort_by_time() {
         let secret = b"whsec_test";
         let body = b"{}";
         let signature = sign(secret, NOW, body);
         let ts = NOW.to_string();
         let upper = format!("sha256={}", signature["sha256=".len()..].to_ascii_uppercase());
-        let guard = ReplayGuard::default();
-
-        let first = verify(secret, Some(&ts), Some(&signature), body, NOW).unwrap();
-        let held = guard.reserve(&first, NOW).unwrap();
-        // While the first request is being admitted, a copy is a replay.
-        let copy = verify(secret, Some(&ts), Some(&upper), body, NOW).unwrap();
-        assert!(matches!(guard.reserve(&copy, NOW), Err(SignatureError::Replayed)));
-        // Its run was refused (a quota): the sender may send it again.
-        drop(held);
-        guard.reserve(&copy, NOW).unwrap().spend();
+        let first = delivery_run_id("acme", &verify(secret, Some(&ts), Some(&signature), body, NOW).unwrap());
         for spelling in [&signature, &upper, &format!(" {signature} ")] {
             let again = verify(secret, Some(&ts), Some(spelling), body, NOW + 1).unwrap();
-            assert!(matches!(guard.reserve(&again, NOW + 1), Err(SignatureError::Replayed)), "{spelling}");
+            assert_eq!(delivery_run_id("acme", &again), first, "{spelling}");
         }
+        let verified = verify(secret, Some(&ts), Some(&signature), body, NOW).unwrap();
+        assert_ne!(delivery_run_id("globex", &verified), first, "another tenant's delivery is its own");
+        let other = verify(secret, Some(&ts), Some(&sign(secret, NOW, b"[]")), b"[]", NOW).unwrap();
+        assert_ne!(delivery_run_id("acme", &other), first);
+        let id: uuid::Uuid = first.parse().unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        let later =
+            verify(secret, Some(&(NOW + 1).to_string()), Some(&sign(secret, NOW + 1, body)), body, NOW).unwrap();
+        assert!(delivery_run_id("acme", &later) > first, "ids sort by the signature's time");
     }
 }

@@ -50,4 +50,11 @@ pub trait SignIn: Send + Sync {
     async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError>;
     /// The workflow a hook token starts.
     async fn webhook_by_token(&self, token: &str) -> Result<Option<(TenantId, String)>, StoreError>;
+    /// Failed sign-ins counted under each of `keys` in its window as of
+    /// `now`; a window starts at a key's first failure and lasts
+    /// `window_ms`.
+    async fn sign_in_failures(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<Vec<u32>, StoreError>;
+    /// Counts one failed sign-in under each of `keys` (a window past its
+    /// end starts again at `now`), and forgets windows that ended.
+    async fn count_sign_in_failure(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<(), StoreError>;
 }

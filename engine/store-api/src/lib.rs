@@ -23,6 +23,7 @@ pub mod conformance;
 mod installs;
 mod kv;
 mod llm;
+mod notices;
 mod quota;
 mod records;
 mod runs;
@@ -41,6 +42,7 @@ pub use agent::{AgentRecord, AgentStep, ModelTurn, ToolStatus, ToolStep};
 pub use installs::{InstallStore, PluginInstall};
 pub use kv::{PluginKvStore, StoreKv};
 pub use llm::{LlmProviderRow, LlmStore, ModelUsage};
+pub use notices::{Area, Notice};
 pub use quota::{Admission, Lease, QuotaExceeded, QuotaStore, RunQuotas, Usage};
 pub use records::{AttemptRecord, Document, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
 pub use runs::{RunFilter, RunStore, WorkQueue};
@@ -131,6 +133,15 @@ pub trait Database: SignIn + WorkQueue + Send + Sync {
     async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError>;
     /// Whether any tenant exists (what `trellis serve` tells at start).
     async fn has_tenants(&self) -> Result<bool, StoreError>;
+    /// Tells every process sharing this store, this one included.
+    async fn notify(&self, notice: &Notice) -> Result<(), StoreError>;
+    /// The notices of every process sharing this store, from now on. A
+    /// receiver that falls behind loses the oldest; it should then act as
+    /// on [`Notice::Resync`].
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice>;
+    /// Whether other processes may share this store (and so write
+    /// approvals, cancels and changes this one learns only by notice).
+    fn shared(&self) -> bool;
 }
 
 /// Everything one tenant's handle does, one trait per area.

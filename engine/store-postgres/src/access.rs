@@ -338,4 +338,38 @@ impl SignIn for PostgresBackend {
             .await?;
         Ok(row.map(|r| (TenantId::new(r.get::<String, _>(0)), r.get(1))))
     }
+
+    async fn sign_in_failures(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<Vec<u32>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, failures FROM sign_in_failures WHERE key = ANY($1) AND window_start > $2")
+                .bind(keys)
+                .bind(now.saturating_sub(window_ms))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let failures = rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+                u32::try_from(failures).unwrap_or(u32::MAX)
+            })
+            .collect())
+    }
+
+    async fn count_sign_in_failure(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE window_start <= $1")
+            .bind(now.saturating_sub(window_ms))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_failures (key, window_start, failures) SELECT k, $2, 1 FROM UNNEST($1::TEXT[]) k
+             ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1",
+        )
+        .bind(keys)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

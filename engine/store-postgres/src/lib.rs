@@ -13,6 +13,7 @@ mod audit;
 mod installs;
 mod kv;
 mod llm;
+mod notices;
 mod quota;
 mod runs;
 mod scope;
@@ -27,7 +28,9 @@ use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
-use trellis_store_api::{AuditEntry, Database, StoreError, TenantId, TenantScope, TenantSeed, TenantStore, now_ms};
+use trellis_store_api::{
+    AuditEntry, Database, Notice, StoreError, TenantId, TenantScope, TenantSeed, TenantStore, now_ms,
+};
 
 pub use scope::begin_tenant;
 
@@ -63,29 +66,18 @@ pub async fn app_pool(options: PgConnectOptions, max_connections: u32) -> Result
     Ok(pool)
 }
 
-/// Takes the database's one-server lock for as long as the returned
-/// connection lives; `None` when another process holds it.
-///
-/// Until work is shared by lease, two servers on one database would both
-/// resume every unfinished run, so a second one is refused.
-pub async fn hold_server_lock(options: &PgConnectOptions) -> Result<Option<PgConnection>, StoreError> {
-    let mut connection = PgConnection::connect_with(options).await?;
-    let held: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('trellis serve ' || current_schema(), 0))")
-            .fetch_one(&mut connection)
-            .await?;
-    Ok(held.then_some(connection))
-}
-
 /// The PostgreSQL backend.
 pub struct PostgresBackend {
     pool: PgPool,
+    notices: notices::Notices,
 }
 
 impl PostgresBackend {
     /// Connects as [`APP_ROLE`]; the schema must be migrated ([`migrate`]).
     pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
-        Ok(PostgresBackend { pool: app_pool(options, max_connections).await? })
+        let pool = app_pool(options, max_connections).await?;
+        let notices = notices::Notices::listen(&pool).await?;
+        Ok(PostgresBackend { pool, notices })
     }
 }
 
@@ -133,6 +125,18 @@ impl Database for PostgresBackend {
 
     async fn has_tenants(&self) -> Result<bool, StoreError> {
         Ok(sqlx::query_scalar("SELECT trellis_has_tenants()").fetch_one(&self.pool).await?)
+    }
+
+    async fn notify(&self, notice: &Notice) -> Result<(), StoreError> {
+        self.notices.notify(&self.pool, notice).await
+    }
+
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     /// In the new tenant's own scope: row security admits exactly its rows.

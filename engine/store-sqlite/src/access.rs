@@ -286,6 +286,39 @@ impl SignIn for SqliteBackend {
             .await?;
         Ok(row.map(|r| (TenantId::new(r.get::<String, _>(0)), r.get(1))))
     }
+
+    async fn sign_in_failures(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<Vec<u32>, StoreError> {
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let failures: Option<i64> =
+                sqlx::query_scalar("SELECT failures FROM sign_in_failures WHERE key = ? AND window_start > ?")
+                    .bind(key)
+                    .bind(now.saturating_sub(window_ms))
+                    .fetch_optional(&self.db.pool)
+                    .await?;
+            counts.push(u32::try_from(failures.unwrap_or(0)).unwrap_or(u32::MAX));
+        }
+        Ok(counts)
+    }
+
+    async fn count_sign_in_failure(&self, keys: &[&str], now: i64, window_ms: i64) -> Result<(), StoreError> {
+        let ended = now.saturating_sub(window_ms);
+        let mut writer = self.db.writer.lock().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE window_start <= ?").bind(ended).execute(&mut *tx).await?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO sign_in_failures (key, window_start, failures) VALUES (?, ?, 1)
+                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1",
+            )
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 pub(crate) async fn insert_key(

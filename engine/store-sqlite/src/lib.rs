@@ -30,7 +30,8 @@ pub(crate) use access::insert_key;
 pub(crate) use audit::{write_audit, write_audit_now};
 
 use trellis_store_api::{
-    AuditEntry, Database, NodeRecord, RunRecord, StoreError, TenantId, TenantScope, TenantSeed, TenantStore, now_ms,
+    AuditEntry, Database, NodeRecord, Notice, RunRecord, StoreError, TenantId, TenantScope, TenantSeed, TenantStore,
+    now_ms,
 };
 
 /// The SQLite database: what every tenant handle shares.
@@ -51,6 +52,8 @@ struct Db {
 /// The default backend.
 pub struct SqliteBackend {
     db: Arc<Db>,
+    /// One process owns the file, so its notices stay in memory.
+    notices: tokio::sync::broadcast::Sender<Notice>,
 }
 
 /// One tenant's handle: the tenant and the audit entry its writes carry
@@ -74,7 +77,8 @@ impl TenantScope for SqliteTenant {
 impl SqliteBackend {
     /// Opens (creating and migrating) the database in `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(SqliteBackend { db: Arc::new(Db::open(data_dir).await?) })
+        let (notices, _) = tokio::sync::broadcast::channel(4096);
+        Ok(SqliteBackend { db: Arc::new(Db::open(data_dir).await?), notices })
     }
 }
 
@@ -244,6 +248,20 @@ impl Database for SqliteBackend {
 
     async fn has_tenants(&self) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT 1 FROM tenants LIMIT 1").fetch_optional(&self.db.pool).await?.is_some())
+    }
+
+    async fn notify(&self, notice: &Notice) -> Result<(), StoreError> {
+        // Nobody listening is not an error.
+        let _ = self.notices.send(notice.clone());
+        Ok(())
+    }
+
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 
     async fn create_tenant(&self, seed: &TenantSeed<'_>) -> Result<bool, StoreError> {

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use serde_json::{Value, json};
 
 mod bench;
+mod cluster;
 mod local;
 mod migrate;
 mod publishing;

@@ -7,6 +7,7 @@ mod common;
 mod examples;
 mod fairness;
 mod leases;
+mod notices;
 mod platforms;
 mod semantics;
 mod validation;

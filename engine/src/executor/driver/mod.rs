@@ -21,7 +21,7 @@ use super::builtins;
 use super::{Engine, EngineError, LiveEvent, NodeEvent, RunEvent};
 use crate::catalog::Catalog;
 use crate::quota::{Usage, day_of};
-use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, TenantStore, now_ms};
+use crate::store::{AttemptRecord, NodeRecord, NodeStatus, Notice, RunRecord, RunStatus, TenantStore, now_ms};
 use crate::workflow::{Builtin, Graph, Join, NodeSpec, PluginRef, Workflow};
 
 fn engine_metrics(engine: &Engine) -> &crate::metrics::Metrics {
@@ -164,6 +164,11 @@ impl Driver {
         self.announce_run();
         if self.run.parent.is_none() {
             engine_metrics(&self.engine).run_finished(self.run.status.as_str());
+            // A process waiting for this run's answer may be another.
+            if self.engine.inner.store.shared() {
+                let finished = Notice::Finished { tenant: self.store.tenant().clone(), run: self.run.id.clone() };
+                self.engine.announce(finished).await;
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 mod access;
 mod leases;
 mod records;
+mod signals;
 mod tenancy;
 mod triggers;
 
@@ -15,6 +16,7 @@ use std::any::Any;
 pub use access::*;
 pub use leases::*;
 pub use records::*;
+pub use signals::*;
 pub use tenancy::*;
 pub use triggers::*;
 
@@ -49,7 +51,9 @@ macro_rules! conformance_suite {
             secrets_keys_grants_and_installs,
             plans_and_kv_quota,
             runs_are_claimed_under_leases_that_lapse,
-            concurrent_claims_take_disjoint_runs
+            concurrent_claims_take_disjoint_runs,
+            notices_reach_every_subscriber_in_order,
+            sign_in_failures_count_per_key_in_windows
         );
     };
     (@each $open:expr; $($scenario:ident),* $(,)?) => {
