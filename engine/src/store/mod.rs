@@ -53,7 +53,7 @@ pub async fn open_for_tests(dir: &std::path::Path) -> Result<Store, StoreError> 
     // dropped once an hour old, so the test database does not grow.
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT nspname::TEXT FROM pg_namespace
-          WHERE nspname ~ '^(suite|conformance|rls|cli)_[0-9]+_' AND split_part(nspname, '_', 2)::BIGINT < $1",
+          WHERE nspname ~ '^(suite|conformance|rls|cli|bench)_[0-9]+_' AND split_part(nspname, '_', 2)::BIGINT < $1",
     )
     .bind(now - 3600)
     .fetch_all(&mut admin)

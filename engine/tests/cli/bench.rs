@@ -40,6 +40,17 @@ fn every_benchmark_runs_and_its_check_follows_its_verdict() {
         assert_eq!(output.status.code(), Some(if met { 0 } else { 1 }), "{context}");
         assert!(stdout.lines().count() >= 3, "figures printed: {context}");
     }
+    // The cluster's, where a PostgreSQL server is at hand.
+    if let Ok(url) = std::env::var("TRELLIS_TEST_POSTGRES_URL") {
+        let args = ["bench", "cluster", "--database", &url, "--runs", "6", "--latency-ms", "20", "--check"];
+        let output = trellis(&args, cache.path());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let context = format!("{stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr));
+        let met = stdout.lines().any(|l| l == "verdict: goal met");
+        assert!(met != stdout.lines().any(|l| l == "verdict: goal missed"), "one verdict line: {context}");
+        assert_eq!(output.status.code(), Some(if met { 0 } else { 1 }), "{context}");
+        assert!(stdout.contains("3 workers:"), "{context}");
+    }
     // Without --check a missed goal still exits 0, and JSON carries the verdict.
     let output = trellis(&["bench", "node", "--iterations", "3", "--json"], cache.path());
     assert_eq!(output.status.code(), Some(0));
