@@ -102,11 +102,8 @@ impl Engine {
             Err(error) => return tracing::error!(%error, "claiming runs failed"),
         };
         for (tenant, run_id) in taken {
-            let engine = self.clone();
-            let store = engine.inner.store.tenant(tenant.clone());
-            let id = run_id.clone();
             tracing::debug!(run = %run_id, "claimed a run");
-            self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await });
+            self.drive_claimed(tenant, run_id);
         }
     }
 

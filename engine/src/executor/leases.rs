@@ -104,6 +104,14 @@ impl Engine {
         task
     }
 
+    /// Drives a run this process has just claimed, from its records.
+    pub(super) fn drive_claimed(&self, tenant: TenantId, run_id: String) -> JoinHandle<Result<RunRecord, EngineError>> {
+        let engine = self.clone();
+        let store = engine.inner.store.tenant(tenant.clone());
+        let id = run_id.clone();
+        self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await })
+    }
+
     /// Claims a recorded run, then drives it; when another worker holds a
     /// live lease on it, answers the run as it stands instead.
     pub(super) fn claim_and_drive(
@@ -143,15 +151,7 @@ impl Engine {
         } else {
             store.claim_runs(&leases.worker, i64::MAX, leases.until(), u32::MAX).await?
         };
-        let drives: Vec<_> = claimed
-            .into_iter()
-            .map(|(tenant, run_id)| {
-                let engine = self.clone();
-                let store = engine.inner.store.tenant(tenant.clone());
-                let id = run_id.clone();
-                self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await })
-            })
-            .collect();
+        let drives: Vec<_> = claimed.into_iter().map(|(tenant, run_id)| self.drive_claimed(tenant, run_id)).collect();
         let mut finished = Vec::with_capacity(drives.len());
         for drive in drives {
             match drive.await {

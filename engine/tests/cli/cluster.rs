@@ -6,9 +6,7 @@
 //! per-second cron fires once per tick across the four processes.
 
 use std::collections::BTreeSet;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
@@ -61,7 +59,7 @@ struct Processes(Vec<(Child, std::sync::Arc<std::sync::Mutex<Vec<String>>>)>);
 impl Processes {
     /// Starts one; the lines before the one `ready` accepts are kept.
     fn start(&mut self, args: &[&str], cache: &std::path::Path, ready: &str) -> String {
-        let (child, lines) = spawn(args, cache);
+        let (child, lines) = spawn_lines(args, cache, &[("TRELLIS_LOG", "warn,trellis_engine=info")]);
         let (line, _) = lines_until(&lines, |l| l.starts_with(ready));
         let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let keep = kept.clone();
@@ -87,25 +85,6 @@ impl Drop for Processes {
             }
         }
     }
-}
-
-/// A long-running `trellis` process whose stderr lines arrive on a channel.
-fn spawn(args: &[&str], cache: &std::path::Path) -> (Child, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(args)
-        .env("XDG_CACHE_HOME", cache)
-        .env("TRELLIS_LOG", "warn,trellis_engine=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let (lines, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    (child, receiver)
 }
 
 /// Publishes the testing guest that counts in kv to the data directory's

@@ -36,10 +36,21 @@ fn spawn_serve_lines(
     data: &std::path::Path,
     cache: &std::path::Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    spawn_lines(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()], cache, &[])
+}
+
+/// A long-running `trellis` command, with `env` set, every stderr line of
+/// it sent to the returned channel.
+fn spawn_lines(
+    args: &[&str],
+    cache: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .args(args)
         .env("XDG_CACHE_HOME", cache)
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
