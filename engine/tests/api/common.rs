@@ -51,6 +51,26 @@ pub async fn server_with(engine_config: EngineConfig) -> Server {
     Server { state, store, dir }
 }
 
+impl Server {
+    /// A second server on the same store, data directory and keys, as
+    /// another process of a cluster would be; both follow the store's
+    /// notices.
+    pub async fn and_another(&self) -> Server {
+        let runtime = Runtime::new(RuntimeConfig { max_concurrent_instances: 8, ..RuntimeConfig::default() }).unwrap();
+        let marketplace = Marketplace::open(self.dir.path(), &runtime, Blobs::Local, None).await.unwrap();
+        let vault = self.state.vault.clone();
+        let config = EngineConfig { secrets: std::sync::Arc::new(vault.clone()), ..EngineConfig::default() };
+        let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), self.store.clone(), config);
+        let tokens = TokenService::new(b"test secret that is long enough to sign");
+        let state = AppState::new(engine, self.store.clone(), tokens, vault, marketplace).unwrap();
+        for server in [&self.state, &state] {
+            let api = server.clone();
+            server.engine.follow_notices(move |notice| api.on_notice(notice));
+        }
+        Server { state, store: self.store.clone(), dir: tempfile::tempdir().unwrap() }
+    }
+}
+
 /// The key of the `local` publisher of the testing guests.
 pub fn local_publisher() -> &'static trellis_marketplace::PublisherSecretKey {
     static KEY: std::sync::OnceLock<trellis_marketplace::PublisherSecretKey> = std::sync::OnceLock::new();

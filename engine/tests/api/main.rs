@@ -15,5 +15,6 @@ mod plugins;
 mod quotas;
 mod runs;
 mod secrets;
+mod shared_caches;
 mod triggers;
 mod workflows;
