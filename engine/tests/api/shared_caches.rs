@@ -1,11 +1,15 @@
-//! Two servers on one store, as two processes of a cluster: what one
-//! changes, the other serves at once, not when its caches' 2 s end. On
+//! Two servers on one store, as two processes of a cluster: grants,
+//! installs and workflow versions one changes, the other serves at once,
+//! not when its caches' 2 s end. On
 //! PostgreSQL the change travels as a `LISTEN/NOTIFY` notice.
 
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use trellis_engine::secrets::SecretSource;
+use trellis_engine::store::TenantId;
 
 use crate::common::server;
 
@@ -25,11 +29,20 @@ async fn soon(mut ask: impl AsyncFnMut() -> Value, holds: impl Fn(&Value) -> boo
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn installs_and_workflows_changed_on_one_server_are_served_by_the_other_at_once() {
+async fn grants_installs_and_workflows_changed_on_one_server_are_served_by_the_other_at_once() {
     let a = server().await;
     let b = a.and_another().await;
     let acme = a.tenant("owner@acme.test").await;
     let key = acme.api_key.as_str();
+
+    // The secrets B lets a plugin read, cached; A grants one.
+    let acme_store = b.store.tenant(TenantId::new(&acme.tenant_id));
+    let granted = async || json!(b.state.vault.for_node(&acme_store, "local/hostile").await.unwrap().1);
+    assert_eq!(granted().await, json!([]));
+    let grants = json!({"secrets": ["API_TOKEN"], "hosts": ["*"], "kv": true});
+    let (status, body) = a.call(Method::PUT, "/v1/plugins/local/hostile/grants", Some(key), Some(grants)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    soon(granted, |names| names == &json!(["API_TOKEN"])).await;
 
     // B's catalog, cached, lists the testing guest; A uninstalls it.
     let has_guest = |catalog: &Value| catalog.to_string().contains("local/capabilities");
