@@ -45,10 +45,14 @@ async fn drive_and_answer(
     wait: Option<u64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if let Some(wait) = wait.filter(|w| *w > 0) {
-        let wait = Duration::from_secs(wait.min(MAX_WAIT_SECS));
-        match tokio::time::timeout(wait, &mut driving).await {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_SECS));
+        match tokio::time::timeout_at(deadline, &mut driving).await {
             Ok(Ok(driven)) => {
-                driven?;
+                // Set aside while it waits: its end comes from whichever
+                // drive takes it up again.
+                if !driven?.status.is_finished() {
+                    state.engine.wait_finished(&store, &run.id, deadline).await?;
+                }
                 let (run, nodes) = state.engine.details(&store, &run.id).await?;
                 if run.status.is_finished() {
                     return Ok((StatusCode::OK, Json(json!({"run": run, "nodes": nodes}))));

@@ -26,8 +26,11 @@ use trellis_engine::store::StorePlans;
 use trellis_host_api::Invocation;
 use trellis_host_api::floor::BareRunner;
 
-/// The issue's goal through webhooks.
-const GOAL_WEBHOOK_RUNS_PER_SEC: f64 = 1200.0;
+/// Webhook runs finished per second, as a share of what the cores could
+/// finish if a run cost only its floor.
+const GOAL_WEBHOOK_SHARE_OF_FLOOR: f64 = 0.5;
+/// A `?wait` run on one connection, as a multiple of the floor.
+const GOAL_WAIT_RATIO: f64 = 2.0;
 const NODES: usize = 10;
 
 #[derive(Debug, Args)]
@@ -156,6 +159,45 @@ impl Floor {
         self.samples.sort();
         self.samples.get(self.samples.len() / 2).copied().unwrap_or_default()
     }
+
+    /// The median of the samples taken since `from`.
+    fn median_since(&self, from: usize) -> Duration {
+        let mut recent = self.samples[from.min(self.samples.len())..].to_vec();
+        recent.sort();
+        recent.get(recent.len() / 2).copied().unwrap_or_default()
+    }
+}
+
+/// One line: how runs were started, over how many connections, how many
+/// finished a second, and the floor measured just before.
+struct Figure {
+    name: &'static str,
+    connections: usize,
+    rate: f64,
+    floor: Duration,
+}
+
+impl Figure {
+    /// What the cores could finish if a run cost only its floor.
+    fn floor_rate(&self, cores: usize) -> f64 {
+        cores as f64 / self.floor.as_secs_f64().max(1e-9)
+    }
+
+    /// Runs one after another on a connection: one run's latency against
+    /// the floor.
+    fn latency_ratio(&self) -> f64 {
+        1.0 / self.rate / self.floor.as_secs_f64().max(1e-9)
+    }
+
+    /// Webhooks: half the floor's throughput; `?wait` on one connection:
+    /// within twice the floor. Four `?wait` connections have no goal.
+    fn met(&self, cores: usize) -> bool {
+        match (self.name, self.connections) {
+            ("webhook", _) => self.rate >= GOAL_WEBHOOK_SHARE_OF_FLOOR * self.floor_rate(cores),
+            (_, 1) => self.latency_ratio() <= GOAL_WAIT_RATIO,
+            _ => true,
+        }
+    }
 }
 
 /// Runs per second of one measurement.
@@ -224,58 +266,60 @@ pub async fn api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         for connections in [1, 4] {
-            // Between the lines, so the machine's drift lands on both.
+            // Before each line, so the machine's drift lands on both.
+            let from = floor.samples.len();
             floor.measure(&target.store, args.runs.div_ceil(10)).await?;
+            let line_floor = floor.median_since(from);
             let rate = measure(&target, connections, args.runs, webhook).await?;
-            figures.push((name, connections, rate));
+            figures.push(Figure { name, connections, rate, floor: line_floor });
         }
     }
     drop(server);
     let floor_run = floor.median();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    // What the cores could finish if a run cost only its floor.
-    let floor_rate = cores as f64 / floor_run.as_secs_f64().max(1e-9);
-    // One connection's runs one after another: its latency against the floor.
-    let wait_ratio = figures
-        .iter()
-        .find(|(name, connections, _)| *name == "api ?wait" && *connections == 1)
-        .map(|(.., rate)| 1.0 / rate / floor_run.as_secs_f64().max(1e-9));
-    // Every webhook figure measured must reach the goal (none measured: met).
-    let met =
-        figures.iter().filter(|(name, ..)| *name == "webhook").all(|(.., rate)| *rate >= GOAL_WEBHOOK_RUNS_PER_SEC);
+    // Every goal measured must be reached (none measured: met).
+    let met = figures.iter().all(|figure| figure.met(cores));
 
     if args.json {
         let items: Vec<Value> = figures
             .iter()
-            .map(|(name, connections, rate)| json!({"via": name, "connections": connections, "runs_per_sec": rate}))
+            .map(|f| {
+                json!({"via": f.name, "connections": f.connections, "runs_per_sec": f.rate,
+                    "floor_run_ms": f.floor.as_secs_f64() * 1e3, "floor_runs_per_sec": f.floor_rate(cores),
+                    "latency_to_floor": f.latency_ratio(), "goal_met": f.met(cores)})
+            })
             .collect();
-        let report = json!({"runs": args.runs, "nodes": NODES, "results": items,
-            "floor_run_ms": floor_run.as_secs_f64() * 1e3, "floor_runs_per_sec": floor_rate,
-            "wait_latency_to_floor": wait_ratio,
-            "goal_webhook_runs_per_sec": GOAL_WEBHOOK_RUNS_PER_SEC, "goal_met": met});
+        let report = json!({"runs": args.runs, "nodes": NODES, "cores": cores, "results": items,
+            "floor_run_ms": floor_run.as_secs_f64() * 1e3,
+            "goal_webhook_share_of_floor": GOAL_WEBHOOK_SHARE_OF_FLOOR, "goal_wait_ratio": GOAL_WAIT_RATIO,
+            "goal_met": met});
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "trellis bench api: durable {NODES}-node runs of trivial nodes over HTTP on loopback, {} runs per line",
+            "trellis bench api: durable {NODES}-node runs of trivial nodes over HTTP on loopback, {} runs per line; \
+             the floor ({NODES} bare executions + one durable write) measured before each line",
             args.runs
         );
-        for (name, connections, rate) in &figures {
-            let goal =
-                if *name == "webhook" { format!("   (goal ≥ {GOAL_WEBHOOK_RUNS_PER_SEC})") } else { String::new() };
+        for f in &figures {
+            let floor_ms = f.floor.as_secs_f64() * 1e3;
+            let versus = if f.name == "webhook" {
+                format!(
+                    "floor {floor_ms:.2} ms: {:.0} runs/s on {cores} cores; {:.2} of it (goal ≥ {GOAL_WEBHOOK_SHARE_OF_FLOOR})",
+                    f.floor_rate(cores),
+                    f.rate / f.floor_rate(cores)
+                )
+            } else if f.connections == 1 {
+                format!("floor {floor_ms:.2} ms: {:.2}× it per run (goal ≤ {GOAL_WAIT_RATIO}×)", f.latency_ratio())
+            } else {
+                format!("floor {floor_ms:.2} ms")
+            };
             println!(
-                "{:<12}{connections} connection{:<4}{:>10.0} runs/s{goal}",
-                name,
-                if *connections == 1 { "" } else { "s" },
-                rate
+                "{:<12}{} connection{:<4}{:>8.0} runs/s   {versus}",
+                f.name,
+                f.connections,
+                if f.connections == 1 { "" } else { "s" },
+                f.rate
             );
-        }
-        println!(
-            "floor per run ({NODES} bare executions + one durable write, between the lines): {:.2} ms, \
-             {floor_rate:.0} runs/s on {cores} cores",
-            floor_run.as_secs_f64() * 1e3
-        );
-        if let Some(ratio) = wait_ratio {
-            println!("api ?wait, 1 connection: {ratio:.2}× the floor per run");
         }
     }
     Ok(args.goal.verdict(met, args.json))

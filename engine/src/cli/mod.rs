@@ -9,6 +9,7 @@ mod bench_cluster;
 mod bench_engine;
 mod bench_hostile;
 mod bench_server;
+mod bench_waiting;
 mod blob_args;
 mod database;
 mod keygen;
@@ -129,6 +130,8 @@ enum BenchCommand {
     Hostile(bench_hostile::BenchHostileArgs),
     /// An agent node with one tool call, model exchanges taken out, vs a plain node of the same tool.
     Agent(bench_agent::BenchAgentArgs),
+    /// Runs waiting on approvals and delays: the idle process's CPU, memory per waiting run, a restart, and the time to finish them.
+    Waiting(bench_waiting::BenchWaitingArgs),
 }
 
 /// Where compiled components are cached.
@@ -188,5 +191,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(args).await,
         Command::Bench(BenchCommand::Hostile(args)) => bench_hostile::hostile(args).await,
         Command::Bench(BenchCommand::Agent(args)) => bench_agent::agent(args).await,
+        Command::Bench(BenchCommand::Waiting(args)) => bench_waiting::waiting(args).await,
     }
 }

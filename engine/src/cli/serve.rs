@@ -120,12 +120,17 @@ impl ProcessArgs {
             limits: file.limits.limits(),
             default_plan: file.plan.clone(),
             executes,
+            set_aside: Some(SET_ASIDE_AFTER),
             ..EngineConfig::default()
         };
         let engine = Engine::with_plugins(runtime, marketplace.installed.clone(), store.clone(), config);
         Ok(Process { engine, store, vault, marketplace, data_dir, file })
     }
 }
+
+/// A run waiting on a timer at least this far off is set aside; one
+/// waiting on approvals alone, at once.
+const SET_ASIDE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Process {
     /// Starts the background work every process does: following the other

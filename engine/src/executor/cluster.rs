@@ -51,14 +51,18 @@ impl Engine {
     async fn on_notice(&self, notice: &Notice) {
         let inner = &self.inner;
         match notice {
-            Notice::Signal { .. } => inner.signals.notify_waiters(),
+            Notice::Signal { tenant, run } => {
+                inner.signals.signal(tenant, run);
+                self.work_arrived();
+            }
             Notice::Changed { tenant, area: Area::Installs } => inner.plugins.forget(Some(tenant)),
             Notice::Changed { tenant, area: Area::Grants } => inner.config.secrets.forget_grants(Some(tenant)),
             Notice::Changed { tenant, area: Area::Plan } => inner.plans.forget(Some(tenant)),
             Notice::Changed { area: Area::Workflows, .. } | Notice::Finished { .. } => {}
             Notice::Work => self.take_work().await,
             Notice::Resync => {
-                inner.signals.notify_waiters();
+                inner.signals.signal_all();
+                self.work_arrived();
                 inner.plugins.forget(None);
                 inner.config.secrets.forget_grants(None);
                 inner.plans.forget(None);
@@ -92,15 +96,30 @@ impl Engine {
         let leases = &self.inner.leases;
         // One claim at a time, so two wake-ups do not both fill the room.
         let _claiming = leases.claiming.lock().await;
-        let room = self.inner.config.max_claimed_runs.saturating_sub(leases.driving_count());
-        if room == 0 {
+        // The mark is cleared before claiming: work that arrives meanwhile
+        // marks it again.
+        self.inner.watcher.take_work_mark();
+        let max = self.inner.config.max_claimed_runs;
+        let driving = leases.driving_count();
+        let room = max.saturating_sub(driving);
+        // Claimed a batch at a time: one claim per ending drive would be a
+        // write per run.
+        if room == 0 || (driving > 0 && room < max.div_ceil(4)) {
+            self.inner.watcher.mark_work();
             return;
         }
         let room = u32::try_from(room).unwrap_or(u32::MAX);
         let taken = match self.inner.store.claim_runs(leases.worker(), now_ms(), leases.until(), room).await {
             Ok(taken) => taken,
-            Err(error) => return tracing::error!(%error, "claiming runs failed"),
+            Err(error) => {
+                self.inner.watcher.mark_work();
+                return tracing::error!(%error, "claiming runs failed");
+            }
         };
+        // A full claim may have left more: taken as drives end.
+        if taken.len() >= room as usize {
+            self.inner.watcher.mark_work();
+        }
         for (tenant, run_id) in taken {
             tracing::debug!(run = %run_id, "claimed a run");
             self.drive_claimed(tenant, run_id);
@@ -117,30 +136,52 @@ impl Engine {
     ) -> JoinHandle<Result<RunRecord, EngineError>> {
         let engine = self.clone();
         // Listening before the workers are told, so the end is not missed.
-        let mut notices = self.inner.store.notices();
+        let notices = self.inner.store.notices();
         tokio::spawn(async move {
             engine.announce(Notice::Work).await;
-            let patience = tokio::time::Instant::now() + FINISH_PATIENCE;
+            finished_or_as_it_stands(&store, &run_id, notices, tokio::time::Instant::now() + FINISH_PATIENCE).await
+        })
+    }
+
+    /// A run once it has finished (driven here or by any process), or as
+    /// it stands at `deadline`: what a wait for a set-aside run answers.
+    pub async fn wait_finished(
+        &self,
+        store: &TenantStore,
+        run_id: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<RunRecord, EngineError> {
+        let notices = self.inner.store.notices();
+        finished_or_as_it_stands(store, run_id, notices, deadline).await
+    }
+}
+
+/// Reads the run, then again at its end's notice (or every
+/// [`FINISH_CHECK`], in case the notice was lost), until it has finished or
+/// `deadline` passed.
+async fn finished_or_as_it_stands(
+    store: &TenantStore,
+    run_id: &str,
+    mut notices: tokio::sync::broadcast::Receiver<Notice>,
+    deadline: tokio::time::Instant,
+) -> Result<RunRecord, EngineError> {
+    loop {
+        let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
+        let now = tokio::time::Instant::now();
+        if run.status.is_finished() || now >= deadline {
+            return Ok(run);
+        }
+        let _ = tokio::time::timeout(FINISH_CHECK.min(deadline - now), async {
             loop {
-                let run = store.get_run(&run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.clone()))?;
-                if run.status.is_finished() || tokio::time::Instant::now() >= patience {
-                    return Ok(run);
+                match notices.recv().await {
+                    Ok(Notice::Finished { tenant, run }) if &tenant == store.tenant() && run == run_id => return,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => return,
+                    // No more notices: the periodic read is all there is.
+                    Err(RecvError::Closed) => std::future::pending().await,
                 }
-                let _ = tokio::time::timeout(FINISH_CHECK, async {
-                    loop {
-                        match notices.recv().await {
-                            Ok(Notice::Finished { tenant, run }) if &tenant == store.tenant() && run == run_id => {
-                                return;
-                            }
-                            Ok(_) => continue,
-                            Err(RecvError::Lagged(_)) => return,
-                            // No more notices: the periodic read is all there is.
-                            Err(RecvError::Closed) => std::future::pending().await,
-                        }
-                    }
-                })
-                .await;
             }
         })
+        .await;
     }
 }

@@ -86,7 +86,7 @@ impl Engine {
         let task = tokio::spawn(async move {
             let result = drive.await;
             engine.inner.leases.driving().remove(&done);
-            if engine.inner.store.shared() {
+            if engine.inner.store.shared() || engine.inner.watcher.has_work() {
                 let engine = engine.clone();
                 tokio::spawn(async move { engine.take_work().await });
             }
@@ -109,7 +109,7 @@ impl Engine {
         let engine = self.clone();
         let store = engine.inner.store.tenant(tenant.clone());
         let id = run_id.clone();
-        self.drive_leased(tenant, run_id, async move { engine.drive(&store, &id).await })
+        self.drive_leased(tenant, run_id, async move { engine.drive_leased_run(&store, &id).await })
     }
 
     /// Claims a recorded run, then drives it; when another worker holds a
@@ -128,7 +128,7 @@ impl Engine {
             if !store_db.claim_run(&claimed_tenant, &claimed_id, &leases.worker, now_ms(), leases.until()).await? {
                 return store.get_run(&claimed_id).await?.ok_or(EngineError::RunNotFound(claimed_id));
             }
-            let result = engine.drive(&store, &claimed_id).await;
+            let result = engine.drive_leased_run(&store, &claimed_id).await;
             if let Err(error) = &result {
                 tracing::error!(%error, run = %claimed_id, "driving a run failed");
             }
@@ -137,31 +137,38 @@ impl Engine {
         self.drive_leased(tenant, run_id, drive)
     }
 
-    /// Drives unfinished top-level runs to completion, when this process
-    /// starts. Alone in its store (it holds the data directory), the leases
-    /// of earlier processes are stale: every such run is claimed. On a
-    /// shared store, only runs whose lease lapsed are, as many as this
-    /// process has room for; the heartbeat takes the rest in turn.
+    /// Drives unfinished top-level runs, when this process starts, until
+    /// each has ended or been set aside. Alone in its store (it holds the
+    /// data directory), the leases of earlier processes are void. Runs are
+    /// claimed a page at a time (`max_claimed_runs`), so a restart never
+    /// reads every unfinished run at once; set-aside runs are not read at
+    /// all until they are due.
     pub async fn resume_all(&self) -> Result<Vec<RunRecord>, EngineError> {
         let leases = &self.inner.leases;
         let store = &self.inner.store;
-        let claimed = if store.shared() {
-            let room = self.inner.config.max_claimed_runs.saturating_sub(leases.driving_count());
-            store.claim_runs(&leases.worker, now_ms(), leases.until(), u32::try_from(room).unwrap_or(u32::MAX)).await?
-        } else {
-            store.claim_runs(&leases.worker, i64::MAX, leases.until(), u32::MAX).await?
-        };
-        let drives: Vec<_> = claimed.into_iter().map(|(tenant, run_id)| self.drive_claimed(tenant, run_id)).collect();
-        let mut finished = Vec::with_capacity(drives.len());
-        for drive in drives {
-            match drive.await {
-                Ok(result) => finished.push(result?),
-                // Stopped: another worker took the run over.
-                Err(stopped) if stopped.is_cancelled() => {}
-                Err(panicked) => tracing::error!(error = %panicked, "driving a resumed run panicked"),
+        if !store.shared() {
+            store.release_leases_except(&leases.worker).await?;
+        }
+        self.learn_next_due().await;
+        let mut ended = Vec::new();
+        loop {
+            let room = self.inner.config.max_claimed_runs.saturating_sub(leases.driving_count()).max(1);
+            let room = u32::try_from(room).unwrap_or(u32::MAX);
+            let claimed = store.claim_runs(&leases.worker, now_ms(), leases.until(), room).await?;
+            if claimed.is_empty() {
+                return Ok(ended);
+            }
+            let drives: Vec<_> =
+                claimed.into_iter().map(|(tenant, run_id)| self.drive_claimed(tenant, run_id)).collect();
+            for drive in drives {
+                match drive.await {
+                    Ok(result) => ended.push(result?),
+                    // Stopped: another worker took the run over.
+                    Err(stopped) if stopped.is_cancelled() => {}
+                    Err(panicked) => tracing::error!(error = %panicked, "driving a resumed run panicked"),
+                }
             }
         }
-        Ok(finished)
     }
 
     /// One heartbeat: renews the leases held here, stops driving any run
@@ -195,6 +202,8 @@ impl Engine {
         }
         self.release_orphans(held).await?;
         self.take_work().await;
+        // Runs another process set aside are due here too if it is gone.
+        self.learn_next_due().await;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod offload;
 mod prepare;
 mod retry;
 mod tenant_checks;
+mod waiting;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::capabilities::RequestBudget;
 use trellis_host_api::{Limits, Runtime};
@@ -56,9 +57,12 @@ pub struct EngineConfig {
     pub limits: Limits,
     pub validation: ValidationLimits,
     pub kv_quota_bytes: u64,
-    /// How often to look for approvals and cancellations written by another
-    /// process.
-    pub poll_interval: Duration,
+    /// When a top-level run that only waits is set aside (see
+    /// `executor::waiting`): `None` keeps every run with its driver until it
+    /// ends (the local commands, which drive a run to its end); `Some(d)`
+    /// sets aside a run waiting on approvals alone at once, and one
+    /// waiting on a timer when the timer is at least `d` away.
+    pub set_aside: Option<Duration>,
     /// The plan of tenants that have none of their own.
     pub default_plan: Plan,
     /// How long a run stays leased to this process without a heartbeat;
@@ -83,7 +87,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             validation: ValidationLimits::default(),
             kv_quota_bytes: 16 << 20,
-            poll_interval: Duration::from_millis(200),
+            set_aside: None,
             // Embedded and local use serve one user, with nothing to share
             // by rate; `trellis serve` takes the operator's plan instead.
             default_plan: Plan { runs_per_second: u64::MAX, requests_per_second: u64::MAX, ..Plan::default() },
@@ -171,8 +175,10 @@ struct Inner {
     config: EngineConfig,
     permits: Arc<FairSlots>,
     events: broadcast::Sender<LiveEvent>,
-    /// Wakes drivers after an in-process approval or cancellation.
-    signals: Notify,
+    /// Wakes the drivers of a run tree on its approval or cancel request.
+    signals: waiting::Signals,
+    /// Wakes set-aside runs when they are due.
+    watcher: Arc<waiting::Watcher>,
     plans: Plans,
     metrics: crate::metrics::Metrics,
     /// Each top-level run's HTTP request budget, shared by its nodes and
@@ -209,7 +215,8 @@ impl Engine {
                 config,
                 permits,
                 events,
-                signals: Notify::new(),
+                signals: waiting::Signals::default(),
+                watcher: Arc::default(),
                 plans,
                 metrics: crate::metrics::Metrics::default(),
                 http_budgets: std::sync::Mutex::default(),
@@ -420,11 +427,12 @@ impl Engine {
         if !self.executes() {
             return self.await_worker(store, run.id);
         }
-        let engine = self.clone();
         let (tenant, run_id) = (store.tenant().clone(), run.id.clone());
-        self.drive_leased(tenant, run_id, async move {
-            let run_id = run.id.clone();
-            let result = driver::Driver::fresh(engine, store, run, workflow).run().await;
+        // Made here, not on the task: a cancel sent as soon as the caller
+        // learns the run's id reaches its driver.
+        let driver = driver::Driver::fresh(self.clone(), store, run, workflow).may_set_aside();
+        self.drive_leased(tenant, run_id.clone(), async move {
+            let result = driver.run().await;
             if let Err(error) = &result {
                 tracing::error!(%error, run = %run_id, "driving a run failed");
             }
@@ -571,6 +579,12 @@ impl Engine {
         Box::pin(async move { driver::Driver::load(self.clone(), store.clone(), run_id).await?.run().await })
     }
 
+    /// [`Engine::drive`] for a run leased here, which is set aside when it
+    /// only waits: the record answered is then the unfinished run.
+    pub(super) async fn drive_leased_run(&self, store: &TenantStore, run_id: &str) -> Result<RunRecord, EngineError> {
+        driver::Driver::load(self.clone(), store.clone(), run_id).await?.may_set_aside().run().await
+    }
+
     /// Starts a run and drives it to the end.
     pub async fn run(&self, store: &TenantStore, workflow: &Workflow, input: Value) -> Result<RunRecord, EngineError> {
         self.check(store, workflow).await?;
@@ -652,8 +666,7 @@ impl Engine {
             .ok_or_else(|| EngineError::NotWaiting { run: run_id.to_owned(), node: node_id.to_owned() })?;
         node.signal = Some(decision);
         store.put_node(run_id, &node).await?;
-        self.signalled(store, run_id).await;
-        Ok(())
+        self.signalled(store, run_id).await
     }
 
     /// Asks a run to stop; the driver cancels what is running.
@@ -662,18 +675,23 @@ impl Engine {
         if !run.status.is_finished() {
             run.cancel_requested = true;
             store.update_run(&run).await?;
-            self.signalled(store, run_id).await;
+            self.signalled(store, run_id).await?;
         }
         Ok(())
     }
 
     /// A run's approval or cancel request was written: its driver reads it
-    /// now, here or in the process that drives it.
-    async fn signalled(&self, store: &TenantStore, run_id: &str) {
-        self.inner.signals.notify_waiters();
+    /// now, here or in the process that drives it; a set-aside run is due.
+    async fn signalled(&self, store: &TenantStore, run_id: &str) -> Result<(), EngineError> {
         // A child run's driver is its top-level run's.
         let top = run_id.split('.').next().unwrap_or(run_id).to_owned();
+        store.wake_run(&top).await?;
+        self.inner.signals.signal(store.tenant(), &top);
+        if self.executes() {
+            self.work_arrived();
+        }
         self.announce(crate::store::Notice::Signal { tenant: store.tenant().clone(), run: top }).await;
+        Ok(())
     }
 
     /// The run record with every node record, in document order.

@@ -45,7 +45,7 @@ pub use llm::{LlmProviderRow, LlmStore, ModelUsage};
 pub use notices::{Area, Notice};
 pub use quota::{Admission, Lease, QuotaExceeded, QuotaStore, RunQuotas, Usage};
 pub use records::{AttemptRecord, Document, NodeRecord, NodeStatus, ParentRef, RerunOf, RunRecord, RunStatus, now_ms};
-pub use runs::{RunFilter, RunStore, WorkQueue};
+pub use runs::{NEVER_DUE, RunFilter, RunStore, WorkQueue};
 pub use secrets::{PluginGrants, SecretName, SecretStore};
 pub use tenancy::{ApiKey, AuditEntry, AuditStore, Member, RefreshUse, Role};
 pub use triggers::{CronSchedule, TriggerPlan, TriggerStore};

@@ -33,6 +33,16 @@ pub trait RunStore: Send + Sync {
         usage: Option<(&str, &Usage)>,
     ) -> Result<(), StoreError>;
     async fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Sets a top-level run aside while it only waits: gives up `worker`'s
+    /// lease and records when the run is next due (`until`; [`NEVER_DUE`]
+    /// when only a signal wakes it). Nothing of the run stays in memory; a
+    /// claim takes it again once due. Refused (`false`) when `worker` does
+    /// not hold the run, or when a signal is written that its driver has
+    /// not acted on yet: a decision on a waiting node, or a cancel request.
+    async fn set_aside_run(&self, run_id: &str, worker: &str, until: i64) -> Result<bool, StoreError>;
+    /// A signal (a decision, a cancel request) was written for a top-level
+    /// run: if it is set aside, it is due at once (due time 0).
+    async fn wake_run(&self, run_id: &str) -> Result<(), StoreError>;
     /// Top-level runs, newest first, as the filter says, after a cursor
     /// (the id of the last run of the previous page; ids are time-ordered).
     async fn list_runs(
@@ -52,8 +62,9 @@ pub trait WorkQueue: Send + Sync {
     /// Cron schedules of every tenant due at `now`, earliest first.
     async fn due_crons(&self, now: i64, limit: u32) -> Result<Vec<(TenantId, crate::CronSchedule)>, StoreError>;
     /// Claims, for `worker` until `until`, up to `limit` unfinished
-    /// top-level runs whose lease is free or lapsed at `now`, oldest first.
-    /// Workers claiming at once get disjoint runs.
+    /// top-level runs whose lease is free or lapsed at `now`, oldest first,
+    /// and set-aside runs due by `now`, earliest first. A claimed run is no
+    /// longer set aside. Workers claiming at once get disjoint runs.
     async fn claim_runs(
         &self,
         worker: &str,
@@ -77,4 +88,12 @@ pub trait WorkQueue: Send + Sync {
     async fn renew_leases(&self, worker: &str, until: i64) -> Result<Vec<(TenantId, String)>, StoreError>;
     /// Gives up `worker`'s lease on a run (a no-op when it holds none).
     async fn release_run(&self, tenant: &TenantId, run_id: &str, worker: &str) -> Result<(), StoreError>;
+    /// Gives up every lease on an unfinished run not held by `worker`: for
+    /// a process alone in its store, whose predecessors are gone.
+    async fn release_leases_except(&self, worker: &str) -> Result<(), StoreError>;
+    /// When the earliest set-aside run is due, if one waits on a time.
+    async fn next_due(&self) -> Result<Option<i64>, StoreError>;
 }
+
+/// The due time of a run set aside until a signal wakes it.
+pub const NEVER_DUE: i64 = i64::MAX;

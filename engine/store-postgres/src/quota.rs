@@ -81,7 +81,7 @@ impl QuotaStore for PgTenant {
             .await?;
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE tenant_id = $1 AND id = $2),
-                    (SELECT COUNT(*) FROM runs WHERE tenant_id = $1 AND status IN ('pending', 'running')),
+                    (SELECT COUNT(*) FROM runs WHERE tenant_id = $1 AND status IN ('pending', 'running') AND parked_until IS NULL),
                     COALESCE((SELECT runs FROM usage_daily WHERE tenant_id = $1 AND day = $3), 0)",
         )
         .bind(self.tenant.as_str())

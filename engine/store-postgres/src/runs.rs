@@ -177,6 +177,61 @@ impl RunStore for PgTenant {
         rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
     }
 
+    async fn set_aside_run(&self, run_id: &str, worker: &str, until: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        // The row lock first: a signal's writer commits its record before
+        // it wakes the run, which waits on this lock; so either the reads
+        // below see the signal, or the wake comes after this commit.
+        let held = sqlx::query(
+            "SELECT record FROM runs WHERE tenant_id = $1 AND id = $2 AND claimed_by = $3
+               AND status IN ('pending', 'running') FOR UPDATE",
+        )
+        .bind(self.tenant.as_str())
+        .bind(run_id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(held) = held else { return Ok(false) };
+        let run: RunRecord = decode(held.get::<&str, _>(0))?;
+        let decided: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM node_runs WHERE tenant_id = $1 AND run_id = $2 AND status = 'waiting'
+               AND (record::jsonb ->> 'signal') IS NOT NULL)",
+        )
+        .bind(self.tenant.as_str())
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if run.cancel_requested || decided {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE runs SET parked_until = $3, claimed_by = NULL, lease_until = NULL WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(self.tenant.as_str())
+        .bind(run_id)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn wake_run(&self, run_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Due at once (0) if set aside; the row is written either way, so
+        // that this waits for a set-aside in progress.
+        sqlx::query(
+            "UPDATE runs SET parked_until = CASE WHEN parked_until IS NULL THEN NULL ELSE 0 END
+              WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(self.tenant.as_str())
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_runs(
         &self,
         filter: &RunFilter<'_>,
@@ -272,6 +327,15 @@ impl WorkQueue for PostgresBackend {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn release_leases_except(&self, worker: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT trellis_release_leases_except($1)").bind(worker).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT trellis_next_due()").fetch_one(&self.pool).await?)
     }
 }
 

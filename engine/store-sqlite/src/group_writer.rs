@@ -85,6 +85,11 @@ impl GroupWriter {
         connection.pragma_update(None, "journal_mode", "WAL").map_err(driver)?;
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(driver)?;
         connection.pragma_update(None, "foreign_keys", "ON").map_err(driver)?;
+        // Every write reads the pages it changes (rows, index entries): with
+        // SQLite's default 2 MiB of cache, a large file's pages come back
+        // from the OS with a copy each. 32 MiB at most keeps the pages
+        // writes return to (unfinished runs, indexes) at hand.
+        connection.pragma_update(None, "cache_size", -32_768).map_err(driver)?;
         // Busy is handled by retrying from a task (see `drain`), never by
         // sleeping on a runtime worker.
         connection.busy_timeout(Duration::ZERO).map_err(driver)?;

@@ -20,6 +20,7 @@ mod group_writer;
 mod installs;
 mod kv;
 mod llm;
+mod notices;
 mod quota;
 mod runs;
 mod secrets;
@@ -52,8 +53,7 @@ struct Db {
 /// The default backend.
 pub struct SqliteBackend {
     db: Arc<Db>,
-    /// One process owns the file, so its notices stay in memory.
-    notices: tokio::sync::broadcast::Sender<Notice>,
+    notices: Arc<notices::Notices>,
 }
 
 /// One tenant's handle: the tenant and the audit entry its writes carry
@@ -77,8 +77,7 @@ impl TenantScope for SqliteTenant {
 impl SqliteBackend {
     /// Opens (creating and migrating) the database in `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let (notices, _) = tokio::sync::broadcast::channel(4096);
-        Ok(SqliteBackend { db: Arc::new(Db::open(data_dir).await?), notices })
+        Ok(SqliteBackend { db: Arc::new(Db::open(data_dir).await?), notices: Arc::new(notices::Notices::new()) })
     }
 }
 
@@ -251,13 +250,11 @@ impl Database for SqliteBackend {
     }
 
     async fn notify(&self, notice: &Notice) -> Result<(), StoreError> {
-        // Nobody listening is not an error.
-        let _ = self.notices.send(notice.clone());
-        Ok(())
+        self.notices.send(&self.db, notice).await
     }
 
     fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
-        self.notices.subscribe()
+        self.notices.subscribe(&self.db)
     }
 
     fn shared(&self) -> bool {

@@ -30,7 +30,7 @@ macro_rules! run_exists {
 }
 macro_rules! active_runs {
     () => {
-        "(SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running'))"
+        "(SELECT COUNT(*) FROM runs WHERE tenant_id = ?1 AND status IN ('pending', 'running') AND parked_until IS NULL)"
     };
 }
 macro_rules! runs_on_day {

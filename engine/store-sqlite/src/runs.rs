@@ -2,9 +2,10 @@
 //! work queue: unfinished runs and due crons.
 
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use sqlx::Row;
 
-use crate::{NodeRow, RunRow, SqliteBackend, SqliteTenant, decode, upsert_nodes, write_audit_now};
+use crate::{NodeRow, RunRow, SqliteBackend, SqliteTenant, decode, driver, upsert_nodes, write_audit_now};
 use trellis_store_api::{
     CronSchedule, NodeRecord, RunFilter, RunRecord, RunStatus, RunStore, StoreError, TenantId, Usage, WorkQueue,
 };
@@ -118,6 +119,65 @@ impl RunStore for SqliteTenant {
         rows.iter().map(|r| decode(r.get::<&str, _>(0))).collect()
     }
 
+    async fn set_aside_run(&self, run_id: &str, worker: &str, until: i64) -> Result<bool, StoreError> {
+        let (tenant, run_id, worker) = (self.tenant.as_str().to_owned(), run_id.to_owned(), worker.to_owned());
+        // One writer: nothing is written between these reads and the update.
+        self.db
+            .writes
+            .write(move |connection| {
+                let held: Option<String> = connection
+                    .prepare_cached(
+                        "SELECT record FROM runs WHERE tenant_id = ?1 AND id = ?2 AND claimed_by = ?3
+                           AND status IN ('pending', 'running')",
+                    )
+                    .map_err(driver)?
+                    .query_row(rusqlite::params![tenant, run_id, worker], |row| row.get(0))
+                    .optional()
+                    .map_err(driver)?;
+                let Some(held) = held else { return Ok(false) };
+                let run: RunRecord = decode(&held)?;
+                let decided: bool = connection
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM node_runs WHERE tenant_id = ?1 AND run_id = ?2
+                           AND status = 'waiting' AND json_extract(record, '$.signal') IS NOT NULL)",
+                    )
+                    .map_err(driver)?
+                    .query_row(rusqlite::params![tenant, run_id], |row| row.get(0))
+                    .map_err(driver)?;
+                if run.cancel_requested || decided {
+                    return Ok(false);
+                }
+                connection
+                    .prepare_cached(
+                        "UPDATE runs SET parked_until = ?3, claimed_by = NULL, lease_until = NULL
+                          WHERE tenant_id = ?1 AND id = ?2",
+                    )
+                    .map_err(driver)?
+                    .execute(rusqlite::params![tenant, run_id, until])
+                    .map_err(driver)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn wake_run(&self, run_id: &str) -> Result<(), StoreError> {
+        let (tenant, run_id) = (self.tenant.as_str().to_owned(), run_id.to_owned());
+        self.db
+            .writes
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "UPDATE runs SET parked_until = 0
+                          WHERE tenant_id = ?1 AND id = ?2 AND parked_until IS NOT NULL",
+                    )
+                    .map_err(driver)?
+                    .execute(rusqlite::params![tenant, run_id])
+                    .map_err(driver)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn list_runs(
         &self,
         filter: &RunFilter<'_>,
@@ -165,8 +225,9 @@ impl WorkQueue for SqliteBackend {
             .collect()
     }
 
-    /// One write connection: claims never interleave, so no locking is
-    /// needed to keep two claimers' sets apart.
+    /// Through the group writer, like the runs' other writes: claims never
+    /// interleave (no locking keeps two claimers' sets apart), and a claim
+    /// shares a commit instead of contending for the write lock.
     async fn claim_runs(
         &self,
         worker: &str,
@@ -174,22 +235,34 @@ impl WorkQueue for SqliteBackend {
         until: i64,
         limit: u32,
     ) -> Result<Vec<(TenantId, String)>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE runs SET claimed_by = ?1, lease_until = ?2
-              WHERE (tenant_id, id) IN (
-                SELECT tenant_id, id FROM runs
-                 WHERE status IN ('pending', 'running') AND parent_run_id IS NULL
-                   AND (lease_until IS NULL OR lease_until < ?3)
-                 ORDER BY created_at LIMIT ?4)
-             RETURNING tenant_id, id",
-        )
-        .bind(worker)
-        .bind(until)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.db.writer.lock().await)
-        .await?;
-        Ok(runs_of(&rows))
+        let worker = worker.to_owned();
+        self.db
+            .writes
+            .write(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "UPDATE runs SET claimed_by = ?1, lease_until = ?2, parked_until = NULL
+                          WHERE (tenant_id, id) IN (
+                            SELECT tenant_id, id FROM (
+                              SELECT tenant_id, id FROM runs
+                               WHERE status IN ('pending', 'running') AND parent_run_id IS NULL
+                                 AND parked_until IS NULL AND (lease_until IS NULL OR lease_until < ?3)
+                               ORDER BY created_at LIMIT ?4)
+                            UNION ALL
+                            SELECT tenant_id, id FROM (
+                              SELECT tenant_id, id FROM runs WHERE parked_until <= ?3 ORDER BY parked_until LIMIT ?4)
+                            LIMIT ?4)
+                         RETURNING tenant_id, id",
+                    )
+                    .map_err(driver)?;
+                let rows = statement
+                    .query_map(rusqlite::params![worker, until, now, i64::from(limit)], |row| {
+                        Ok((TenantId::new(row.get::<_, String>(0)?), row.get::<_, String>(1)?))
+                    })
+                    .map_err(driver)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(driver)
+            })
+            .await
     }
 
     async fn claim_run(
@@ -200,20 +273,22 @@ impl WorkQueue for SqliteBackend {
         now: i64,
         until: i64,
     ) -> Result<bool, StoreError> {
-        let claimed = sqlx::query(
-            "UPDATE runs SET claimed_by = ?1, lease_until = ?2
-              WHERE tenant_id = ?3 AND id = ?4 AND status IN ('pending', 'running')
-                AND (lease_until IS NULL OR lease_until < ?5 OR claimed_by = ?1)",
-        )
-        .bind(worker)
-        .bind(until)
-        .bind(tenant.as_str())
-        .bind(run_id)
-        .bind(now)
-        .execute(&mut *self.db.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(claimed == 1)
+        let (tenant, run_id, worker) = (tenant.as_str().to_owned(), run_id.to_owned(), worker.to_owned());
+        self.db
+            .writes
+            .write(move |connection| {
+                let claimed = connection
+                    .prepare_cached(
+                        "UPDATE runs SET claimed_by = ?1, lease_until = ?2, parked_until = NULL
+                          WHERE tenant_id = ?3 AND id = ?4 AND status IN ('pending', 'running')
+                            AND (lease_until IS NULL OR lease_until < ?5 OR claimed_by = ?1)",
+                    )
+                    .map_err(driver)?
+                    .execute(rusqlite::params![worker, until, tenant, run_id, now])
+                    .map_err(driver)?;
+                Ok(claimed == 1)
+            })
+            .await
     }
 
     async fn renew_leases(&self, worker: &str, until: i64) -> Result<Vec<(TenantId, String)>, StoreError> {
@@ -238,6 +313,24 @@ impl WorkQueue for SqliteBackend {
         .execute(&mut *self.db.writer.lock().await)
         .await?;
         Ok(())
+    }
+
+    async fn release_leases_except(&self, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET claimed_by = NULL, lease_until = NULL
+              WHERE status IN ('pending', 'running') AND claimed_by IS NOT NULL AND claimed_by <> ?",
+        )
+        .bind(worker)
+        .execute(&mut *self.db.writer.lock().await)
+        .await?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT min(parked_until) FROM runs WHERE parked_until < ?")
+            .bind(trellis_store_api::NEVER_DUE)
+            .fetch_one(&self.db.pool)
+            .await?)
     }
 }
 

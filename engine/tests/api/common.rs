@@ -24,7 +24,10 @@ pub struct Server {
 
 /// A server with the first-party plugins and `local/hostile`, `local/capabilities`.
 pub async fn server() -> Server {
-    server_with(EngineConfig::default()).await
+    // Runs that wait on an approval, or on a timer 300 ms off, are set
+    // aside, as in `trellis serve`.
+    server_with(EngineConfig { set_aside: Some(std::time::Duration::from_millis(300)), ..EngineConfig::default() })
+        .await
 }
 
 /// The same with an engine configured otherwise (its secrets are the server's vault).

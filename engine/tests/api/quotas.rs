@@ -73,7 +73,9 @@ async fn run_quotas_refuse_with_name_limit_and_use_and_usage_is_metered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_runs_workflows_and_node_count_quotas() {
-    let s = server().await;
+    // Runs that wait hold their place while their drivers wait in memory;
+    // set aside, they give it back (next test).
+    let s = server_with(trellis_engine::executor::EngineConfig::default()).await;
     let acme = s.tenant("owner@acme.test").await;
     let key = acme.api_key.as_str();
     s.set_plan(&acme.tenant_id, Plan { concurrent_runs: 2, workflows: 2, nodes_per_workflow: 3, ..Plan::default() })
@@ -115,6 +117,32 @@ async fn concurrent_runs_workflows_and_node_count_quotas() {
     s.wait_run(key, &waiting[0], |r| r["run"]["status"] == "succeeded").await;
     let (status, _) = s.call(Method::POST, "/v1/workflows/two/runs", Some(key), Some(json!({}))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_set_aside_while_they_wait_hold_no_place_among_concurrent_runs() {
+    let s = server().await;
+    let acme = s.tenant("owner@acme.test").await;
+    let key = acme.api_key.as_str();
+    s.set_plan(&acme.tenant_id, Plan { concurrent_runs: 2, ..Plan::default() }).await;
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(serde_json::from_str(APPROVAL).unwrap())).await;
+    s.call(Method::POST, "/v1/workflows", Some(key), Some(chain("two", 2))).await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let (status, run) = s.call(Method::POST, "/v1/workflows/gate/runs?wait=1", Some(key), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        waiting.push(run["run"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, run) = s.call(Method::POST, "/v1/workflows/two/runs?wait=30", Some(key), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "three runs wait, set aside, and a fourth runs: {run}");
+    for id in &waiting {
+        let path = format!("/v1/runs/{id}/approvals/wait");
+        let (status, _) = s.call(Method::POST, &path, Some(key), Some(json!({"approved": true}))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for id in &waiting {
+        s.wait_run(key, id, |r| r["run"]["status"] == "succeeded").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,15 @@ fn bench_api_reports_runs_per_second_for_each_way_in() {
         results.iter().map(|r| (r["via"].as_str().unwrap(), r["connections"].as_u64().unwrap())).collect();
     assert_eq!(ways, [("webhook", 1), ("webhook", 4), ("api ?wait", 1), ("api ?wait", 4)]);
     assert!(results.iter().all(|r| r["runs_per_sec"].as_f64().unwrap() > 0.0), "{report}");
-    assert_eq!(report["goal_webhook_runs_per_sec"], 1200.0);
+    // Each line carries the floor measured before it, and its ratio to it.
+    for r in results {
+        assert!(r["floor_run_ms"].as_f64().unwrap() > 0.0, "{report}");
+        let ratio = r["latency_to_floor"].as_f64().unwrap();
+        let expected = 1000.0 / r["runs_per_sec"].as_f64().unwrap() / r["floor_run_ms"].as_f64().unwrap();
+        assert!((ratio - expected).abs() < 1e-6 * expected.max(1.0), "{report}");
+    }
+    assert_eq!(report["goal_wait_ratio"], 2.0);
+    assert_eq!(report["goal_webhook_share_of_floor"], 0.5);
 }
 
 /// Every benchmark runs, briefly, so none can rot: each prints its figures
@@ -23,12 +31,13 @@ fn bench_api_reports_runs_per_second_for_each_way_in() {
 #[test]
 fn every_benchmark_runs_and_its_check_follows_its_verdict() {
     let cache = tempfile::tempdir().unwrap();
-    let benches: [&[&str]; 5] = [
+    let benches: [&[&str]; 6] = [
         &["bench", "node", "--iterations", "3", "--check"],
         &["bench", "engine", "--runs", "2", "--check"],
         &["bench", "api", "--runs", "5", "--check"],
         &["bench", "hostile", "--samples", "2", "--only", "expression-string", "--check"],
         &["bench", "agent", "--runs", "2", "--check"],
+        &["bench", "waiting", "--runs", "40", "--idle-secs", "2", "--check"],
     ];
     for args in benches {
         let output = trellis(args, cache.path());

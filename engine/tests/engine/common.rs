@@ -27,7 +27,9 @@ pub async fn harness() -> Harness {
 pub fn test_config() -> EngineConfig {
     EngineConfig {
         http: HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["127.0.0.1"]) },
-        poll_interval: Duration::from_millis(50),
+        // Runs leased to the engine (launched, resumed) are set aside as
+        // soon as they wait on an approval or on a timer 300 ms off.
+        set_aside: Some(Duration::from_millis(300)),
         ..EngineConfig::default()
     }
 }

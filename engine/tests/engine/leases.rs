@@ -12,7 +12,8 @@ use crate::common::{engine_on, harness_with, node, test_config, workflow};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_whose_worker_stops_renewing_is_taken_over_and_finished() {
-    let config = EngineConfig { lease: Duration::from_millis(500), ..test_config() };
+    // The run waits in memory, driven and leased (not set aside).
+    let config = EngineConfig { lease: Duration::from_millis(500), set_aside: None, ..test_config() };
     let h = harness_with(config.clone()).await;
     let other = engine_on(h.engine.store().clone(), config).await;
     let doc = workflow(

@@ -11,3 +11,4 @@ mod notices;
 mod platforms;
 mod semantics;
 mod validation;
+mod waiting;

@@ -14,8 +14,10 @@ use trellis_engine::store::{NodeStatus, RunStatus, StorePlans, TenantId};
 
 use crate::common::{engine_on, harness_with, test_config, workflow};
 
-fn hourly_polls() -> EngineConfig {
-    EngineConfig { poll_interval: Duration::from_secs(3600), ..test_config() }
+/// Waits held in memory (no run is set aside): only a signal wakes a
+/// driver, since none reads the store on a timer.
+fn in_memory_waits() -> EngineConfig {
+    EngineConfig { set_aside: None, ..test_config() }
 }
 
 const GATED: &str = r#"
@@ -29,8 +31,8 @@ edges:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approvals_and_cancels_reach_another_engines_driver_by_notice() {
-    let h = harness_with(hourly_polls()).await;
-    let other = engine_on(h.engine.store().clone(), hourly_polls()).await;
+    let h = harness_with(in_memory_waits()).await;
+    let other = engine_on(h.engine.store().clone(), in_memory_waits()).await;
     h.engine.follow_notices(|_| {});
     other.follow_notices(|_| {});
     let doc = workflow(GATED);

@@ -7,6 +7,7 @@
 
 mod agent_launch;
 mod plugin_attempt;
+mod waiting;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::catalog::Catalog;
 use crate::quota::{Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, Notice, RunRecord, RunStatus, TenantStore, now_ms};
 use crate::workflow::{Builtin, Graph, Join, NodeSpec, PluginRef, Workflow};
+use waiting::Signalled;
 
 fn engine_metrics(engine: &Engine) -> &crate::metrics::Metrics {
     &engine.inner.metrics
@@ -84,22 +86,38 @@ pub(super) struct Driver {
     catalog: Arc<Catalog>,
     /// Why the tenant's plugins could not be read, if they could not.
     catalog_error: Option<String>,
+    /// Changes when an approval or cancel request for this run's tree is
+    /// written.
+    signals: tokio::sync::watch::Receiver<u64>,
+    /// Whether the run is set aside when it only waits (a run leased here,
+    /// driven on its own task), rather than waited for in memory.
+    may_set_aside: bool,
 }
 
 impl Driver {
     pub(super) async fn load(engine: Engine, store: TenantStore, run_id: &str) -> Result<Driver, EngineError> {
+        // Subscribed before reading: a signal written after the read wakes
+        // the driver, one written before is in what it reads.
+        let signals = engine.inner.signals.subscribe(store.tenant(), run_id);
         let run = store.get_run(run_id).await?.ok_or_else(|| EngineError::RunNotFound(run_id.to_owned()))?;
         let workflow: Workflow = run
             .document
             .parse()
             .map_err(|e| EngineError::Corrupt { run: run_id.to_owned(), message: e.to_string() })?;
         let nodes = store.nodes(run_id).await?;
-        Ok(Self::with_state(engine, store, run, workflow, nodes))
+        Ok(Self::with_state(engine, store, run, workflow, nodes, signals))
     }
 
     /// A driver for a run that was just recorded and has no node records.
     pub(super) fn fresh(engine: Engine, store: TenantStore, run: RunRecord, workflow: Workflow) -> Driver {
-        Self::with_state(engine, store, run, workflow, Vec::new())
+        let signals = engine.inner.signals.subscribe(store.tenant(), &run.id);
+        Self::with_state(engine, store, run, workflow, Vec::new(), signals)
+    }
+
+    /// The run is set aside when it only waits.
+    pub(super) fn may_set_aside(mut self) -> Driver {
+        self.may_set_aside = self.run.parent.is_none() && self.engine.inner.config.set_aside.is_some();
+        self
     }
 
     fn with_state(
@@ -108,6 +126,7 @@ impl Driver {
         run: RunRecord,
         workflow: Workflow,
         stored: Vec<NodeRecord>,
+        signals: tokio::sync::watch::Receiver<u64>,
     ) -> Driver {
         let graph = Graph::new(&workflow);
         let workflow_len = workflow.nodes.len();
@@ -140,6 +159,8 @@ impl Driver {
             usage: Usage::default(),
             catalog: Arc::default(),
             catalog_error: None,
+            signals,
+            may_set_aside: false,
         }
     }
 
@@ -164,11 +185,11 @@ impl Driver {
         self.announce_run();
         if self.run.parent.is_none() {
             engine_metrics(&self.engine).run_finished(self.run.status.as_str());
-            // A process waiting for this run's answer may be another.
-            if self.engine.inner.store.shared() {
-                let finished = Notice::Finished { tenant: self.store.tenant().clone(), run: self.run.id.clone() };
-                self.engine.announce(finished).await;
-            }
+            // Whoever waits for this run's answer may not be its first
+            // driver: another process, or a wait begun before the run was
+            // set aside.
+            let finished = Notice::Finished { tenant: self.store.tenant().clone(), run: self.run.id.clone() };
+            self.engine.announce(finished).await;
         }
         Ok(())
     }
@@ -188,18 +209,12 @@ impl Driver {
             Err(error) => self.catalog_error = Some(error.to_string()),
         }
         self.recover().await?;
-        // The store is read for signals written by another process: often
-        // while an approval waits (a `trellis approve` in another terminal),
-        // rarely otherwise (a cancel from another process), so hundreds of
-        // runs in flight do not poll the database hundreds of times a second.
-        // In-process signals arrive through `signals` at once.
-        let poll = self.engine.inner.config.poll_interval;
-        let interval = |approvals: &BTreeSet<String>| if approvals.is_empty() { poll * 10 } else { poll };
-        // One timer for the whole run, moved only after it fired: a timer
-        // made afresh at every step would be registered (and the runtime's
-        // timer thread woken) once per node.
-        let poll_timer = tokio::time::sleep(interval(&self.approvals));
-        tokio::pin!(poll_timer);
+        // Signals written while the run was set aside (or before a crash).
+        if self.run.cancel_requested {
+            return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
+        }
+        let stored: Vec<NodeRecord> = self.nodes.values().filter(|n| n.signal.is_some()).cloned().collect();
+        self.take_decisions(stored).await?;
         loop {
             self.advance().await?;
             if let Some(reason) = self.failure.take() {
@@ -211,19 +226,29 @@ impl Driver {
                 return self.finish().await;
             }
             self.flush().await?;
-            let poll_now = tokio::select! {
+            if let Some(due) = self.set_aside_due() {
+                if self.set_aside(due).await? {
+                    return Ok(self.run);
+                }
+                // Refused: a signal is written that this driver has not
+                // read yet (or the run is no longer leased here).
+                match self.read_signals().await? {
+                    Signalled::Cancel => {
+                        return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
+                    }
+                    Signalled::Decided => continue,
+                    Signalled::Nothing => {}
+                }
+            }
+            let signalled = tokio::select! {
                 Some(event) = self.inbox.recv() => {
                     self.handle(event).await?;
                     false
                 }
-                _ = self.engine.inner.signals.notified() => true,
-                _ = &mut poll_timer => true,
+                Ok(()) = self.signals.changed() => true,
             };
-            if poll_now {
-                poll_timer.as_mut().reset(tokio::time::Instant::now() + interval(&self.approvals));
-                if self.poll_store().await? {
-                    return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
-                }
+            if signalled && self.read_signals().await? == Signalled::Cancel {
+                return self.stop(RunStatus::Cancelled, Some("cancelled on request".to_owned())).await;
             }
         }
     }
@@ -699,31 +724,6 @@ impl Driver {
             self.failure = Some(format!("node `{node_id}` failed: {failure}"));
         }
         Ok(())
-    }
-
-    /// Reads what other processes may have written: approval decisions and
-    /// a cancel request. Returns whether the run must be cancelled.
-    async fn poll_store(&mut self) -> Result<bool, EngineError> {
-        if !self.approvals.is_empty() {
-            let stored = self.store.nodes(&self.run.id).await?;
-            for record in stored {
-                if self.approvals.contains(&record.node_id)
-                    && let Some(decision) = record.signal
-                {
-                    self.approvals.remove(&record.node_id);
-                    if self.spec(&record.node_id)?.builtin == Some(Builtin::Agent) {
-                        self.agent_decided(&record.node_id, decision).await?;
-                        continue;
-                    }
-                    let input = self.nodes[&record.node_id].input.clone().unwrap_or(Value::Null);
-                    let emits = builtins::decided(&decision, input);
-                    self.node_mut(&record.node_id).signal = Some(decision);
-                    self.succeed(&record.node_id, emits).await?;
-                }
-            }
-        }
-        let stored = self.store.get_run(&self.run.id).await?;
-        Ok(stored.is_some_and(|r| r.cancel_requested))
     }
 
     fn leaf_output(&self) -> Value {

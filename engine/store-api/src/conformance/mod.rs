@@ -52,6 +52,8 @@ macro_rules! conformance_suite {
             plans_and_kv_quota,
             runs_are_claimed_under_leases_that_lapse,
             concurrent_claims_take_disjoint_runs,
+            set_aside_runs_are_claimed_when_due_or_woken,
+            a_lone_process_takes_over_earlier_leases,
             notices_reach_every_subscriber_in_order,
             sign_in_failures_count_per_key_in_windows
         );
