@@ -49,6 +49,12 @@ impl GoalCheck {
     }
 }
 
+/// Resident memory of this process, in bytes.
+pub(super) fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
 /// The `p` quantile (0..=1) of sorted samples.
 pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;

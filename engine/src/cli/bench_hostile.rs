@@ -42,12 +42,6 @@ pub struct BenchHostileArgs {
     goal: super::bench::GoalCheck,
 }
 
-/// Resident memory of this process, in bytes.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
-}
-
 struct Bench {
     base: String,
     client: reqwest::Client,
@@ -271,13 +265,13 @@ pub async fn hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let before = resident_bytes();
+        let before = super::bench::resident_bytes();
         let peak = Arc::new(AtomicU64::new(before));
         let sampler = {
             let (stop, peak) = (stop.clone(), peak.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(resident_bytes(), Ordering::Relaxed);
+                    peak.fetch_max(super::bench::resident_bytes(), Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             })

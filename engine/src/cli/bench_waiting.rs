@@ -39,12 +39,6 @@ pub struct BenchWaitingArgs {
     goal: super::bench::GoalCheck,
 }
 
-/// Resident memory of this process, in bytes.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
-}
-
 /// CPU time this process has used (user and system, all threads).
 fn cpu_time() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -196,7 +190,7 @@ pub async fn waiting(args: BenchWaitingArgs) -> anyhow::Result<ExitCode> {
     all_finished(&tenant, &mut notices, warm.into_iter().collect(), &HashSet::new(), Duration::from_secs(60)).await?;
     // What compiling and warming up freed is given back before measuring.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_before = resident_bytes();
+    let rss_before = super::bench::resident_bytes();
 
     let started = Instant::now();
     let approvals = start(&first, &tenant, "gated", args.runs, 0).await?;
@@ -212,7 +206,7 @@ pub async fn waiting(args: BenchWaitingArgs) -> anyhow::Result<ExitCode> {
     let waiting = approvals.len() + delays.len();
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_waiting = resident_bytes();
+    let rss_waiting = super::bench::resident_bytes();
     let cpu_before = cpu_time();
     let idle = Instant::now();
     let before_due = Duration::from_millis(u64::try_from(until - now_ms() - 1_000).unwrap_or(0));
@@ -231,12 +225,12 @@ pub async fn waiting(args: BenchWaitingArgs) -> anyhow::Result<ExitCode> {
     drop(store);
     let store = trellis_engine::store::open_sqlite(dir.path()).await?;
     let tenant = store.tenant(tenant_id);
-    let rss_restart = resident_bytes();
+    let rss_restart = super::bench::resident_bytes();
     let restarted = Instant::now();
     let second = engine(store.clone(), &runtime).await?;
     let resumed = second.resume_all().await?;
     let resume_ms = restarted.elapsed().as_secs_f64() * 1000.0;
-    let restart_kib = resident_bytes().saturating_sub(rss_restart) as f64 / 1024.0;
+    let restart_kib = super::bench::resident_bytes().saturating_sub(rss_restart) as f64 / 1024.0;
 
     let mut notices = store.notices();
     let approving = Instant::now();

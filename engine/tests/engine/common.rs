@@ -66,6 +66,16 @@ fn shared_cache() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("trellis-test-cache-{}", env!("CARGO_PKG_VERSION")))
 }
 
+/// An approval, then a node that answers 2.
+pub const GATED: &str = r#"
+id: gated
+nodes:
+  - { id: wait, builtin: approval }
+  - { id: next, uses: trellis/transform, kind: reshape, config: { template: 2 } }
+edges:
+  - { from: wait, port: approved, to: next }
+"#;
+
 pub fn workflow(yaml: &str) -> Workflow {
     Workflow::parse(yaml).unwrap_or_else(|e| panic!("{e}"))
 }

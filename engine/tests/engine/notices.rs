@@ -12,22 +12,13 @@ use trellis_engine::executor::EngineConfig;
 use trellis_engine::quota::Plan;
 use trellis_engine::store::{NodeStatus, RunStatus, StorePlans, TenantId};
 
-use crate::common::{engine_on, harness_with, test_config, workflow};
+use crate::common::{GATED, engine_on, harness_with, test_config, workflow};
 
 /// Waits held in memory (no run is set aside): only a signal wakes a
 /// driver, since none reads the store on a timer.
 fn in_memory_waits() -> EngineConfig {
     EngineConfig { set_aside: None, ..test_config() }
 }
-
-const GATED: &str = r#"
-id: gated
-nodes:
-  - { id: wait, builtin: approval }
-  - { id: next, uses: trellis/transform, kind: reshape, config: { template: 2 } }
-edges:
-  - { from: wait, port: approved, to: next }
-"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approvals_and_cancels_reach_another_engines_driver_by_notice() {

@@ -6,16 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use trellis_engine::store::{NodeStatus, RunRecord, RunStatus};
 
-use crate::common::{Harness, engine_on, harness, test_config, workflow};
-
-const GATED: &str = r#"
-id: gated
-nodes:
-  - { id: wait, builtin: approval }
-  - { id: next, uses: trellis/transform, kind: reshape, config: { template: 2 } }
-edges:
-  - { from: wait, port: approved, to: next }
-"#;
+use crate::common::{GATED, Harness, engine_on, harness, test_config, workflow};
 
 const PAUSED: &str = r#"
 id: paused
