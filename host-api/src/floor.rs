@@ -28,7 +28,7 @@ impl BareRunner {
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
         let component = Component::new(&engine, component).map_err(|e| format!("{e:#}"))?;
         let linker = build_linker(&engine).map_err(|e| format!("{e:#}"))?;
-        let (pre, _) = Pre::link(&engine, &linker, &component).map_err(|e| e.to_string())?;
+        let (pre, _, _) = Pre::link(&engine, &linker, &component).map_err(|e| e.to_string())?;
         Ok(BareRunner { engine, pre })
     }
 

@@ -89,6 +89,9 @@ pub struct Plugin {
 struct PluginInner {
     digest: String,
     wit_version: String,
+    /// Whether the component imports anything that acts outside its own
+    /// execution (see [`Plugin::reaches_out`]).
+    reaches_out: bool,
     pre: Pre,
     loaded_from: LoadedFrom,
     load_time: Duration,
@@ -107,6 +110,16 @@ impl Plugin {
 
     pub fn loaded_from(&self) -> LoadedFrom {
         self.inner.loaded_from
+    }
+
+    /// Whether an execution can act outside itself: the component imports
+    /// outbound HTTP, secrets, kv or the LLM. One that imports none of
+    /// them computes its emits from its invocation alone (its clock,
+    /// randomness and log change nothing anyone else sees), so running it
+    /// again gives an equivalent result and changes nothing: the engine
+    /// need not record that it started before it runs.
+    pub fn reaches_out(&self) -> bool {
+        self.inner.reaches_out
     }
 
     /// Time to compile or deserialize, and link.
@@ -138,8 +151,10 @@ impl Pre {
         engine: &Engine,
         linker: &Linker<HostState>,
         component: &Component,
-    ) -> Result<(Pre, String), LoadError> {
-        let wit_version = world::check_imports(component.component_type().imports(engine).map(|(name, _)| name))?;
+    ) -> Result<(Pre, String, bool), LoadError> {
+        let component_type = component.component_type();
+        let imports = || component_type.imports(engine).map(|(name, _)| name);
+        let wit_version = world::check_imports(imports())?;
         let pre = linker.instantiate_pre(component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld(format!("{e:#}"));
         let pre = if wit_version == v0_1_0::VERSION {
@@ -147,7 +162,8 @@ impl Pre {
         } else {
             Pre::V0_2_0(v0_2_0::NodePre::new(pre).map_err(wrong_world)?)
         };
-        Ok((pre, wit_version))
+        let reaches_out = imports().any(world::reaches_out);
+        Ok((pre, wit_version, reaches_out))
     }
 
     async fn describe(&self, store: &mut Store<HostState>) -> wasmtime::Result<Vec<WitKind>> {
@@ -355,7 +371,7 @@ impl Runtime {
             }
         };
 
-        let (pre, wit_version) = Pre::link(&inner.engine, &inner.linker, &component)?;
+        let (pre, wit_version, reaches_out) = Pre::link(&inner.engine, &inner.linker, &component)?;
 
         // Only cache what passed every check, so the cache never holds a
         // component that would be refused.
@@ -367,7 +383,14 @@ impl Runtime {
         }
 
         Ok(Plugin {
-            inner: Arc::new(PluginInner { digest, wit_version, pre, loaded_from, load_time: started.elapsed() }),
+            inner: Arc::new(PluginInner {
+                digest,
+                wit_version,
+                reaches_out,
+                pre,
+                loaded_from,
+                load_time: started.elapsed(),
+            }),
         })
     }
 

@@ -39,6 +39,18 @@ const TRELLIS_INTERFACES: &[&str] = &[
     "trellis:plugin/log",
 ];
 
+/// Interfaces through which an execution acts outside itself: a request
+/// out, a secret read (it may be used to act), kv written, an LLM called.
+const REACHING_OUT: &[&str] =
+    &["wasi:http/outgoing-handler", "trellis:plugin/secrets", "trellis:plugin/kv", "trellis:plugin/llm"];
+
+/// Whether an import (`namespace:package/interface@version`) lets a plugin
+/// act outside its own execution.
+pub fn reaches_out(name: &str) -> bool {
+    let interface = name.split_once('@').map_or(name, |(interface, _)| interface);
+    REACHING_OUT.contains(&interface)
+}
+
 /// Whether a component import name (`namespace:package/interface@version`)
 /// is part of a supported `node` world.
 pub fn allowed_import(name: &str) -> bool {
@@ -82,6 +94,17 @@ pub(crate) fn check_imports<'a>(names: impl Iterator<Item = &'a str>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_secrets_kv_and_llm_reach_out_and_nothing_else_does() {
+        assert!(reaches_out("wasi:http/outgoing-handler@0.2.12"));
+        assert!(reaches_out("trellis:plugin/secrets@0.1.0"));
+        assert!(reaches_out("trellis:plugin/kv@0.2.0"));
+        assert!(reaches_out("trellis:plugin/llm@0.2.0"));
+        assert!(!reaches_out("wasi:http/types@0.2.12"));
+        assert!(!reaches_out("trellis:plugin/log@0.2.0"));
+        assert!(!reaches_out("wasi:clocks/wall-clock@0.2.0"));
+    }
 
     #[test]
     fn world_interfaces_are_allowed_and_others_named() {

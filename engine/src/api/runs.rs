@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::params::{PathParams, QueryParams};
 use super::principal::Principal;
 use super::workflows::check_workflow_id;
+use crate::executor::Driven;
 use crate::store::TenantStoreExt;
 use crate::store::{RunFilter, RunRecord, TenantStore};
 
@@ -36,21 +37,27 @@ pub struct WaitQuery {
 }
 
 /// Drives a new run in the background; with a wait, answers the finished
-/// run (200) if it ends in time, else the run as started (202).
+/// run (200) if it ends in time, else the run as started (202). A run
+/// driven to its end here is answered from its driver's records, which
+/// are committed by then; one set aside or driven elsewhere is read back.
 async fn drive_and_answer(
     state: &AppState,
     store: TenantStore,
     run: RunRecord,
-    mut driving: tokio::task::JoinHandle<Result<RunRecord, crate::executor::EngineError>>,
+    mut driving: tokio::task::JoinHandle<Result<Driven, crate::executor::EngineError>>,
     wait: Option<u64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if let Some(wait) = wait.filter(|w| *w > 0) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_SECS));
         match tokio::time::timeout_at(deadline, &mut driving).await {
             Ok(Ok(driven)) => {
+                let driven = driven?;
+                if let (true, Some(nodes)) = (driven.run.status.is_finished(), &driven.nodes) {
+                    return Ok((StatusCode::OK, Json(json!({"run": driven.run, "nodes": nodes}))));
+                }
                 // Set aside while it waits: its end comes from whichever
                 // drive takes it up again.
-                if !driven?.status.is_finished() {
+                if !driven.run.status.is_finished() {
                     state.engine.wait_finished(&store, &run.id, deadline).await?;
                 }
                 let (run, nodes) = state.engine.details(&store, &run.id).await?;

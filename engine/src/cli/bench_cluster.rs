@@ -145,7 +145,7 @@ async fn side(args: &BenchClusterArgs, base: &PgConnectOptions, url: &str, worke
         finishing.push(api.launch(tenant.clone(), run, workflow));
     }
     for finished in finishing {
-        let run = finished.await??;
+        let run = finished.await??.run;
         if run.status != trellis_engine::store::RunStatus::Succeeded {
             bail!("run {} ended {:?}: {:?}", run.id, run.status, run.error);
         }

@@ -104,7 +104,7 @@ async fn start(
         starting.spawn(async move {
             let input = json!({"until": until, "now": now_ms()});
             let (run, doc) = engine.start_saved(&tenant, &workflow, None, input, "bench").await?;
-            let run = engine.launch(tenant, run, doc).await??;
+            let run = engine.launch(tenant, run, doc).await??.run;
             if run.status != RunStatus::Running {
                 bail!("run {} did not wait: {:?} {:?}", run.id, run.status, run.error);
             }

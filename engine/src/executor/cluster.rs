@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use super::{Engine, EngineError};
+use super::{Driven, Engine, EngineError};
 use crate::store::{Area, Notice, RunRecord, TenantStore, now_ms};
 
 /// How often a process waiting for another's run reads it anyway, in case
@@ -58,7 +58,8 @@ impl Engine {
             Notice::Changed { tenant, area: Area::Installs } => inner.plugins.forget(Some(tenant)),
             Notice::Changed { tenant, area: Area::Grants } => inner.config.secrets.forget_grants(Some(tenant)),
             Notice::Changed { tenant, area: Area::Plan } => inner.plans.forget(Some(tenant)),
-            Notice::Changed { area: Area::Workflows, .. } | Notice::Finished { .. } => {}
+            Notice::Changed { tenant, area: Area::Workflows } => self.forget_saved(Some(tenant)),
+            Notice::Finished { .. } => {}
             Notice::Work => self.take_work().await,
             Notice::Resync => {
                 inner.signals.signal_all();
@@ -66,6 +67,7 @@ impl Engine {
                 inner.plugins.forget(None);
                 inner.config.secrets.forget_grants(None);
                 inner.plans.forget(None);
+                self.forget_saved(None);
                 self.take_work().await;
             }
         }
@@ -129,17 +131,15 @@ impl Engine {
     /// For a process that does not execute: tells the workers a run is
     /// waiting, and answers the run once it finished, or as it stands after
     /// [`FINISH_PATIENCE`].
-    pub(super) fn await_worker(
-        &self,
-        store: TenantStore,
-        run_id: String,
-    ) -> JoinHandle<Result<RunRecord, EngineError>> {
+    pub(super) fn await_worker(&self, store: TenantStore, run_id: String) -> JoinHandle<Result<Driven, EngineError>> {
         let engine = self.clone();
         // Listening before the workers are told, so the end is not missed.
         let notices = self.inner.store.notices();
         tokio::spawn(async move {
             engine.announce(Notice::Work).await;
-            finished_or_as_it_stands(&store, &run_id, notices, tokio::time::Instant::now() + FINISH_PATIENCE).await
+            let deadline = tokio::time::Instant::now() + FINISH_PATIENCE;
+            let run = finished_or_as_it_stands(&store, &run_id, notices, deadline).await?;
+            Ok(Driven { run, nodes: None })
         })
     }
 

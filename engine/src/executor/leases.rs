@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::task::{AbortHandle, JoinHandle};
 
-use super::{Engine, EngineError};
+use super::{Driven, Engine, EngineError};
 use crate::store::{Lease, RunRecord, TenantId, TenantStore, now_ms};
 
 pub(super) struct Leases {
@@ -76,9 +76,9 @@ impl Engine {
         tenant: TenantId,
         run_id: String,
         drive: F,
-    ) -> JoinHandle<Result<RunRecord, EngineError>>
+    ) -> JoinHandle<Result<Driven, EngineError>>
     where
-        F: Future<Output = Result<RunRecord, EngineError>> + Send + 'static,
+        F: Future<Output = Result<Driven, EngineError>> + Send + 'static,
     {
         let key = (tenant, run_id);
         let engine = self.clone();
@@ -105,7 +105,7 @@ impl Engine {
     }
 
     /// Drives a run this process has just claimed, from its records.
-    pub(super) fn drive_claimed(&self, tenant: TenantId, run_id: String) -> JoinHandle<Result<RunRecord, EngineError>> {
+    pub(super) fn drive_claimed(&self, tenant: TenantId, run_id: String) -> JoinHandle<Result<Driven, EngineError>> {
         let engine = self.clone();
         let store = engine.inner.store.tenant(tenant.clone());
         let id = run_id.clone();
@@ -118,7 +118,7 @@ impl Engine {
         &self,
         store: TenantStore,
         run_id: String,
-    ) -> JoinHandle<Result<RunRecord, EngineError>> {
+    ) -> JoinHandle<Result<Driven, EngineError>> {
         let engine = self.clone();
         let tenant = store.tenant().clone();
         let (claimed_tenant, claimed_id) = (tenant.clone(), run_id.clone());
@@ -126,7 +126,8 @@ impl Engine {
             let leases = &engine.inner.leases;
             let store_db = &engine.inner.store;
             if !store_db.claim_run(&claimed_tenant, &claimed_id, &leases.worker, now_ms(), leases.until()).await? {
-                return store.get_run(&claimed_id).await?.ok_or(EngineError::RunNotFound(claimed_id));
+                let run = store.get_run(&claimed_id).await?.ok_or(EngineError::RunNotFound(claimed_id))?;
+                return Ok(Driven { run, nodes: None });
             }
             let result = engine.drive_leased_run(&store, &claimed_id).await;
             if let Err(error) = &result {
@@ -162,7 +163,7 @@ impl Engine {
                 claimed.into_iter().map(|(tenant, run_id)| self.drive_claimed(tenant, run_id)).collect();
             for drive in drives {
                 match drive.await {
-                    Ok(result) => ended.push(result?),
+                    Ok(result) => ended.push(result?.run),
                     // Stopped: another worker took the run over.
                     Err(stopped) if stopped.is_cancelled() => {}
                     Err(panicked) => tracing::error!(error = %panicked, "driving a resumed run panicked"),

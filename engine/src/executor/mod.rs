@@ -163,6 +163,14 @@ impl LiveEvent {
     }
 }
 
+/// A run as its driver left it: ended, with its node records as written
+/// (document order), or set aside or handed over, without them.
+#[derive(Debug, Clone)]
+pub struct Driven {
+    pub run: RunRecord,
+    pub nodes: Option<Vec<NodeRecord>>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -188,7 +196,19 @@ struct Inner {
     run_rates: Rates<crate::store::TenantId>,
     /// The top-level runs this process drives, and its leases on them.
     leases: leases::Leases,
+    /// Saved workflows by tenant, id and version asked for (`None`: the
+    /// latest), read on every start through the API: forgotten when a
+    /// workflow of the tenant changes here or in another process.
+    saved: crate::ttl_cache::TtlCache<SavedKey, (i64, Arc<Workflow>)>,
 }
+
+/// A saved workflow as a start names it: tenant, id, version (`None`: the
+/// latest).
+type SavedKey = (crate::store::TenantId, String, Option<i64>);
+
+/// How long a saved workflow read is trusted when no notice of a change
+/// arrives (a process that does not listen).
+const SAVED_WORKFLOW_TTL: Duration = Duration::from_secs(2);
 
 /// How long a top-level start waits for its turn under `runs_per_second`
 /// before it is refused; a child run waits as long as it takes, since its
@@ -222,6 +242,7 @@ impl Engine {
                 http_budgets: std::sync::Mutex::default(),
                 run_rates: Rates::new("runs_per_second"),
                 leases,
+                saved: crate::ttl_cache::TtlCache::new(SAVED_WORKFLOW_TTL),
             }),
         }
     }
@@ -356,10 +377,24 @@ impl Engine {
         workflow_id: &str,
         version: Option<i64>,
     ) -> Result<(i64, Workflow), EngineError> {
-        store
+        let key = (store.tenant().clone(), workflow_id.to_owned(), version);
+        if let Some((version, workflow)) = self.inner.saved.get(&key) {
+            return Ok((version, Workflow::clone(&workflow)));
+        }
+        let (version, workflow) = store
             .get_workflow(workflow_id, version)
             .await?
-            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))
+            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
+        self.inner.saved.insert(key, (version, Arc::new(workflow.clone())));
+        Ok((version, workflow))
+    }
+
+    /// Saved workflows of `tenant` (of every tenant with `None`) changed.
+    fn forget_saved(&self, tenant: Option<&crate::store::TenantId>) {
+        match tenant {
+            Some(tenant) => self.inner.saved.forget_where(|(of, _, _)| of == tenant),
+            None => self.inner.saved.clear(),
+        }
     }
 
     /// Validates a document and saves it as the workflow's next version.
@@ -371,7 +406,9 @@ impl Engine {
             let plan = self.plan(store).await?;
             QuotaExceeded::check("workflows", plan.workflows, store.workflow_count().await?)?;
         }
-        Ok(store.save_workflow(workflow, &crate::triggers::plan(workflow, now_ms())).await?)
+        let version = store.save_workflow(workflow, &crate::triggers::plan(workflow, now_ms())).await?;
+        self.forget_saved(Some(store.tenant()));
+        Ok(version)
     }
 
     /// Validates the document and the input, and records a new pending run.
@@ -423,7 +460,7 @@ impl Engine {
         store: TenantStore,
         run: RunRecord,
         workflow: Workflow,
-    ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
+    ) -> tokio::task::JoinHandle<Result<Driven, EngineError>> {
         if !self.executes() {
             return self.await_worker(store, run.id);
         }
@@ -432,7 +469,7 @@ impl Engine {
         // learns the run's id reaches its driver.
         let driver = driver::Driver::fresh(self.clone(), store, run, workflow).may_set_aside();
         self.drive_leased(tenant, run_id.clone(), async move {
-            let result = driver.run().await;
+            let result = driver.drive().await;
             if let Err(error) = &result {
                 tracing::error!(%error, run = %run_id, "driving a run failed");
             }
@@ -509,7 +546,7 @@ impl Engine {
         &self,
         store: TenantStore,
         run_id: String,
-    ) -> tokio::task::JoinHandle<Result<RunRecord, EngineError>> {
+    ) -> tokio::task::JoinHandle<Result<Driven, EngineError>> {
         if !self.executes() {
             return self.await_worker(store, run_id);
         }
@@ -581,8 +618,8 @@ impl Engine {
 
     /// [`Engine::drive`] for a run leased here, which is set aside when it
     /// only waits: the record answered is then the unfinished run.
-    pub(super) async fn drive_leased_run(&self, store: &TenantStore, run_id: &str) -> Result<RunRecord, EngineError> {
-        driver::Driver::load(self.clone(), store.clone(), run_id).await?.may_set_aside().run().await
+    pub(super) async fn drive_leased_run(&self, store: &TenantStore, run_id: &str) -> Result<Driven, EngineError> {
+        driver::Driver::load(self.clone(), store.clone(), run_id).await?.may_set_aside().drive().await
     }
 
     /// Starts a run and drives it to the end.

@@ -228,25 +228,26 @@ impl SignIn for SqliteBackend {
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKey)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT tenant_id, id, name, role, expires_at, revoked_at, created_at, created_by FROM api_keys
-             WHERE key_hash = ?",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.and_then(|r| {
+        // Read on every API request: on the caller's thread (`hot_reads`).
+        self.db.hot_reads.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT tenant_id, id, name, role, expires_at, revoked_at, created_at, created_by FROM api_keys
+                 WHERE key_hash = ?",
+            )?;
+            let mut rows = statement.query([key_hash])?;
+            let Some(r) = rows.next()? else { return Ok(None) };
+            let Some(role) = Role::parse(&r.get::<_, String>(3)?) else { return Ok(None) };
             let key = ApiKey {
-                id: r.get(1),
-                name: r.get(2),
-                role: Role::parse(r.get::<&str, _>(3))?,
-                expires_at: r.get(4),
-                revoked_at: r.get(5),
-                created_at: r.get(6),
-                created_by: r.get(7),
+                id: r.get(1)?,
+                name: r.get(2)?,
+                role,
+                expires_at: r.get(4)?,
+                revoked_at: r.get(5)?,
+                created_at: r.get(6)?,
+                created_by: r.get(7)?,
             };
-            Some((TenantId::new(r.get::<String, _>(0)), key))
-        }))
+            Ok(Some((TenantId::new(r.get::<_, String>(0)?), key)))
+        })
     }
 
     async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshUse, StoreError> {

@@ -17,6 +17,7 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 mod access;
 mod audit;
 mod group_writer;
+mod hot_reads;
 mod installs;
 mod kv;
 mod llm;
@@ -48,6 +49,8 @@ struct Db {
     /// The hot path: run admissions and updates, node records and usage,
     /// in commits shared across runs (see `group_writer`).
     writes: group_writer::GroupWriter,
+    /// Point reads on every request's path, on the caller's thread.
+    hot_reads: hot_reads::HotReads,
 }
 
 /// The default backend.
@@ -115,7 +118,8 @@ impl Db {
         }
         let writer = tokio::sync::Mutex::new(options.connect().await?);
         let writes = group_writer::GroupWriter::open(&path)?;
-        Ok(Db { pool, writer, writes })
+        let hot_reads = hot_reads::HotReads::open(&path)?;
+        Ok(Db { pool, writer, writes, hot_reads })
     }
 }
 

@@ -18,6 +18,10 @@ async fn runs_list_approve_cancel_and_catalog() {
     for _ in 0..3 {
         let (_, run) = s.call(Method::POST, "/v1/workflows/greet/runs?wait=10", Some(key), Some(json!({}))).await;
         ids.push(run["run"]["id"].as_str().unwrap().to_owned());
+        // Answered from the driver's records: exactly what was committed.
+        let (_, stored) =
+            s.call(Method::GET, &format!("/v1/runs/{}", run["run"]["id"].as_str().unwrap()), Some(key), None).await;
+        assert_eq!(run, stored);
     }
     let (_, page) = s.call(Method::GET, "/v1/runs?limit=2", Some(key), None).await;
     let first: Vec<&str> = page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();

@@ -85,7 +85,7 @@ async fn a_tenant_with_one_run_is_served_while_another_has_two_hundred_queued() 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     kv.set("release", b"true".to_vec()).await.unwrap();
-    let finished = quiet_run.await.unwrap().unwrap();
+    let finished = quiet_run.await.unwrap().unwrap().run;
     let latency = started.elapsed();
     assert_eq!(finished.status, RunStatus::Succeeded);
 

@@ -12,3 +12,4 @@ mod platforms;
 mod semantics;
 mod validation;
 mod waiting;
+mod writes;

@@ -38,11 +38,11 @@ async fn approvals_and_cancels_reach_another_engines_driver_by_notice() {
     let asked = Instant::now();
     other.decide(&h.store, &approved.id, "wait", json!({"approved": true})).await.unwrap();
     let run = tokio::time::timeout(Duration::from_secs(10), driving).await.expect("woken by the notice").unwrap();
-    assert_eq!(run.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(run.unwrap().run.status, RunStatus::Succeeded);
     other.cancel(&h.store, &cancelled.id).await.unwrap();
     let run =
         tokio::time::timeout(Duration::from_secs(10), driving_cancelled).await.expect("woken by the notice").unwrap();
-    assert_eq!(run.unwrap().status, RunStatus::Cancelled);
+    assert_eq!(run.unwrap().run.status, RunStatus::Cancelled);
     assert!(asked.elapsed() < Duration::from_secs(10));
 }
 

@@ -21,7 +21,8 @@ edges:
 async fn started_and_set_aside(h: &Harness, yaml: &str) -> RunRecord {
     let run = h.engine.start(&h.store, &workflow(yaml), None, json!({})).await.unwrap();
     let drive = h.engine.spawn_drive(h.store.clone(), run.id.clone());
-    let ended = tokio::time::timeout(Duration::from_secs(10), drive).await.expect("the drive ends").unwrap().unwrap();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), drive).await.expect("the drive ends").unwrap().unwrap().run;
     assert_eq!(ended.status, RunStatus::Running, "set aside, not finished");
     ended
 }

@@ -8,7 +8,7 @@ use crate::common::{Reply, load, run, runtime, serve};
 use serde_json::{Value, json};
 use trellis_host_api::capabilities::HttpPolicy;
 use trellis_host_api::{Capabilities, FailureCode, Invocation, Limits};
-use trellis_plugin_artifacts::{HTTP_REQUEST, TRANSFORM};
+use trellis_plugin_artifacts::{CAPABILITIES, ECHO, HTTP_REQUEST, TRANSFORM};
 
 fn loopback_policy() -> HttpPolicy {
     HttpPolicy { allow_private_network: true, ..HttpPolicy::allowing(["127.0.0.1"]) }
@@ -16,6 +16,17 @@ fn loopback_policy() -> HttpPolicy {
 
 fn caps(http: HttpPolicy) -> Capabilities {
     Capabilities { http, ..Capabilities::default() }
+}
+
+/// Read off the components' imports: a guest that never calls out has no
+/// such import, whatever its SDK offers.
+#[test]
+fn only_plugins_importing_http_secrets_kv_or_llm_reach_out() {
+    let runtime = runtime();
+    assert!(!load(&runtime, TRANSFORM).reaches_out());
+    assert!(!load(&runtime, ECHO).reaches_out());
+    assert!(load(&runtime, HTTP_REQUEST).reaches_out());
+    assert!(load(&runtime, CAPABILITIES).reaches_out());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -38,7 +38,7 @@ impl Driver {
         let events = self.events.clone();
         let node_id = node_id.to_owned();
         self.deferred.push((
-            false,
+            super::Work::Other,
             Box::pin(async move {
                 let finished = launch.run().await;
                 let _ = events.send(Event::Agent { node_id, finished: Box::new(finished) });

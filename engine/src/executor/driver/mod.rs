@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use trellis_host_api::{Emit, Execution, Failure, FailureCode};
 
 use super::builtins;
-use super::{Engine, EngineError, LiveEvent, NodeEvent, RunEvent};
+use super::{Driven, Engine, EngineError, LiveEvent, NodeEvent, RunEvent};
 use crate::catalog::Catalog;
 use crate::quota::{Usage, day_of};
 use crate::store::{AttemptRecord, NodeRecord, NodeStatus, Notice, RunRecord, RunStatus, TenantStore, now_ms};
@@ -40,6 +40,16 @@ pub(super) enum Event {
     /// An agent node's launch ended: answered, waiting for an approval, or
     /// failed.
     Agent { node_id: String, finished: Box<super::agent::Finished> },
+}
+
+/// What a piece of deferred work starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Work {
+    /// A plugin attempt; `reaches_out` when its plugin can act outside its
+    /// own execution (`Plugin::reaches_out`).
+    Attempt { reaches_out: bool },
+    /// A timer, child runs, an agent's step.
+    Other,
 }
 
 enum Readiness {
@@ -72,9 +82,12 @@ pub(super) struct Driver {
     /// that finishes. Keeps a long chain linear instead of quadratic.
     candidates: BTreeSet<usize>,
     positions: BTreeMap<String, usize>,
-    /// Work to start once the state that announces it is written; `true`
-    /// marks a plugin attempt, which may run on the driver's own task.
-    deferred: Vec<(bool, futures::future::BoxFuture<'static, ()>)>,
+    /// Work to start once the state that announces it is written; a plugin
+    /// attempt may run on the driver's own task.
+    deferred: Vec<(Work, futures::future::BoxFuture<'static, ()>)>,
+    /// Plugin nodes whose plugin cannot act outside its own execution:
+    /// their records may wait for the next write (see `Driver::must_write`).
+    self_contained: BTreeSet<String>,
     /// HTTP requests of this run so far (the `http_requests_per_run` quota).
     http_used: u64,
     /// The run tree's shared request budget, taken at the first plugin node.
@@ -154,6 +167,7 @@ impl Driver {
             candidates: (0..workflow_len).collect(),
             positions,
             deferred: Vec::new(),
+            self_contained: BTreeSet::new(),
             http_used,
             http_budget: None,
             usage: Usage::default(),
@@ -194,9 +208,24 @@ impl Driver {
         Ok(())
     }
 
-    pub(super) async fn run(mut self) -> Result<RunRecord, EngineError> {
+    pub(super) async fn run(self) -> Result<RunRecord, EngineError> {
+        Ok(self.drive().await?.run)
+    }
+
+    /// Drives the run until it ends or is set aside; a run that ended comes
+    /// with its node records as this driver wrote them, in document order.
+    pub(super) async fn drive(mut self) -> Result<Driven, EngineError> {
+        self.go().await?;
+        let nodes = self.run.status.is_finished().then(|| {
+            let mut nodes = std::mem::take(&mut self.nodes);
+            self.workflow.nodes.iter().filter_map(|spec| nodes.remove(&spec.id)).collect()
+        });
+        Ok(Driven { run: self.run, nodes })
+    }
+
+    async fn go(&mut self) -> Result<(), EngineError> {
         if self.run.status.is_finished() {
-            return Ok(self.run);
+            return Ok(());
         }
         if self.run.status == RunStatus::Pending {
             self.run.status = RunStatus::Running;
@@ -228,7 +257,7 @@ impl Driver {
             self.flush().await?;
             if let Some(due) = self.set_aside_due() {
                 if self.set_aside(due).await? {
-                    return Ok(self.run);
+                    return Ok(());
                 }
                 // Refused: a signal is written that this driver has not
                 // read yet (or the run is no longer leased here).
@@ -257,7 +286,7 @@ impl Driver {
     /// starts the work those records announce (an attempt, child runs, a
     /// timer): state is durable before it is acted on.
     async fn flush(&mut self) -> Result<(), EngineError> {
-        if !self.dirty.is_empty() {
+        if !self.dirty.is_empty() && self.must_write() {
             let records: Vec<&NodeRecord> = self.dirty.iter().map(|id| &self.nodes[id]).collect();
             self.store.put_nodes(&self.run.id, &records).await?;
             for node_id in std::mem::take(&mut self.dirty) {
@@ -269,7 +298,7 @@ impl Driver {
         // back. Its result arrives in the inbox like any other. Signals
         // (cancel, approvals) are read when it returns, at the latest at the
         // node's timeout.
-        if let [(true, _)] = self.deferred.as_slice()
+        if let [(Work::Attempt { .. }, _)] = self.deferred.as_slice()
             && self.active.len() == 1
             && self.approvals.is_empty()
         {
@@ -282,6 +311,20 @@ impl Driver {
             self.tasks.spawn(work);
         }
         Ok(())
+    }
+
+    /// Whether the changed records must be written before the deferred
+    /// work starts. They may wait (for the next write that must happen, at
+    /// the latest the run's last, before its answer) only when the driver
+    /// goes straight on to attempts of plugins that cannot act outside
+    /// their execution, and every changed record is of such a node: if the
+    /// process dies first, those nodes run again from the last written
+    /// state, which changes nothing anyone saw and gives an equivalent
+    /// result. A chain of such nodes is then one commit, not one per node.
+    fn must_write(&self) -> bool {
+        let self_contained_work = self.deferred.iter().all(|(work, _)| *work == Work::Attempt { reaches_out: false });
+        let self_contained_records = self.dirty.iter().all(|id| self.self_contained.contains(id));
+        self.deferred.is_empty() || !self_contained_work || !self_contained_records
     }
 
     fn spec(&self, node_id: &str) -> Result<NodeSpec, EngineError> {
@@ -534,7 +577,7 @@ impl Driver {
         let node_id = node_id.to_owned();
         let wait = Duration::from_millis(u64::try_from(wake_at - now_ms()).unwrap_or(0));
         self.deferred.push((
-            false,
+            Work::Other,
             Box::pin(async move {
                 tokio::time::sleep(wait).await;
                 let _ = events.send(Event::Wake { node_id });
@@ -555,7 +598,7 @@ impl Driver {
         let events = self.events.clone();
         let http_used = self.http_used;
         self.deferred.push((
-            false,
+            Work::Other,
             Box::pin(async move {
                 // The run tree's HTTP budget stays alive while its children
                 // run, whether or not they overlap: a child that finishes
@@ -740,19 +783,18 @@ impl Driver {
         }
     }
 
-    async fn finish(mut self) -> Result<RunRecord, EngineError> {
+    async fn finish(&mut self) -> Result<(), EngineError> {
         self.run.status = RunStatus::Succeeded;
         self.run.output = Some(self.leaf_output());
         self.run.updated_at = now_ms();
         self.run.finished_at = Some(self.run.updated_at);
         let changed = std::mem::take(&mut self.dirty).into_iter().collect();
-        self.close(changed).await?;
-        Ok(self.run)
+        self.close(changed).await
     }
 
     /// Ends the run early: stops everything in flight, marks unfinished
     /// nodes (and child runs) cancelled, and records why.
-    async fn stop(mut self, status: RunStatus, reason: Option<String>) -> Result<RunRecord, EngineError> {
+    async fn stop(&mut self, status: RunStatus, reason: Option<String>) -> Result<(), EngineError> {
         self.tasks.shutdown().await;
         self.deferred.clear();
         let now = now_ms();
@@ -790,7 +832,6 @@ impl Driver {
                 .map(|n| json!({"id": n.node_id, "error": n.error, "attempts": n.attempt}));
             self.engine.start_error_workflow(&self.store, &self.run, &handler, failed_node).await;
         }
-        self.close(changed).await?;
-        Ok(self.run)
+        self.close(changed).await
     }
 }

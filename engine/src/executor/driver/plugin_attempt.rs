@@ -5,7 +5,7 @@
 use serde_json::Value;
 use trellis_host_api::{Failure, FailureCode, Invocation};
 
-use super::{Driver, Event};
+use super::{Driver, Event, Work};
 use crate::executor::EngineError;
 use crate::executor::prepare::{Prepared, Refused};
 use crate::expr;
@@ -71,7 +71,8 @@ impl Driver {
             node.started_at.get_or_insert_with(now_ms);
         }
         // Written (by the next flush) before the attempt starts: a crash
-        // from then on re-runs it with attempt + 1.
+        // from then on re-runs it with attempt + 1. A plugin that cannot act
+        // outside its execution may start first (`Driver::must_write`).
         self.save(&spec.id).await?;
 
         // Requests come out of one budget for the whole run tree.
@@ -87,6 +88,12 @@ impl Driver {
             Ok(prepared) => prepared,
             Err(Refused { failure, may_retry }) => return self.fail(&spec.id, failure, may_retry).await,
         };
+        let reaches_out = plugin.plugin.reaches_out();
+        if reaches_out {
+            self.self_contained.remove(&spec.id);
+        } else {
+            self.self_contained.insert(spec.id.clone());
+        }
         let engine = &self.engine.inner;
         let runtime = engine.runtime.clone();
         let permits = engine.permits.clone();
@@ -95,7 +102,7 @@ impl Driver {
         let node_id = spec.id.clone();
         self.active.insert(node_id.clone());
         self.deferred.push((
-            true,
+            Work::Attempt { reaches_out },
             Box::pin(crate::executor::offload::when_long(async move {
                 let _slot = permits.acquire(&tenant).await;
                 let execution = runtime.execute(&plugin.plugin, &invocation, &limits, capabilities).await;
