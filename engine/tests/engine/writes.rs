@@ -66,3 +66,33 @@ async fn a_node_that_reaches_out_is_written_before_it_starts_and_after_it_ends()
     assert_eq!(records.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>(), ["before", "counter", "after"]);
     assert_eq!(records[1].output()["count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_between_self_contained_nodes_adds_no_write() {
+    let h = harness().await;
+    let document = workflow(
+        r#"
+id: branching
+nodes:
+  - { id: first, uses: trellis/transform, kind: reshape, config: { template: 1 } }
+  - { id: check, builtin: branch, config: { condition: "nodes.first.output == 1" } }
+  - { id: yes, uses: trellis/transform, kind: reshape, config: { template: 2 } }
+  - { id: no, uses: trellis/transform, kind: reshape, config: { template: 3 } }
+edges:
+  - { from: first, to: check }
+  - { from: check, port: "true", to: yes }
+  - { from: check, port: "false", to: no }
+"#,
+    );
+    let (writes, run) = writes_during(&h, h.engine.run(&h.store, &document, json!({}))).await;
+    let run = run.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.output, Some(json!(2)));
+    if h.engine.store().commits().1 > 0 {
+        assert_eq!(writes, 2, "admission, then the end");
+    }
+    let (_, records) = h.engine.details(&h.store, &run.id).await.unwrap();
+    let status = |id: &str| records.iter().find(|n| n.node_id == id).map(|n| n.status);
+    assert_eq!(status("yes"), Some(NodeStatus::Succeeded));
+    assert_eq!(status("no"), Some(NodeStatus::Skipped));
+}

@@ -85,8 +85,9 @@ pub(super) struct Driver {
     /// Work to start once the state that announces it is written; a plugin
     /// attempt may run on the driver's own task.
     deferred: Vec<(Work, futures::future::BoxFuture<'static, ()>)>,
-    /// Plugin nodes whose plugin cannot act outside its own execution:
-    /// their records may wait for the next write (see `Driver::must_write`).
+    /// Nodes that cannot act outside their own execution (plugins that
+    /// reach nothing, branches, switches, skipped nodes): their records may wait for the
+    /// next write (see `Driver::must_write`).
     self_contained: BTreeSet<String>,
     /// HTTP requests of this run so far (the `http_requests_per_run` quota).
     http_used: u64,
@@ -402,6 +403,8 @@ impl Driver {
                 match readiness {
                     Readiness::Wait => {}
                     Readiness::Skip => {
+                        // Decided in the engine, from written state.
+                        self.self_contained.insert(spec.id.clone());
                         let node = self.node_mut(&spec.id);
                         node.status = NodeStatus::Skipped;
                         node.finished_at = Some(now_ms());
@@ -524,6 +527,12 @@ impl Driver {
                         if let Err(failure) = super::carried(&input, &config, payload_limit) {
                             self.node_mut(&spec.id).input = Some(Value::Null);
                             return self.fail(&spec.id, failure, false).await;
+                        }
+                        // A branch or a switch decided in the engine is as
+                        // self-contained as a plugin that reaches nothing;
+                        // a reply (`respond`) is awaited by its caller.
+                        if matches!(builtin, Builtin::Branch | Builtin::Switch) {
+                            self.self_contained.insert(spec.id.clone());
                         }
                         let node = self.node_mut(&spec.id);
                         node.config = Some(config);
