@@ -8,6 +8,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Entries a cache holds at most.
+const MAX_ENTRIES: usize = 4096;
+
 pub struct TtlCache<K, V> {
     ttl: Duration,
     entries: Arc<Mutex<HashMap<K, (Instant, V)>>>,
@@ -35,7 +38,17 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     pub fn insert(&self, key: K, value: V) {
-        self.lock().insert(key, (Instant::now(), value));
+        let mut entries = self.lock();
+        // Keys come from tenants' requests (tokens, workflow versions):
+        // expired entries go when the map is full, and a map full of fresh
+        // ones starts again rather than grow.
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), value));
     }
 
     pub fn forget(&self, key: &K) {
@@ -74,5 +87,20 @@ mod tests {
         let stale = TtlCache::new(Duration::ZERO);
         stale.insert("c", 3);
         assert_eq!(stale.get(&"c"), None, "stale after the time to live");
+    }
+
+    #[test]
+    fn a_cache_never_holds_more_than_its_bound() {
+        let fresh = TtlCache::new(Duration::from_secs(3_600));
+        let stale = TtlCache::new(Duration::ZERO);
+        for i in 0..3 * MAX_ENTRIES {
+            fresh.insert(i, i);
+        }
+        assert!(fresh.lock().len() <= MAX_ENTRIES);
+        for i in 0..=MAX_ENTRIES {
+            stale.insert(i, i);
+        }
+        assert_eq!(stale.lock().len(), 1, "expired entries go first");
+        assert_eq!(fresh.get(&(3 * MAX_ENTRIES - 1)), Some(3 * MAX_ENTRIES - 1), "the newest is kept");
     }
 }

@@ -2,6 +2,7 @@
 //! state change is written to the store before the engine acts on it, so a
 //! restarted engine resumes every unfinished run where it stopped.
 
+mod admission;
 pub mod agent;
 mod builtins;
 mod cluster;
@@ -31,12 +32,10 @@ use trellis_host_api::{Limits, Runtime};
 
 use crate::catalog::{Catalog, FixedPlugins, Plugins};
 use crate::quota::rate::Rates;
-use crate::quota::{Plan, Plans, QuotaExceeded, day_of};
+use crate::quota::{Plan, Plans, QuotaExceeded};
 use crate::secrets::{FixedSecrets, SecretSource};
 use crate::store::TenantDocuments;
-use crate::store::{
-    Admission, NodeRecord, NodeStatus, RunQuotas, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms,
-};
+use crate::store::{NodeRecord, NodeStatus, RunRecord, RunStatus, Store, StoreError, TenantStore, now_ms};
 use crate::workflow::{Problem, ValidationLimits, Workflow, validate};
 
 pub use error_workflow::ON_ERROR;
@@ -370,33 +369,6 @@ impl Engine {
         if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems)) }
     }
 
-    /// A saved version (the latest when `None`).
-    async fn saved(
-        &self,
-        store: &TenantStore,
-        workflow_id: &str,
-        version: Option<i64>,
-    ) -> Result<(i64, Workflow), EngineError> {
-        let key = (store.tenant().clone(), workflow_id.to_owned(), version);
-        if let Some((version, workflow)) = self.inner.saved.get(&key) {
-            return Ok((version, Workflow::clone(&workflow)));
-        }
-        let (version, workflow) = store
-            .get_workflow(workflow_id, version)
-            .await?
-            .ok_or_else(|| EngineError::WorkflowNotFound(workflow_id.to_owned()))?;
-        self.inner.saved.insert(key, (version, Arc::new(workflow.clone())));
-        Ok((version, workflow))
-    }
-
-    /// Saved workflows of `tenant` (of every tenant with `None`) changed.
-    fn forget_saved(&self, tenant: Option<&crate::store::TenantId>) {
-        match tenant {
-            Some(tenant) => self.inner.saved.forget_where(|(of, _, _)| of == tenant),
-            None => self.inner.saved.clear(),
-        }
-    }
-
     /// Validates a document and saves it as the workflow's next version.
     /// An invalid document is never stored.
     /// Its triggers become the workflow's (in the same transaction).
@@ -513,32 +485,6 @@ impl Engine {
         self.admit(store, run).await
     }
 
-    /// Records a new run (top-level or child) within the tenant's quotas;
-    /// `None` when a run with its id exists.
-    pub(super) async fn admit(&self, store: &TenantStore, run: RunRecord) -> Result<Option<RunRecord>, EngineError> {
-        let plan = self.plan(store).await?;
-        let payload = serde_json::to_vec(&run.input).map_err(StoreError::from)?.len() as u64;
-        if payload > plan.payload_bytes {
-            return Err(QuotaExceeded { quota: "payload_bytes", limit: plan.payload_bytes, used: payload }.into());
-        }
-        let patience = if run.parent.is_some() { Duration::MAX } else { START_PATIENCE };
-        self.inner
-            .run_rates
-            .take(store.tenant(), plan.runs_per_second, patience)
-            .await
-            .map_err(|too_fast| too_fast.exceeded())?;
-        let quotas = RunQuotas { concurrent_runs: plan.concurrent_runs, runs_per_day: plan.runs_per_day };
-        // A top-level run is recorded leased to this process, which drives
-        // it (unleased when this process does not execute, for a worker to
-        // claim); a child run follows its parent's driver.
-        let lease = (run.parent.is_none() && self.executes()).then(|| self.inner.leases.new_lease());
-        match store.admit_run(&run, &day_of(run.created_at), quotas, lease).await? {
-            Admission::Admitted => Ok(Some(run)),
-            Admission::Exists => Ok(None),
-            Admission::Refused(exceeded) => Err(exceeded.into()),
-        }
-    }
-
     /// Drives a recorded top-level run (any state) on a task of its own,
     /// reading it back from the store, once this process holds its lease;
     /// failures are logged (the run record carries the outcome).
@@ -565,45 +511,6 @@ impl Engine {
         // Recorded as running straight away: this process drives it now.
         let run = self.record_run(store, &workflow, Some(version), input, RunStatus::Running, None).await?;
         driver::Driver::fresh(self.clone(), store.clone(), run, workflow).run().await
-    }
-
-    /// Records a new top-level run within the tenant's quotas.
-    async fn record_run(
-        &self,
-        store: &TenantStore,
-        workflow: &Workflow,
-        version: Option<i64>,
-        input: Value,
-        status: RunStatus,
-        started_by: Option<&str>,
-    ) -> Result<RunRecord, EngineError> {
-        let mut run = self.new_run(workflow, version, input, status, uuid::Uuid::now_v7().to_string())?;
-        run.started_by = started_by.map(str::to_owned);
-        let id = run.id.clone();
-        self.admit(store, run).await?.ok_or_else(|| EngineError::Corrupt { run: id, message: "run id taken".into() })
-    }
-
-    /// A run record, after checking the input against the input schema.
-    fn new_run(
-        &self,
-        workflow: &Workflow,
-        version: Option<i64>,
-        input: Value,
-        status: RunStatus,
-        id: String,
-    ) -> Result<RunRecord, EngineError> {
-        if let Some(schema) = &workflow.input_schema {
-            let validator = jsonschema::validator_for(schema)
-                .map_err(|e| EngineError::InvalidInput(vec![format!("input_schema: {e}")]))?;
-            let errors: Vec<String> =
-                validator.iter_errors(&input).map(|e| format!("input{}: {e}", e.instance_path)).collect();
-            if !errors.is_empty() {
-                return Err(EngineError::InvalidInput(errors));
-            }
-        }
-        let document = crate::store::Document::of(workflow).map_err(StoreError::from)?;
-        let run = RunRecord::new(id, workflow.id.clone(), version, document, status, input);
-        Ok(run)
     }
 
     /// Executes a run until it finishes, resuming from whatever the store
